@@ -1,0 +1,48 @@
+"""Adapters from the Functions trigger objects to :func:`handlers.respond.respond`.
+
+``function_app.py`` hands each trigger's typed object here; nothing in this module imports
+``azure.functions``, so it is as cheap to import as the parser itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from handlers.events import parse
+from handlers.respond import Outcome, respond
+from handlers.runtime import Runtime, current
+
+log = logging.getLogger("backup_responder")
+
+
+def function_event_to_dict(event: Any) -> dict[str, Any]:
+    """The wire form of a ``func.EventGridEvent`` or ``func.CloudEvent``."""
+    if hasattr(event, "specversion"):
+        return {
+            **getattr(event, "extension_attrs", {}),
+            "specversion": event.specversion,
+            "id": event.id,
+            "source": event.source,
+            "type": event.type,
+            "subject": event.subject,
+            "time": event.time,
+            "data": event.get_json(),
+        }
+    return {
+        "id": event.id,
+        "topic": event.topic,
+        "subject": event.subject,
+        "eventType": event.event_type,
+        "eventTime": event.event_time,
+        "dataVersion": event.data_version,
+        "data": event.get_json(),
+    }
+
+
+def handle_failure_event(event: Any, runtime: Runtime | None = None) -> Outcome:
+    """Entry of ``on_backup_failure``: one Event Grid or CloudEvents delivery."""
+    runtime = runtime or current()
+    outcome = respond(parse(function_event_to_dict(event)), runtime)
+    log.info("%s", outcome.describe(), extra={"outcome": outcome.kind, "job_id": outcome.job_id})
+    return outcome

@@ -1,0 +1,111 @@
+"""The one normalized model that every event source is parsed into.
+
+Raw payloads (Event Grid events, CloudEvents, alerts, jobs read from the API) stop at
+:mod:`handlers.events`; everything after it works on :class:`BackupFailure`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Source(StrEnum):
+    """Where a failure came from."""
+
+    EVENT_GRID = "eventgrid"
+    CLOUD_EVENT = "cloudevent"
+    ALERT = "alert"
+    WATCHER = "watcher"
+    VM_DELETED = "vm-deleted"
+    REPLAY = "replay"
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One entry of a job's ``errorDetails``: the code as text (numeric codes too)."""
+
+    code: str
+    message: str = ""
+    recommendations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BackupFailure:
+    """A failed Azure VM backup job, as every later stage sees it.
+
+    :ivar job_id: the backup job's GUID, the idempotency key of the whole pipeline.
+    :ivar vault_id: ARM id of the Recovery Services vault that ran the job.
+    :ivar vm_id: ARM id of the protected VM when it can be derived, else ``""``.
+    :ivar container_name: Backup container, e.g. ``IaasVMContainer;iaasvmcontainerv2;rg;vm``.
+    :ivar protected_item_name: Backup item, e.g. ``VM;iaasvmcontainerv2;rg;vm``.
+    """
+
+    job_id: str
+    subscription_id: str
+    vault_resource_group: str
+    vault_name: str
+    vm_name: str
+    vm_resource_group: str
+    operation: str
+    status: str
+    errors: tuple[ErrorDetail, ...]
+    source: Source
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    event_id: str = ""
+    actions_info: tuple[str, ...] = ()
+    dynamic_message: str = ""
+
+    @property
+    def vault_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.vault_resource_group}"
+            f"/providers/Microsoft.RecoveryServices/vaults/{self.vault_name}"
+        )
+
+    @property
+    def job_resource_id(self) -> str:
+        return f"{self.vault_id}/backupJobs/{self.job_id}"
+
+    @property
+    def vm_id(self) -> str:
+        if not (self.vm_name and self.vm_resource_group):
+            return ""
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.vm_resource_group}"
+            f"/providers/Microsoft.Compute/virtualMachines/{self.vm_name}"
+        )
+
+    @property
+    def container_name(self) -> str:
+        if not self.vm_id:
+            return ""
+        return f"IaasVMContainer;iaasvmcontainerv2;{self.vm_resource_group};{self.vm_name}"
+
+    @property
+    def protected_item_name(self) -> str:
+        if not self.vm_id:
+            return ""
+        return f"VM;iaasvmcontainerv2;{self.vm_resource_group};{self.vm_name}"
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(e.code for e in self.errors if e.code)
+
+    @property
+    def message(self) -> str:
+        """All error text of the job, most specific first, for text matching and tickets."""
+        parts = [e.message for e in self.errors if e.message]
+        if self.dynamic_message:
+            parts.append(self.dynamic_message)
+        return "\n".join(parts)
+
+    @property
+    def recommendations(self) -> tuple[str, ...]:
+        return tuple(r for e in self.errors for r in e.recommendations)
+
+    @property
+    def occurred_at(self) -> datetime | None:
+        return self.end_time or self.start_time

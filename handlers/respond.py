@@ -1,0 +1,113 @@
+"""``respond()``: the one pipeline every event source converges on.
+
+normalize (done at the edge) → scope → claim the job → classify → record → complete.
+The job id is the idempotency key: the same failure arriving by alert, by redelivery and by
+the watcher is handled once; later arrivals only count as occurrences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from handlers.events import Rejection, excerpt
+from handlers.incident import RESOLVED, incident_keys, new_incident
+from handlers.model import BackupFailure
+from handlers.runtime import Runtime
+
+NEW = "new"
+RESUMED = "resumed"
+DUPLICATE = "duplicate"
+REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ``respond()`` did with one input, for logs, the CLI and tests."""
+
+    kind: str
+    job_id: str = ""
+    vm_name: str = ""
+    rule: str = ""
+    category: str = ""
+    action: str = ""
+    status: str = ""
+    reason: str = ""
+    occurrences: int = 0
+
+    def describe(self) -> str:
+        """One line for a person."""
+        if self.kind == REJECTED:
+            return f"rejected    {self.reason}"
+        what = f"{self.job_id} vm={self.vm_name or '?'} rule={self.rule} action={self.action}"
+        if self.kind == DUPLICATE:
+            return f"duplicate   {what} (seen {self.occurrences} times)"
+        return f"{self.kind:<11} {what} status={self.status}"
+
+
+def _reject(runtime: Runtime, rejection: Rejection) -> Outcome:
+    runtime.store.record_rejection(rejection)
+    return Outcome(REJECTED, reason=rejection.reason)
+
+
+def respond(item: BackupFailure | Rejection, runtime: Runtime) -> Outcome:
+    """Handle one parsed input end to end.
+
+    Storage errors propagate (the platform then redelivers the event); a bad input never
+    raises: it is recorded as rejected with its reason.
+
+    :raises handlers.store.DeliveryInFlightError: another delivery of the same job is running.
+    """
+    if isinstance(item, Rejection):
+        return _reject(runtime, item)
+    if not runtime.settings.in_scope(item.subscription_id):
+        reason = f"subscription {item.subscription_id} is outside this deployment's scope"
+        return _reject(
+            runtime,
+            Rejection(reason, str(item.source), excerpt(item.job_resource_id), item.event_id),
+        )
+    now = datetime.now(UTC)
+    store = runtime.store
+    claim = store.claim(
+        item.job_id, incident_keys(item, now), now, runtime.settings.claim_lease_seconds
+    )
+    if claim.kind == DUPLICATE:
+        incident = store.record_repeat(claim, str(item.source), now)
+        return Outcome(
+            DUPLICATE,
+            item.job_id,
+            item.vm_name,
+            incident.Rule,
+            incident.Category,
+            incident.PlannedAction,
+            incident.Status,
+            occurrences=incident.Occurrences,
+        )
+    decision = runtime.rules.classify(item.codes, item.message, item.operation)
+    incident = new_incident(
+        item,
+        decision,
+        (claim.incident_pk, claim.incident_rk),
+        dry_run=runtime.settings.dry_run,
+        now=now,
+    )
+    if decision.action == "record":
+        incident.Status = RESOLVED
+        incident.log("record", "done", "informational: nothing to do")
+    else:
+        incident.log(
+            decision.action,
+            "planned",
+            "dry run: nothing is changed" if runtime.settings.dry_run else "",
+        )
+    store.save_incident(incident)
+    store.complete(claim)
+    return Outcome(
+        claim.kind,
+        item.job_id,
+        item.vm_name,
+        decision.rule,
+        decision.category,
+        decision.action,
+        incident.Status,
+    )

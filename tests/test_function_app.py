@@ -1,0 +1,92 @@
+"""The function entry points, called the way the worker calls them, with real trigger objects."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+
+import azure.functions as func
+import pytest
+from azure.functions.eventgrid import EventGridEventInConverter
+from azure.functions.meta import Datum
+
+import function_app
+from handlers import runtime as runtime_module
+from handlers.runtime import Runtime
+from handlers.settings import Settings
+from tests.conftest import load_event
+
+
+@pytest.fixture
+def app_runtime(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    """The runtime the functions build from app settings, pointed at this test's tables."""
+    monkeypatch.setenv("AzureWebJobsStorage", settings.storage_connection)
+    monkeypatch.setenv("TABLE_NAME_PREFIX", settings.table_name_prefix)
+    monkeypatch.setenv("DRY_RUN", "true")
+    runtime_module.current.cache_clear()
+    yield runtime_module.current()
+    runtime_module.current.cache_clear()
+
+
+def _functions() -> dict[str, func.FunctionBuilder]:
+    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+
+
+def _decode(payload: dict) -> func.EventGridEvent | func.CloudEvent:
+    """What the worker does with a trigger payload."""
+    return EventGridEventInConverter.decode(Datum(json.dumps(payload), "json"), trigger_metadata=None)
+
+
+def test_on_backup_failure_is_an_event_grid_trigger() -> None:
+    (function,) = [f for name, f in _functions().items() if name == "on_backup_failure"]
+    bindings = json.loads(function.get_function_json())["bindings"]
+    assert bindings == [{"direction": "IN", "type": "eventGridTrigger", "name": "event"}]
+
+
+def test_event_grid_event_becomes_an_incident(app_runtime: Runtime) -> None:
+    event = _decode(load_event("eventgrid-storage-timeout"))
+    assert isinstance(event, func.EventGridEvent)
+    function_app.on_backup_failure(event)
+    incident = app_runtime.store.find_incident("c1a2b3c4-d5e6-4f70-8a9b-0c1d2e3f4a5b")
+    assert incident is not None and incident.Source == "eventgrid"
+
+
+def test_cloud_event_becomes_an_incident(app_runtime: Runtime) -> None:
+    event = _decode(load_event("cloudevent-vm-not-found"))
+    assert isinstance(event, func.CloudEvent)
+    function_app.on_backup_failure(event)
+    incident = app_runtime.store.find_incident("a9b8c7d6-e5f4-4a3b-9c2d-1e0f9a8b7c6d")
+    assert incident is not None and incident.PlannedAction == "stop_protection"
+
+
+def test_constructed_event_objects_are_accepted(app_runtime: Runtime) -> None:
+    data = load_event("cloudevent-vm-not-found")["data"]
+    grid = func.EventGridEvent(
+        id="e1", topic="/t", subject="s", event_type="BackupResponder.BackupJobFailed",
+        event_time=datetime.now(), data=data, data_version="1.0",
+    )  # fmt: skip
+    cloud = func.CloudEvent(
+        id="c1", source="/v", type="BackupResponder.BackupJobFailed", specversion="1.0", data=data
+    )
+    function_app.on_backup_failure(grid)
+    function_app.on_backup_failure(cloud)
+    (incident,) = app_runtime.store.incidents()
+    assert incident.Occurrences == 2
+
+
+def test_malformed_event_is_recorded_not_raised(app_runtime: Runtime) -> None:
+    function_app.on_backup_failure(_decode(load_event("malformed-foreign-type")))
+    (row,) = app_runtime.store.rejections()
+    assert "is not BackupResponder.BackupJobFailed" in row["Reason"]
+
+
+def test_event_whose_data_is_not_an_object_is_rejected(app_runtime: Runtime) -> None:
+    event = func.EventGridEvent(
+        id="e2", topic="/t", subject="s", event_type="BackupResponder.BackupJobFailed",
+        event_time=None, data="{not json", data_version="1.0",
+    )  # fmt: skip
+    function_app.on_backup_failure(event)
+    (row,) = app_runtime.store.rejections()
+    assert row["Reason"] == "data is a str, not an object"
+    assert row["EventId"] == "e2"
