@@ -38,11 +38,6 @@ TABLES = (INCIDENTS, JOBS, REJECTED)
 CLAIMED = "claimed"
 DONE = "done"
 
-#: Every storage call gives up after this many retries and these timeouts (seconds), so a
-#: storage outage fails the delivery (and the platform redelivers) instead of hanging it.
-STORAGE_RETRIES = 2
-CONNECT_TIMEOUT = 5
-READ_TIMEOUT = 20
 _CONFLICT_RETRIES = 8
 
 
@@ -70,27 +65,12 @@ def _job_keys(job_id: str) -> tuple[str, str]:
 
 
 class IncidentStore:
-    """Typed access to the app's tables.
-
-    >>> store = IncidentStore.from_connection_string("UseDevelopmentStorage=true", prefix="t1")
-    >>> store.table_name("incidents")
-    't1incidents'
-    """
+    """Typed access to the app's tables (``service`` comes from :mod:`handlers.clients`)."""
 
     def __init__(self, service: TableServiceClient, prefix: str = "") -> None:
         self._service = service
         self._prefix = prefix
         self._tables: dict[str, TableClient] = {}
-
-    @classmethod
-    def from_connection_string(cls, connection: str, prefix: str = "") -> IncidentStore:
-        service = TableServiceClient.from_connection_string(
-            connection,
-            retry_total=STORAGE_RETRIES,
-            connection_timeout=CONNECT_TIMEOUT,
-            read_timeout=READ_TIMEOUT,
-        )
-        return cls(service, prefix)
 
     def table_name(self, table: str) -> str:
         return f"{self._prefix}{table}"

@@ -25,7 +25,9 @@ def test_event_grid_event_is_normalized() -> None:
     assert failure.subscription_id == "6f0c3a52-8d1e-4b7a-9c55-2f1d8e4a7b10"
     assert (failure.vault_resource_group, failure.vault_name) == ("rg-backup", "rsv-prod-japaneast")
     assert (failure.vm_resource_group, failure.vm_name) == ("rg-web", "vm-web-01")
-    assert failure.vm_id.endswith("/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/vm-web-01")
+    assert failure.vm_id.endswith(
+        "/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/vm-web-01"
+    )
     assert failure.protected_item_name == "VM;iaasvmcontainerv2;rg-web;vm-web-01"
     assert failure.container_name == "IaasVMContainer;iaasvmcontainerv2;rg-web;vm-web-01"
     assert failure.codes == ("400234",)
@@ -97,13 +99,25 @@ def _broken(mutate) -> Rejection:
     [
         (lambda e: e.pop("data"), "missing field(s): data"),
         (lambda e: e.update(eventType="Microsoft.Storage.BlobCreated"), "is not BackupResponder"),
-        (lambda e: e["data"].update(id="/subscriptions/s/x"), "not a Recovery Services backup job id"),
+        (
+            lambda e: e["data"].update(id="/subscriptions/s/x"),
+            "not a Recovery Services backup job id",
+        ),
         (lambda e: e["data"]["properties"].update(status="Completed"), "not 'Failed'"),
-        (lambda e: e["data"]["properties"].update(jobType="AzureStorageJob"), "not an Azure VM backup job"),
+        (
+            lambda e: e["data"]["properties"].update(jobType="AzureStorageJob"),
+            "not an Azure VM backup job",
+        ),
         (lambda e: e["data"]["properties"].update(startTime="yesterday"), "not an ISO 8601 time"),
         (lambda e: e["data"]["properties"].update(errorDetails={}), "errorDetails must be a list"),
-        (lambda e: e["data"]["properties"]["errorDetails"][0].update(errorCode=[1]), "errorCode must be"),
-        (lambda e: e["data"]["properties"]["errorDetails"][0].update(errorString=42), "must be a string"),
+        (
+            lambda e: e["data"]["properties"]["errorDetails"][0].update(errorCode=[1]),
+            "errorCode must be",
+        ),
+        (
+            lambda e: e["data"]["properties"]["errorDetails"][0].update(errorString=42),
+            "must be a string",
+        ),
         (lambda e: e["data"]["properties"].update(actionsInfo=[7]), "not a known action"),
         (lambda e: e["data"].update(properties="x"), "data.properties is a str"),
     ],
@@ -159,9 +173,11 @@ def test_fixtures_follow_the_published_contract() -> None:
 
     import jsonschema
 
-    schema = json.loads((Path(__file__).parent.parent / "docs/backup-job-failed.schema.json").read_text())
+    schema = json.loads(
+        (Path(__file__).parent.parent / "docs/backup-job-failed.schema.json").read_text()
+    )
     validator = jsonschema.Draft202012Validator(schema)
-    envelopes = [p for p in Path(__file__).parent.joinpath("events").glob("*.json")]
+    envelopes = list(Path(__file__).parent.joinpath("events").glob("*.json"))
     good = [p for p in envelopes if not p.name.startswith(("malformed", "job-"))]
     bad = [p for p in envelopes if p.name.startswith("malformed")]
     assert good and bad

@@ -35,7 +35,9 @@ def _functions() -> dict[str, func.FunctionBuilder]:
 
 def _decode(payload: dict) -> func.EventGridEvent | func.CloudEvent:
     """What the worker does with a trigger payload."""
-    return EventGridEventInConverter.decode(Datum(json.dumps(payload), "json"), trigger_metadata=None)
+    return EventGridEventInConverter.decode(
+        Datum(json.dumps(payload), "json"), trigger_metadata=None
+    )
 
 
 def test_on_backup_failure_is_an_event_grid_trigger() -> None:

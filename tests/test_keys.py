@@ -40,9 +40,18 @@ def test_keys_are_case_insensitive_like_arm() -> None:
 
 
 def test_distinct_names_give_distinct_keys() -> None:
-    names = [*HOSTILE, "a/b", "a%2Fb", "a~b", "v" * 999, "v" * 1_001, "x" * 500 + "1", "x" * 500 + "2"]
+    names = [
+        *HOSTILE,
+        "a/b",
+        "a%2Fb",
+        "a~b",
+        "v" * 999,
+        "v" * 1_001,
+        "x" * 500 + "1",
+        "x" * 500 + "2",
+    ]
     keys = [safe_key(n) for n in names]
-    assert len(set(keys)) == len(set(n.lower() for n in names))
+    assert len(set(keys)) == len({n.lower() for n in names})
 
 
 def test_inverted_ticks_sort_newest_first() -> None:

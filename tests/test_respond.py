@@ -85,7 +85,8 @@ def test_malformed_events_are_kept_as_rejected(runtime: Runtime, name: str) -> N
 
 def test_out_of_scope_subscription_is_rejected(runtime: Runtime) -> None:
     scoped = dataclasses.replace(
-        runtime, settings=dataclasses.replace(runtime.settings, subscription_ids=frozenset({"other"}))
+        runtime,
+        settings=dataclasses.replace(runtime.settings, subscription_ids=frozenset({"other"})),
     )
     outcome = _respond(scoped, "eventgrid-storage-timeout")
     assert outcome.kind == REJECTED
