@@ -81,7 +81,11 @@ def _daily_cap(raw: str, name: str) -> int:
 
 @dataclass(frozen=True)
 class Spec:
-    """One setting: environment name, Settings field, parser, default (as text), meaning."""
+    """One setting: environment name, Settings field, parser, default (as text), meaning.
+
+    ``secret`` values are kept out of logs; ``local_only`` settings serve the sandbox and
+    tests and are never set by ``infra/``.
+    """
 
     env: str
     field: str
@@ -89,6 +93,7 @@ class Spec:
     default: str
     doc: str
     secret: bool = False
+    local_only: bool = False
 
 
 SPECS: tuple[Spec, ...] = (
@@ -96,7 +101,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("AzureWebJobsStorage", "storage_connection", _text, "",
          "connection string of the storage account (tables, queues); `UseDevelopmentStorage=true` "
          "is Azurite; leave empty in Azure, where the identity-based URIs below are used",
-         secret=True),
+         secret=True, local_only=True),
     Spec("AzureWebJobsStorage__tableServiceUri", "table_service_uri", _url, "",
          "Table service URI when storage is reached with the managed identity"),
     Spec("AzureWebJobsStorage__queueServiceUri", "queue_service_uri", _url, "",
@@ -120,10 +125,11 @@ SPECS: tuple[Spec, ...] = (
     Spec("AZURE_MANAGEMENT_URL", "management_url", _url, PUBLIC_MANAGEMENT_URL,
          "Azure Resource Manager endpoint (the local simulator's URL in the sandbox)"),
     Spec("AZURE_CA_BUNDLE", "ca_bundle", _text, "",
-         "CA certificate file to trust for the management endpoint (sandbox only)"),
+         "CA certificate file to trust for the management endpoint (sandbox only)",
+         local_only=True),
     Spec("AZURE_STATIC_TOKEN", "static_token", _text, "",
          "bearer token for the management endpoint instead of the managed identity "
-         "(sandbox only)", secret=True),
+         "(sandbox only)", secret=True, local_only=True),
     # Retries
     Spec("RETRY_QUEUE", "retry_queue", _text, "backup-retries",
          "Storage queue of delayed retries and follow-up checks"),
@@ -176,7 +182,7 @@ SPECS: tuple[Spec, ...] = (
          "endpoint of our Event Grid topic, where the watcher publishes"),
     Spec("EVENTGRID_TOPIC_KEY", "eventgrid_key", _text, "",
          "access key of the topic (local testing only; Azure uses the managed identity)",
-         secret=True),
+         secret=True, local_only=True),
     # Telemetry
     Spec("APPLICATIONINSIGHTS_CONNECTION_STRING", "appinsights_connection", _text, "",
          "Application Insights; when empty, no telemetry is exported", secret=True),
@@ -257,7 +263,8 @@ def markdown_table() -> str:
     lines = ["| setting | default | meaning |", "|---|---|---|"]
     for spec in SPECS:
         default = f"`{spec.default}`" if spec.default else "—"
-        lines.append(f"| `{spec.env}` | {default} | {spec.doc} |")
+        where = " (local only)" if spec.local_only else ""
+        lines.append(f"| `{spec.env}` | {default} | {spec.doc}{where} |")
     return "\n".join(lines) + "\n"
 
 
