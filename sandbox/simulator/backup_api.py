@@ -1,0 +1,193 @@
+"""Handlers for the Recovery Services Backup routes (jobs, protected items, operations)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from sandbox.simulator import resources as res
+from sandbox.simulator.filters import FilterError, Predicate, item_filter, job_filter
+from sandbox.simulator.paging import paginate
+from sandbox.simulator.protocol import ArmError, JsonObject, Request, Response, bad_request
+from sandbox.simulator.state import Operation, SimState
+
+VAULT = (
+    "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.RecoveryServices/vaults/{vault}"
+)
+ITEM = VAULT + "/backupFabrics/{fabric}/protectionContainers/{container}/protectedItems/{item}"
+
+Params = Mapping[str, str]
+# A protection change only sets one of these states; "Protected" resumes with a policy.
+_STOPPED_STATES = frozenset({"ProtectionStopped", "BackupsSuspended"})
+
+
+def list_jobs(state: SimState, request: Request, params: Params) -> Response:
+    """``GET …/backupJobs``: filtered, paged, without ``errorDetails`` (as the real list)."""
+    jobs = state.find_jobs(_vault(state, params), _predicate(job_filter, request))
+    summaries = [_without_error_details(job) for job in jobs]
+    return paginate(request, summaries, state.page_size)
+
+
+def get_job(state: SimState, _request: Request, params: Params) -> Response:
+    """``GET …/backupJobs/{job}``: the full ``AzureIaaSVMJob``."""
+    return Response(200, state.find_job(_vault(state, params), params["job"]))
+
+
+def list_items(state: SimState, request: Request, params: Params) -> Response:
+    """``GET …/backupProtectedItems``: filtered and paged."""
+    items = state.find_items(_vault(state, params), _predicate(item_filter, request))
+    return paginate(request, items, state.page_size)
+
+
+def get_item(state: SimState, _request: Request, params: Params) -> Response:
+    """``GET …/protectedItems/{item}``."""
+    return Response(200, _item(state, params))
+
+
+def put_item(state: SimState, request: Request, params: Params) -> Response:
+    """``PUT …/protectedItems/{item}``: stop (or resume) protection, answered 202.
+
+    :raises ArmError: 400 for a body Azure would reject.
+    """
+    item = _item(state, params)
+    protection_state, policy_id = _protection_change(item, _properties(request))
+    op_id = state.start_protection_change(item, protection_state, policy_id)
+    return _accepted(state, request, item, op_id)
+
+
+def delete_item(state: SimState, request: Request, _params: Params) -> Response:
+    """``DELETE …/protectedItems/{item}`` deletes backup data: recorded as a violation, refused.
+
+    :raises ArmError: always, 409.
+    """
+    state.record_violation(f"DELETE {request.path}")
+    # Simulator-specific code: nothing in this project may ever delete backup data.
+    raise ArmError(
+        409,
+        "DeleteBackupDataRefused",
+        "The simulator refuses to delete backup data; stop protection and retain data instead.",
+    )
+
+
+def trigger_backup(state: SimState, request: Request, params: Params) -> Response:
+    """``POST …/protectedItems/{item}/backup``: on-demand backup, answered 202.
+
+    :raises ArmError: 400 for a bad body, a running job or the daily limit.
+    """
+    item = _item(state, params)
+    properties = _properties(request)
+    if properties.get("objectType") != "IaasVMBackupRequest":
+        raise bad_request("properties.objectType must be 'IaasVMBackupRequest'.")
+    _check_time(properties.get("recoveryPointExpiryTimeInUTC"), "recoveryPointExpiryTimeInUTC")
+    return _accepted(state, request, item, state.start_backup(item))
+
+
+def item_operation_status(state: SimState, _request: Request, params: Params) -> Response:
+    """``GET …/protectedItems/{item}/operationsStatus/{op}``."""
+    vault, item = _vault_and_item(state, params)
+    return _status(state, state.find_operation(params["op"], vault, item))
+
+
+def backup_operation_status(state: SimState, _request: Request, params: Params) -> Response:
+    """``GET …/vaults/{vault}/backupOperations/{op}``."""
+    return _status(state, state.find_operation(params["op"], _vault(state, params), None))
+
+
+def item_operation_result(state: SimState, request: Request, params: Params) -> Response:
+    """``GET …/protectedItems/{item}/operationResults/{op}``.
+
+    202 while running; then 200 with the item for a protection change, 204 for a backup.
+    """
+    vault, item = _vault_and_item(state, params)
+    operation = state.find_operation(params["op"], vault, item)
+    state.poll(operation)
+    if operation.ended is None:
+        headers = {
+            "Location": f"{request.base_url}{request.path}?api-version={request.api_version}",
+            "Retry-After": str(state.lro_retry_after),
+        }
+        return Response(202, None, headers)
+    return Response(204) if operation.is_backup else Response(200, item)
+
+
+def _status(state: SimState, operation: Operation) -> Response:
+    state.poll(operation)
+    return Response(200, operation.status_json())
+
+
+def _vault(state: SimState, params: Params) -> JsonObject:
+    return state.find_vault(params["sub"], params["rg"], params["vault"])
+
+
+def _vault_and_item(state: SimState, params: Params) -> tuple[JsonObject, JsonObject]:
+    vault = _vault(state, params)
+    return vault, state.find_item(vault, params["fabric"], params["container"], params["item"])
+
+
+def _item(state: SimState, params: Params) -> JsonObject:
+    return _vault_and_item(state, params)[1]
+
+
+def _predicate(build: Callable[[str | None], Predicate], request: Request) -> Predicate:
+    try:
+        return build(request.param("$filter"))
+    except FilterError as exc:
+        raise bad_request(str(exc)) from exc
+
+
+def _without_error_details(job: JsonObject) -> JsonObject:
+    properties = {key: value for key, value in job["properties"].items() if key != "errorDetails"}
+    return {**job, "properties": properties}
+
+
+def _properties(request: Request) -> JsonObject:
+    properties = (request.body or {}).get("properties")
+    if not isinstance(properties, dict):
+        raise bad_request("The request body must contain a 'properties' object.")
+    return properties
+
+
+def _protection_change(item: JsonObject, properties: JsonObject) -> tuple[str, str]:
+    """Validate a protected-item PUT like Azure and return ``(protectionState, policyId)``."""
+    item_type = str(properties.get("protectedItemType", ""))
+    if item_type.lower() != res.COMPUTE_VM_ITEM_TYPE.lower():
+        raise bad_request(
+            f"protectedItemType '{item_type}' is invalid for an Azure VM; "
+            f"expected '{res.COMPUTE_VM_ITEM_TYPE}'."
+        )
+    source = properties.get("sourceResourceId")
+    if not source:
+        raise bad_request("sourceResourceId is required.")
+    if str(source).lower() != item["properties"]["sourceResourceId"].lower():
+        raise bad_request("sourceResourceId does not match the protected item.")
+    protection_state = properties.get("protectionState")
+    policy_id = properties.get("policyId") or ""
+    if protection_state in _STOPPED_STATES:
+        return protection_state, ""
+    if protection_state == "Protected" and policy_id:
+        return protection_state, policy_id
+    raise bad_request(
+        f"protectionState '{protection_state}' is not supported here; use ProtectionStopped, "
+        "BackupsSuspended, or Protected with a policyId."
+    )
+
+
+def _check_time(text: object, name: str) -> None:
+    if text is None:
+        return
+    try:
+        datetime.fromisoformat(str(text))
+    except ValueError as exc:
+        raise bad_request(f"{name} is not a valid ISO 8601 time.") from exc
+
+
+def _accepted(state: SimState, request: Request, item: JsonObject, op_id: str) -> Response:
+    """The 202 of an asynchronous item operation, with Azure's polling headers."""
+    base = f"{request.base_url}{item['id']}"
+    version = f"?api-version={request.api_version}"
+    headers = {
+        "Location": f"{base}/operationResults/{op_id}{version}",
+        "Azure-AsyncOperation": f"{base}/operationsStatus/{op_id}{version}",
+        "Retry-After": str(state.lro_retry_after),
+    }
+    return Response(202, None, headers)

@@ -1,0 +1,81 @@
+"""The simulated API: every route with its stable name, method, paths and api-versions."""
+
+from __future__ import annotations
+
+from sandbox.simulator import arm_api, backup_api
+from sandbox.simulator.backup_api import ITEM, VAULT
+from sandbox.simulator.routing import Route, Router
+
+# What the pinned SDKs send (``_configuration.py`` of azure-mgmt-recoveryservicesbackup 11.2.0
+# and azure-mgmt-recoveryservices 4.3.0; the per-operation default of azure-mgmt-compute 39.0.0),
+# plus the Backup versions the REST docs show.
+BACKUP_API_VERSIONS = frozenset({"2026-10-01", "2025-08-01", "2025-02-01", "2024-10-01"})
+VAULTS_API_VERSIONS = frozenset({"2026-11-01"})
+COMPUTE_API_VERSIONS = frozenset({"2026-04-01"})
+
+_SUBSCRIPTION = "/subscriptions/{sub}"
+_GROUP = _SUBSCRIPTION + "/resourceGroups/{rg}"
+_VAULTS = "/providers/Microsoft.RecoveryServices/vaults"
+_VMS = "/providers/Microsoft.Compute/virtualMachines"
+
+ROUTES = (
+    Route(
+        "vault_list",
+        "GET",
+        (_SUBSCRIPTION + _VAULTS, _GROUP + _VAULTS),
+        VAULTS_API_VERSIONS,
+        arm_api.list_vaults,
+    ),
+    Route("job_list", "GET", (VAULT + "/backupJobs",), BACKUP_API_VERSIONS, backup_api.list_jobs),
+    Route(
+        "job_get", "GET", (VAULT + "/backupJobs/{job}",), BACKUP_API_VERSIONS, backup_api.get_job
+    ),
+    Route("item_get", "GET", (ITEM,), BACKUP_API_VERSIONS, backup_api.get_item),
+    Route("item_put", "PUT", (ITEM,), BACKUP_API_VERSIONS, backup_api.put_item),
+    Route("item_delete", "DELETE", (ITEM,), BACKUP_API_VERSIONS, backup_api.delete_item),
+    Route(
+        "item_list",
+        "GET",
+        (VAULT + "/backupProtectedItems",),
+        BACKUP_API_VERSIONS,
+        backup_api.list_items,
+    ),
+    Route(
+        "backup_trigger",
+        "POST",
+        (ITEM + "/backup",),
+        BACKUP_API_VERSIONS,
+        backup_api.trigger_backup,
+    ),
+    Route(
+        "item_operation_status",
+        "GET",
+        (ITEM + "/operationsStatus/{op}",),
+        BACKUP_API_VERSIONS,
+        backup_api.item_operation_status,
+    ),
+    Route(
+        "item_operation_result",
+        "GET",
+        (ITEM + "/operationResults/{op}",),
+        BACKUP_API_VERSIONS,
+        backup_api.item_operation_result,
+    ),
+    Route(
+        "backup_operation_status",
+        "GET",
+        (VAULT + "/backupOperations/{op}",),
+        BACKUP_API_VERSIONS,
+        backup_api.backup_operation_status,
+    ),
+    Route("vm_get", "GET", (_GROUP + _VMS + "/{vm}",), COMPUTE_API_VERSIONS, arm_api.get_vm),
+    Route(
+        "vm_list",
+        "GET",
+        (_SUBSCRIPTION + _VMS, _GROUP + _VMS),
+        COMPUTE_API_VERSIONS,
+        arm_api.list_vms,
+    ),
+)
+ROUTER = Router(ROUTES)
+ROUTE_NAMES = ROUTER.names
