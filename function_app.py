@@ -16,3 +16,13 @@ def on_backup_failure(event: func.EventGridEvent) -> None:
     from handlers.intake import handle_failure_event
 
     handle_failure_event(event)
+
+
+@app.function_name(name="run_retry")
+@app.queue_trigger(arg_name="msg", queue_name="%RETRY_QUEUE%", connection="AzureWebJobsStorage")
+def run_retry(msg: func.QueueMessage) -> None:
+    """A delayed retry or a follow-up check, queued by the ``retry`` action."""
+    from handlers.actions.retry import run_retry as handle
+    from handlers.runtime import current
+
+    handle(current(), msg.get_body().decode("utf-8"), msg.dequeue_count or 1)

@@ -89,8 +89,11 @@ class AzureClients:
                 self.credential,
                 subscription_id,
                 base_url=self.settings.management_url,
-                polling_interval=POLLING_INTERVAL,
-                **{**self._transport_options(), **self._options},
+                **{
+                    "polling_interval": POLLING_INTERVAL,
+                    **self._transport_options(),
+                    **self._options,
+                },
             )
         return self._cache[key]
 

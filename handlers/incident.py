@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from handlers.keys import inverted_ticks, safe_key
-from handlers.model import BackupFailure
+from handlers.model import BackupFailure, ProtectedItemRef
 
 if TYPE_CHECKING:
     from rules.engine import Decision
@@ -34,6 +34,8 @@ STATUSES = (OPEN, REMEDIATING, RESOLVED, ESCALATED)
 
 #: Longest error text kept on an incident (the Table service caps a string at 64 KiB).
 MAX_STORED_TEXT = 8_000
+#: The action log keeps its first and latest entries within the same cap.
+LOG_HEAD, LOG_TAIL, MAX_DETAIL = 10, 60, 300
 
 
 def incident_keys(failure: BackupFailure, received_at: datetime) -> tuple[str, str]:
@@ -107,6 +109,10 @@ class Incident:
         return cls(**known, extra=extra)
 
     @property
+    def item(self) -> ProtectedItemRef:
+        return ProtectedItemRef.from_vault_id(self.VaultId, self.VmResourceGroup, self.VmName)
+
+    @property
     def actions(self) -> list[ActionEntry]:
         return [ActionEntry(**entry) for entry in json.loads(self.ActionLog or "[]")]
 
@@ -116,7 +122,11 @@ class Incident:
         """Append to the action log (the caller saves the incident)."""
         entries = json.loads(self.ActionLog or "[]")
         at = datetime.now(UTC).isoformat(timespec="seconds")
-        entries.append(asdict(ActionEntry(at, action, state, detail, attempt, ref)))
+        entries.append(asdict(ActionEntry(at, action, state, detail[:MAX_DETAIL], attempt, ref)))
+        if len(entries) > LOG_HEAD + LOG_TAIL + 1:
+            dropped = len(entries) - LOG_HEAD - LOG_TAIL
+            gap = ActionEntry(at, "log", "trimmed", f"{dropped} older entries omitted")
+            entries = [*entries[:LOG_HEAD], asdict(gap), *entries[-LOG_TAIL:]]
         self.ActionLog = json.dumps(entries, ensure_ascii=False)
 
 

@@ -32,31 +32,27 @@ class ErrorDetail:
 
 
 @dataclass(frozen=True)
-class BackupFailure:
-    """A failed Azure VM backup job, as every later stage sees it.
+class ProtectedItemRef:
+    """Names of one Azure VM backup item: its vault, its VM, its Backup container and item.
 
-    :ivar job_id: the backup job's GUID, the idempotency key of the whole pipeline.
-    :ivar vault_id: ARM id of the Recovery Services vault that ran the job.
-    :ivar vm_id: ARM id of the protected VM when it can be derived, else ``""``.
-    :ivar container_name: Backup container, e.g. ``IaasVMContainer;iaasvmcontainerv2;rg;vm``.
-    :ivar protected_item_name: Backup item, e.g. ``VM;iaasvmcontainerv2;rg;vm``.
+    >>> ref = ProtectedItemRef("sub", "rg-backup", "vault1", "rg-vm", "vm1")
+    >>> ref.container_name, ref.protected_item_name
+    ('IaasVMContainer;iaasvmcontainerv2;rg-vm;vm1', 'VM;iaasvmcontainerv2;rg-vm;vm1')
     """
 
-    job_id: str
     subscription_id: str
     vault_resource_group: str
     vault_name: str
-    vm_name: str
     vm_resource_group: str
-    operation: str
-    status: str
-    errors: tuple[ErrorDetail, ...]
-    source: Source
-    start_time: datetime | None = None
-    end_time: datetime | None = None
-    event_id: str = ""
-    actions_info: tuple[str, ...] = ()
-    dynamic_message: str = ""
+    vm_name: str
+
+    @classmethod
+    def from_vault_id(cls, vault_id: str, vm_resource_group: str, vm_name: str) -> ProtectedItemRef:
+        """From a vault ARM id: ``/subscriptions/{sub}/resourceGroups/{rg}/.../vaults/{name}``."""
+        parts = vault_id.strip("/").split("/")
+        if len(parts) != 8:
+            raise ValueError(f"not a vault id: {vault_id!r}")
+        return cls(parts[1], parts[3], parts[7], vm_resource_group, vm_name)
 
     @property
     def vault_id(self) -> str:
@@ -64,10 +60,6 @@ class BackupFailure:
             f"/subscriptions/{self.subscription_id}/resourceGroups/{self.vault_resource_group}"
             f"/providers/Microsoft.RecoveryServices/vaults/{self.vault_name}"
         )
-
-    @property
-    def job_resource_id(self) -> str:
-        return f"{self.vault_id}/backupJobs/{self.job_id}"
 
     @property
     def vm_id(self) -> str:
@@ -89,6 +81,65 @@ class BackupFailure:
         if not self.vm_id:
             return ""
         return f"VM;iaasvmcontainerv2;{self.vm_resource_group};{self.vm_name}"
+
+    @property
+    def key(self) -> str:
+        """One string naming the item (vault + VM), for table keys."""
+        return f"{self.vault_id}|{self.vm_resource_group}|{self.vm_name}"
+
+
+@dataclass(frozen=True)
+class BackupFailure:
+    """A failed Azure VM backup job, as every later stage sees it.
+
+    :ivar job_id: the backup job's GUID, the idempotency key of the whole pipeline.
+    """
+
+    job_id: str
+    subscription_id: str
+    vault_resource_group: str
+    vault_name: str
+    vm_name: str
+    vm_resource_group: str
+    operation: str
+    status: str
+    errors: tuple[ErrorDetail, ...]
+    source: Source
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    event_id: str = ""
+    actions_info: tuple[str, ...] = ()
+    dynamic_message: str = ""
+
+    @property
+    def item(self) -> ProtectedItemRef:
+        return ProtectedItemRef(
+            self.subscription_id,
+            self.vault_resource_group,
+            self.vault_name,
+            self.vm_resource_group,
+            self.vm_name,
+        )
+
+    @property
+    def vault_id(self) -> str:
+        return self.item.vault_id
+
+    @property
+    def job_resource_id(self) -> str:
+        return f"{self.vault_id}/backupJobs/{self.job_id}"
+
+    @property
+    def vm_id(self) -> str:
+        return self.item.vm_id
+
+    @property
+    def container_name(self) -> str:
+        return self.item.container_name
+
+    @property
+    def protected_item_name(self) -> str:
+        return self.item.protected_item_name
 
     @property
     def codes(self) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from handlers.events import Rejection, excerpt
-from handlers.incident import RESOLVED, incident_keys, new_incident
+from handlers.incident import incident_keys, new_incident
 from handlers.model import BackupFailure
 from handlers.runtime import Runtime
 
@@ -84,24 +84,18 @@ def respond(item: BackupFailure | Rejection, runtime: Runtime) -> Outcome:
             occurrences=incident.Occurrences,
         )
     decision = runtime.rules.classify(item.codes, item.message, item.operation)
-    incident = new_incident(
-        item,
-        decision,
-        (claim.incident_pk, claim.incident_rk),
-        dry_run=runtime.settings.dry_run,
-        now=now,
-    )
-    if decision.action == "record":
-        incident.Status = RESOLVED
-        incident.log("record", "done", "informational: nothing to do")
-    else:
-        incident.log(
-            decision.action,
-            "planned",
-            "dry run: nothing is changed" if runtime.settings.dry_run else "",
-        )
-    store.save_incident(incident)
+    keys = (claim.incident_pk, claim.incident_rk)
+    if claim.kind == NEW or not store.has_incident(*keys):
+        incident = new_incident(item, decision, keys, dry_run=runtime.settings.dry_run, now=now)
+        note = "dry run: nothing is changed" if runtime.settings.dry_run else ""
+        incident.log(decision.action, "planned", note)
+        store.save_incident(incident)
+    if decision.action == "record" or not runtime.settings.dry_run:
+        from handlers.actions import act
+
+        act(runtime, *keys, decision.action)
     store.complete(claim)
+    incident, _ = store.get_incident(*keys)
     return Outcome(
         claim.kind,
         item.job_id,

@@ -72,6 +72,16 @@ def _url(raw: str, name: str) -> str:
     return raw.rstrip("/")
 
 
+def _scale(raw: str, name: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a number") from None
+    if not 0 <= value <= 1:
+        raise SettingsError(f"{name}={raw!r}: must be between 0 and 1")
+    return value
+
+
 def _daily_cap(raw: str, name: str) -> int:
     value = _count(raw, name)
     if not 1 <= value <= AZURE_ON_DEMAND_DAILY_LIMIT:
@@ -144,6 +154,9 @@ SPECS: tuple[Spec, ...] = (
          "retention of recovery points made by retries, days"),
     Spec("FOLLOW_UP_MINUTES", "follow_up_minutes", _count, "60",
          "when to check on the backup job a retry started, minutes"),
+    Spec("QUEUE_DELAY_SCALE", "queue_delay_scale", _scale, "1",
+         "factor on every queue delay; 0 makes delayed retries visible at once (the incident "
+         "log still says the delay the rule asked for)", local_only=True),
     # Tickets
     Spec("TICKET_LANGUAGE", "ticket_language", _language, "en",
          "language of remediation text in tickets and notifications: `en` or `ja`"),
@@ -213,6 +226,7 @@ class Settings:
     retry_stagger_minutes: int = 15
     recovery_point_expiry_days: int = 30
     follow_up_minutes: int = 60
+    queue_delay_scale: float = 1.0
     ticket_language: str = "en"
     ticket_webhook_url: str = ""
     servicenow_url: str = ""

@@ -8,6 +8,8 @@ Tables (names take ``TABLE_NAME_PREFIX``):
   idempotency record (claimed → done), written insert-if-absent.
 - ``rejected``: PartitionKey the UTC day ``YYYYMMDD``, RowKey inverted time + random id;
   inputs that could not be handled, with the reason.
+- ``tickets`` (:mod:`handlers.tickets`), ``retries`` (:mod:`handlers.actions.retry`),
+  ``checkpoints`` (:mod:`handlers.watcher`).
 
 A first delivery costs three round trips: claim the job (conditional insert), write the
 incident, mark the claim done. A duplicate costs a failed insert, a read of the claim and an
@@ -17,7 +19,7 @@ ETag-guarded update of the incident's occurrence count.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,7 +35,10 @@ from handlers.keys import inverted_ticks, safe_key
 INCIDENTS = "incidents"
 JOBS = "jobs"
 REJECTED = "rejected"
-TABLES = (INCIDENTS, JOBS, REJECTED)
+TICKETS = "tickets"
+RETRIES = "retries"
+CHECKPOINTS = "checkpoints"
+TABLES = (INCIDENTS, JOBS, REJECTED, TICKETS, RETRIES, CHECKPOINTS)
 
 CLAIMED = "claimed"
 DONE = "done"
@@ -141,6 +146,13 @@ class IncidentStore:
         """Write an incident whole (a resumed delivery rewrites the same keys)."""
         self.table(INCIDENTS).upsert_entity(incident.to_entity(), mode=UpdateMode.REPLACE)
 
+    def has_incident(self, pk: str, rk: str) -> bool:
+        try:
+            self.table(INCIDENTS).get_entity(pk, rk, select=["RowKey"])
+        except ResourceNotFoundError:
+            return False
+        return True
+
     def get_incident(self, pk: str, rk: str) -> tuple[Incident, str]:
         """An incident and its ETag, for a guarded update."""
         entity = self.table(INCIDENTS).get_entity(pk, rk)
@@ -158,20 +170,31 @@ class IncidentStore:
             match_condition=MatchConditions.IfNotModified,
         )
 
-    def record_repeat(self, claim: Claim, source: str, now: datetime) -> Incident:
-        """Count one more delivery of an already handled job on its incident."""
+    def mutate_incident(self, pk: str, rk: str, change: Callable[[Incident], None]) -> Incident:
+        """Apply ``change`` to an incident under ETag protection, re-reading on conflict.
+
+        Two workers changing one incident never overwrite each other: the loser reads the
+        winner's version and applies its change again.
+        """
         for _ in range(_CONFLICT_RETRIES):
-            incident, etag = self.get_incident(claim.incident_pk, claim.incident_rk)
-            incident.Occurrences += 1
-            incident.LastSeen = now
-            sources = set(incident.Source.split(","))
-            incident.Source = ",".join(sorted(sources | {source}))
+            incident, etag = self.get_incident(pk, rk)
+            change(incident)
             try:
                 self.update_incident(incident, etag)
                 return incident
             except ResourceModifiedError:
                 continue
-        raise DeliveryInFlightError(f"incident of job {claim.job_id} keeps changing; retry later")
+        raise DeliveryInFlightError(f"incident {pk}/{rk} keeps changing; retry later")
+
+    def record_repeat(self, claim: Claim, source: str, now: datetime) -> Incident:
+        """Count one more delivery of an already handled job on its incident."""
+
+        def count(incident: Incident) -> None:
+            incident.Occurrences += 1
+            incident.LastSeen = now
+            incident.Source = ",".join(sorted(set(incident.Source.split(",")) | {source}))
+
+        return self.mutate_incident(claim.incident_pk, claim.incident_rk, count)
 
     def find_incident(self, incident_id: str) -> Incident | None:
         """Look an incident up by its id (the job id) through the ``jobs`` table."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from collections.abc import Iterator
@@ -14,6 +15,14 @@ from handlers.runtime import Runtime
 from handlers.settings import Settings
 from handlers.store import IncidentStore
 from sandbox.azurite import Azurite
+from sandbox.receivers import (
+    DEVOPS_PAT,
+    DEVOPS_PROJECT,
+    SERVICENOW_PASSWORD,
+    SERVICENOW_USER,
+    Receivers,
+)
+from sandbox.simulator import AzureSimulator
 
 EVENTS = Path(__file__).parent / "events"
 _prefixes = itertools.count(1)
@@ -47,3 +56,60 @@ def runtime(settings: Settings) -> Runtime:
 @pytest.fixture
 def store(runtime: Runtime) -> IncidentStore:
     return runtime.store
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[AzureSimulator]:
+    with AzureSimulator() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def receivers() -> Iterator[Receivers]:
+    with Receivers() as running:
+        yield running
+
+
+@pytest.fixture
+def sim(simulator: AzureSimulator, receivers: Receivers) -> Iterator[AzureSimulator]:
+    """A clean simulator (and receivers); fails the test if backup data was ever deleted."""
+    simulator.reset()
+    receivers.clear()
+    yield simulator
+    assert simulator.violations == [], "backup data must never be deleted"
+    assert not simulator.calls_to(route="item_delete")
+
+
+def live_settings(
+    settings: Settings, sim: AzureSimulator, hooks: Receivers, **overrides: Any
+) -> Settings:
+    """Settings that act for real, against the simulator and the local receivers."""
+    values = {
+        "dry_run": False,
+        "management_url": sim.base_url,
+        "ca_bundle": sim.ca_pem_path,
+        "static_token": "sim-token",
+        "retry_queue": f"{settings.table_name_prefix}retries",
+        "queue_delay_scale": 0.0,
+        "ticket_webhook_url": hooks.url("webhook"),
+        "servicenow_url": hooks.url("servicenow"),
+        "servicenow_username": SERVICENOW_USER,
+        "servicenow_password": SERVICENOW_PASSWORD,
+        "devops_org_url": hooks.url("devops"),
+        "devops_project": DEVOPS_PROJECT,
+        "devops_pat": DEVOPS_PAT,
+        "teams_webhook_url": hooks.url("teams"),
+        "slack_webhook_url": hooks.url("slack"),
+        "notify_webhook_url": hooks.url("webhook") + "/notify",
+        **overrides,
+    }
+    return dataclasses.replace(settings, **values)
+
+
+#: Management client options for tests: the simulator answers at once, so do not wait.
+FAST_CLIENTS = {"polling_interval": 0, "retry_backoff_factor": 0.05, "retry_backoff_max": 0.2}
+
+
+@pytest.fixture
+def live(settings: Settings, sim: AzureSimulator, receivers: Receivers) -> Runtime:
+    return Runtime.from_settings(live_settings(settings, sim, receivers), FAST_CLIENTS)

@@ -1,0 +1,1 @@
+"""backup-responder: the pipeline behind the Azure Functions triggers."""

@@ -1,0 +1,83 @@
+"""The ``stop_protection`` action: for a VM that is verifiably gone, stop its backups and
+keep every recovery point. Never a DELETE of backup data.
+
+Nothing in the event is trusted for this. Before the PUT, the Backup API must still show
+the job failed, ARM must answer 404 for the VM, and no VM of that name may exist elsewhere
+in the subscription (a move). Anything else, including an authorization or Multi-User
+Authorization denial, becomes a ticket instead.
+"""
+
+from __future__ import annotations
+
+from handlers.actions import ActionContext, action
+from handlers.azure_ops import DENIED, UNAVAILABLE, AzureCallError
+from handlers.incident import RESOLVED
+
+NAME = "stop_protection"
+STOPPED = "ProtectionStopped"
+
+DONE_NOTE = (
+    "Protection of {vm} was stopped because the VM no longer exists (Azure Resource Manager "
+    "returned 404). Every recovery point is retained: the VM can still be restored from vault "
+    "{vault}. If the VM was moved or re-created, protect it again where it lives now; if the "
+    "backup data is no longer needed, delete it from the vault yourself (it is billed until "
+    "then)."
+)
+
+
+def _precheck(ctx: ActionContext) -> str:
+    """Why protection must NOT be stopped, or ``""`` when every check passed."""
+    incident = ctx.incident()
+    if not incident.VmResourceGroup:
+        return "the VM's resource group is unknown, so its deletion cannot be verified"
+    job = ctx.api.job(incident.JobId)
+    if job.status.lower() != "failed":
+        return f"the Backup API reports job {incident.JobId} as {job.status}, not Failed"
+    if ctx.api.vm_exists():
+        return "Azure Resource Manager still has the VM; protection was left on"
+    moved_to = ctx.api.vm_elsewhere()
+    if moved_to:
+        return f"a VM with the same name exists at {moved_to} (moved?); protection was left on"
+    return ""
+
+
+@action(NAME)
+def stop_protection(ctx: ActionContext) -> None:
+    """Verify, then stop protection with data retained, then tell the owner by ticket."""
+    incident = ctx.incident()
+    if any(a.action == NAME and a.state == "succeeded" for a in incident.actions):
+        return
+    try:
+        objection = _precheck(ctx)
+        if objection:
+            ctx.log(NAME, "skipped", objection)
+            ctx.escalate(f"Protection not stopped: {objection}.")
+            return
+        item = ctx.api.protected_item()
+        if item is None:
+            ctx.log(NAME, "skipped", "the vault has no such protected item")
+            ctx.escalate("Protection not stopped: the vault has no matching protected item.")
+            return
+        if item.get("protectionState") != STOPPED:
+            ctx.log(NAME, "started", "VM confirmed deleted (ARM 404); stopping, data retained")
+            state = ctx.api.stop_protection(item.get("sourceResourceId") or incident.VmId)
+            if state != STOPPED:
+                raise AzureCallError(
+                    UNAVAILABLE, "", f"protection state is {state!r} after the stop"
+                )
+    except AzureCallError as error:
+        ctx.log(NAME, "failed", str(error))
+        if error.kind == UNAVAILABLE:
+            raise  # redelivery retries; the checks above run again first
+        denied = (
+            "denied by authorization or Multi-User Authorization" if error.kind == DENIED else ""
+        )
+        ctx.escalate(f"Stopping protection failed: {denied or error}. Nothing was changed.")
+        return
+    note = DONE_NOTE.format(vm=incident.VmId or incident.VmName, vault=incident.VaultName)
+    ctx.log(NAME, "succeeded", "protection stopped, recovery points retained", status=RESOLVED)
+    result = ctx.runtime.tickets.open_or_append(ctx.incident(), note)
+    ctx.log(
+        "ticket", "opened" if result.created else "appended", "owner informed", ref=result.ticket_id
+    )
+    ctx.notify("protection_stopped", note)

@@ -1,0 +1,241 @@
+"""Local HTTP receivers standing in for ServiceNow, Azure DevOps, Teams, Slack and webhooks.
+
+One server on loopback answers each service's paths the way the service documents them, and
+checks what each request must carry (method, path, auth header, content type, body shape).
+A request that breaks a rule gets a 400 and is listed in :attr:`Receivers.violations`.
+
+>>> with Receivers() as hooks:                                  # doctest: +SKIP
+...     settings = Settings(servicenow_url=hooks.url("servicenow"), ...)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+SERVICENOW_USER, SERVICENOW_PASSWORD = "svc-backup", "sn-pass"
+DEVOPS_PAT = "devops-pat"
+DEVOPS_ORG, DEVOPS_PROJECT = "contoso", "Backup Ops"
+
+
+@dataclass
+class Received:
+    """One request as it arrived."""
+
+    service: str
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@dataclass
+class _Rules:
+    """What the receivers expect and what they answer."""
+
+    received: list[Received] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    failures: dict[str, list[int]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    next_id: int = 100
+
+
+def _check(rules: _Rules, ok: bool, what: str) -> bool:
+    if not ok:
+        rules.violations.append(what)
+    return ok
+
+
+def _servicenow(rules: _Rules, r: Received) -> tuple[int, Any]:
+    base = "/servicenow/api/now/table/incident"
+    auth = r.headers.get("authorization") == _basic(SERVICENOW_USER, SERVICENOW_PASSWORD)
+    shape = isinstance(r.body, dict) and r.headers.get("content-type", "").startswith(
+        "application/json"
+    )
+    if not (
+        _check(rules, auth, "servicenow: bad auth") and _check(rules, shape, "servicenow: not JSON")
+    ):
+        return 400, {"error": {"message": "bad request"}}
+    if r.method == "POST" and r.path == base:
+        fields_ok = all(
+            isinstance(r.body.get(k), str) and r.body[k]
+            for k in ("short_description", "description")
+        )
+        if not _check(rules, fields_ok, "servicenow: incident without description"):
+            return 400, {"error": {"message": "missing fields"}}
+        rules.next_id += 1
+        return 201, {"result": {"sys_id": uuid.uuid4().hex, "number": f"INC{rules.next_id:07d}"}}
+    if r.method == "PATCH" and r.path.startswith(base + "/"):
+        return 200, {"result": {"sys_id": r.path.rsplit("/", 1)[1], **r.body}}
+    _check(rules, False, f"servicenow: unexpected {r.method} {r.path}")
+    return 404, {"error": {"message": "not found"}}
+
+
+def _devops(rules: _Rules, r: Received) -> tuple[int, Any]:
+    root = f"/devops/{DEVOPS_ORG}/{DEVOPS_PROJECT}/_apis/wit"
+    auth = r.headers.get("authorization") == _basic("", DEVOPS_PAT)
+    if not _check(rules, auth, "devops: bad auth"):
+        return 401, {"message": "unauthorized"}
+    path, _, query = r.path.partition("?")
+    if r.method == "POST" and path.startswith(f"{root}/workitems/$"):
+        patch_ok = (
+            r.headers.get("content-type", "").startswith("application/json-patch+json")
+            and "api-version=7.1" in query
+            and isinstance(r.body, list)
+            and all({"op", "path", "value"} <= set(op) for op in r.body)
+            and any(op["path"] == "/fields/System.Title" for op in r.body)
+        )
+        if not _check(rules, patch_ok, "devops: not a JSON Patch work item"):
+            return 400, {"message": "bad patch"}
+        rules.next_id += 1
+        return 200, {
+            "id": rules.next_id,
+            "rev": 1,
+            "fields": {op["path"]: op["value"] for op in r.body},
+        }
+    if r.method == "POST" and path.startswith(f"{root}/workItems/") and path.endswith("/comments"):
+        ok = (
+            isinstance(r.body, dict)
+            and isinstance(r.body.get("text"), str)
+            and "api-version=7.1" in query
+        )
+        if not _check(rules, ok, "devops: bad comment"):
+            return 400, {"message": "bad comment"}
+        return 200, {"id": 1, "text": r.body["text"]}
+    _check(rules, False, f"devops: unexpected {r.method} {r.path}")
+    return 404, {"message": "not found"}
+
+
+def _teams(rules: _Rules, r: Received) -> tuple[int, Any]:
+    try:
+        attachment = r.body["attachments"][0]
+        ok = (
+            r.body["type"] == "message"
+            and attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+            and attachment["content"]["type"] == "AdaptiveCard"
+        )
+    except (KeyError, IndexError, TypeError):
+        ok = False
+    return (202, None) if _check(rules, ok, "teams: not an Adaptive Card message") else (400, None)
+
+
+def _slack(rules: _Rules, r: Received) -> tuple[int, Any]:
+    ok = isinstance(r.body, dict) and isinstance(r.body.get("text"), str)
+    return (200, "ok") if _check(rules, ok, "slack: no text") else (400, "invalid_payload")
+
+
+def _webhook(rules: _Rules, r: Received) -> tuple[int, Any]:
+    ok = r.method == "POST" and isinstance(r.body, dict)
+    return (
+        (200, {"id": f"hook-{uuid.uuid4().hex[:8]}"})
+        if _check(rules, ok, "webhook: not JSON")
+        else (400, None)
+    )
+
+
+_SERVICES = {
+    "servicenow": _servicenow,
+    "devops": _devops,
+    "teams": _teams,
+    "slack": _slack,
+    "webhook": _webhook,
+}
+
+
+def _handler(rules: _Rules) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode(errors="replace")
+            path = unquote(self.path)
+            service = urlsplit(path).path.split("/")[1]
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            received = Received(service, self.command, path, headers, body)
+            with rules.lock:
+                rules.received.append(received)
+                queued = rules.failures.get(service)
+                forced = queued.pop(0) if queued else None
+                status, answer = (
+                    (forced, {"error": "injected"})
+                    if forced
+                    else _SERVICES.get(service, _unknown)(rules, received)
+                )
+            data = (
+                b""
+                if answer is None
+                else (answer if isinstance(answer, str) else json.dumps(answer)).encode()
+            )
+            self.send_response(status)
+            self.send_header(
+                "Content-Type", "application/json" if not isinstance(answer, str) else "text/plain"
+            )
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_POST = do_PATCH = do_PUT = _serve  # noqa: N815 (the names http.server calls)
+
+    return Handler
+
+
+def _unknown(rules: _Rules, r: Received) -> tuple[int, Any]:
+    _check(rules, False, f"unknown service {r.service}")
+    return 404, None
+
+
+class Receivers:
+    """The receivers on one loopback port; ``url(service)`` gives each base URL."""
+
+    def __init__(self) -> None:
+        self._rules = _Rules()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self._rules))
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Receivers:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def url(self, service: str) -> str:
+        host, port = self._server.server_address[:2]
+        base = f"http://{host}:{port}/{service}"
+        return f"{base}/{DEVOPS_ORG}" if service == "devops" else base
+
+    def received(self, service: str | None = None) -> list[Received]:
+        with self._rules.lock:
+            return [r for r in self._rules.received if service in (None, r.service)]
+
+    @property
+    def violations(self) -> list[str]:
+        return list(self._rules.violations)
+
+    def fail(self, service: str, *statuses: int) -> None:
+        """Answer the next requests to ``service`` with these statuses."""
+        with self._rules.lock:
+            self._rules.failures.setdefault(service, []).extend(statuses)
+
+    def clear(self) -> None:
+        with self._rules.lock:
+            self._rules.received.clear()
+            self._rules.violations.clear()
+            self._rules.failures.clear()

@@ -1,0 +1,124 @@
+"""Seeding the simulator with a protected VM and a failed job, and delivering the failure.
+
+The delivered event carries the job exactly as the simulator's Backup API reports it, so the
+payload and the API agree unless a test makes them differ on purpose.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from handlers.actions.retry import run_retry
+from handlers.events import EVENT_TYPE, parse
+from handlers.incident import Incident
+from handlers.respond import Outcome, respond
+from handlers.runtime import Runtime
+from sandbox.simulator import AzureSimulator
+
+SUB = "6f0c3a52-8d1e-4b7a-9c55-2f1d8e4a7b10"
+VAULT_RG = "rg-backup"
+VAULT = "rsv-prod"
+VAULT_PREFIX = (
+    f"/subscriptions/{SUB}/resourceGroups/{VAULT_RG}/providers/Microsoft.RecoveryServices/vaults"
+)
+
+STORAGE_TIMEOUT = (400234, "Copying backed up data from vault timed out")
+VM_GONE = (400094, "The virtual machine doesn't exist")
+AGENT = (400012, "Could not communicate with the VM agent for snapshot status")
+
+
+@dataclass
+class Scene:
+    """One protected VM with one failed backup job."""
+
+    sim: AzureSimulator
+    vault: dict[str, Any]
+    vm_id: str
+    vm_name: str
+    vm_group: str
+    job: dict[str, Any]
+
+    @property
+    def job_id(self) -> str:
+        return self.job["name"]
+
+    def event(self, **error: Any) -> dict[str, Any]:
+        """A CloudEvent carrying the job (optionally with a different error than the API's)."""
+        data = copy.deepcopy(self.job)
+        if error:
+            data["properties"]["errorDetails"] = [
+                {"errorCode": error["code"], "errorString": error["message"]}
+            ]
+        return {
+            "specversion": "1.0",
+            "id": f"evt-{self.job_id}",
+            "source": self.vault["id"],
+            "type": EVENT_TYPE,
+            "subject": f"backupJobs/{self.job_id}",
+            "data": data,
+        }
+
+
+def scene(
+    sim: AzureSimulator,
+    error: tuple[int, str],
+    *,
+    vm_name: str = "vm-web-01",
+    vm_group: str = "rg-web",
+    vault: str = VAULT,
+    started: datetime | None = None,
+) -> Scene:
+    """Seed (or reuse) the vault, a protected VM and its failed backup job."""
+    try:
+        vault_res = sim.add_vault(SUB, VAULT_RG, vault)
+    except ValueError:  # seeded by an earlier scene of the same test
+        vault_res = {"id": f"{VAULT_PREFIX}/{vault}"}
+    vm = sim.add_vm(SUB, vm_group, vm_name)
+    sim.protect_vm(vault_res["id"], vm["id"])
+    start = started or datetime.now(UTC) - timedelta(hours=2)
+    job = sim.add_job(
+        vault_res["id"],
+        vm_name=vm_name,
+        vm_resource_group=vm_group,
+        status="Failed",
+        error_code=error[0],
+        error_string=error[1],
+        start_time=start,
+        end_time=start + timedelta(minutes=30),
+    )
+    return Scene(
+        sim, vault_res, vm["id"], vm_name, vm_group, sim.get_job(vault_res["id"], job["name"])
+    )
+
+
+def deliver(runtime: Runtime, event: dict[str, Any]) -> Outcome:
+    return respond(parse(event), runtime)
+
+
+def drain(runtime: Runtime, rounds: int = 30) -> int:
+    """Play the Functions host for the retry queue: run every visible message. Returns the count."""
+    handled = 0
+    for _ in range(rounds):
+        messages = list(
+            runtime.retry_queue.receive_messages(messages_per_page=32, visibility_timeout=30)
+        )
+        if not messages:
+            return handled
+        for message in messages:
+            run_retry(runtime, message.content.decode(), message.dequeue_count)
+            runtime.retry_queue.delete_message(message)
+            handled += 1
+    raise AssertionError(f"the retry queue did not drain in {rounds} rounds")
+
+
+def incident_of(runtime: Runtime, job_id: str) -> Incident:
+    incident = runtime.store.find_incident(job_id)
+    assert incident is not None, f"no incident for job {job_id}"
+    return incident
+
+
+def log_of(incident: Incident) -> list[tuple[str, str]]:
+    return [(a.action, a.state) for a in incident.actions]
