@@ -61,22 +61,42 @@ def normalize_code(code: object) -> str:
 
 @dataclass(frozen=True)
 class Clause:
-    """One text alternative: every ``all`` term, one ``any`` term if given, no ``none`` term."""
+    """One text alternative: every ``all`` term, one ``any`` term if given, no ``none`` term.
+
+    Terms are checked longest first: the longest term is the rarest, so most clauses are
+    ruled out by a single substring test (this is the classifier's hot loop).
+    """
 
     all: tuple[str, ...] = ()
     any: tuple[str, ...] = ()
     none: tuple[str, ...] = ()
+    _required: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _required_length: int = field(init=False, repr=False, compare=False)
+    #: The longest ``all`` term ("" when there is none): a cheap first test for the caller.
+    anchor: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        required = tuple(sorted(self.all, key=len, reverse=True))
+        object.__setattr__(self, "_required", required)
+        object.__setattr__(self, "_required_length", sum(map(len, self.all)))
+        object.__setattr__(self, "anchor", required[0] if required else "")
 
     def score(self, text: str) -> int:
         """Total length of the matched terms (its specificity), or 0 when it does not match."""
-        if any(term in text for term in self.none):
-            return 0
-        if not all(term in text for term in self.all):
-            return 0
-        matched_any = [term for term in self.any if term in text]
-        if self.any and not matched_any:
-            return 0
-        return sum(map(len, self.all)) + max(map(len, matched_any), default=0)
+        for term in self._required:
+            if term not in text:
+                return 0
+        longest_any = 0
+        if self.any:
+            for term in self.any:
+                if term in text and len(term) > longest_any:
+                    longest_any = len(term)
+            if not longest_any:
+                return 0
+        for term in self.none:
+            if term in text:
+                return 0
+        return self._required_length + longest_any
 
 
 @dataclass(frozen=True)
@@ -94,13 +114,18 @@ class Rule:
     clauses: tuple[Clause, ...] = ()
     operations: frozenset[str] = frozenset()
     require_both: bool = False
+    defers_to_text: bool = False
     retry_delay_minutes: int = 0
     retry_max_attempts: int = 0
     rows: tuple[str, ...] = ()
     user: bool = False
 
     def text_score(self, text: str) -> int:
-        return max((clause.score(text) for clause in self.clauses), default=0) if text else 0
+        best = 0
+        for clause in self.clauses:
+            score = clause.score(text)
+            best = max(best, score)
+        return best
 
     def applies_to(self, operation: str) -> bool:
         return not self.operations or not operation or operation.casefold() in self.operations
@@ -196,6 +221,42 @@ def unclassified(codes: Sequence[str], message: str) -> Decision:
     )
 
 
+_Best = tuple[tuple[int, ...], Rule, str]
+_Entry = tuple[int, Rule, Clause]
+
+
+class _TextIndex:
+    """Text clauses grouped by anchor term: one substring test rules out a whole group."""
+
+    def __init__(self, entries: list[_Entry]) -> None:
+        self._by_anchor: dict[str, list[_Entry]] = {}
+        for entry in entries:
+            self._by_anchor.setdefault(entry[2].anchor, []).append(entry)
+        self._anchorless = self._by_anchor.pop("", [])
+
+    def best(self, text: str, operation: str, best: _Best | None) -> _Best | None:
+        """The best of ``best`` and every text match in ``text``."""
+        if not text:
+            return best
+        for anchor, entries in self._by_anchor.items():
+            if anchor in text:
+                best = self._best_of(entries, text, operation, best)
+        return self._best_of(self._anchorless, text, operation, best)
+
+    @staticmethod
+    def _best_of(
+        entries: list[_Entry], text: str, operation: str, best: _Best | None
+    ) -> _Best | None:
+        for position, rule, clause in entries:
+            score = clause.score(text)
+            if not score or not rule.applies_to(operation):
+                continue
+            rank = (rule.user, 0, 0, score, -position)
+            if best is None or rank > best[0]:
+                best = (rank, rule, "text")
+        return best
+
+
 class RuleSet:
     """An ordered set of rules with a code index for constant-time code lookups."""
 
@@ -205,7 +266,14 @@ class RuleSet:
         for position, rule in enumerate(self.rules):
             for code in rule.codes:
                 self._by_code.setdefault(code, []).append((position, rule))
-        self._text_rules = [(p, r) for p, r in enumerate(self.rules) if r.clauses]
+        entries = [
+            (position, rule, clause)
+            for position, rule in enumerate(self.rules)
+            if not rule.require_both
+            for clause in rule.clauses
+        ]
+        self._text = _TextIndex(entries)
+        self._user_text = _TextIndex([e for e in entries if e[1].user])
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -228,37 +296,28 @@ class RuleSet:
         :param operation: the job's operation (``Backup``, ``Restore``...), if known.
         """
         message = message or ""
-        code_list = self._codes_in(codes, message)
         text = normalize_text(message)
-        best: tuple[tuple[int, ...], Rule, str] | None = None
-        for code in code_list:
-            for position, rule in self._by_code.get(code, ()):
-                if not rule.applies_to(operation):
-                    continue
-                score = rule.text_score(text)
-                if rule.require_both and not score:
-                    continue
-                rank = (rule.user, 1, 1 if score else 0, score, -position)
-                if best is None or rank > best[0]:
-                    best = (rank, rule, "code+text" if score else "code")
-        if best is None or not best[1].user:
-            best = self._best_text(text, operation, best)
+        best = self._best_code(self._codes_in(codes, message), text, operation)
+        if best is None or not best[0][1]:
+            best = self._text.best(text, operation, best)
+        elif not best[1].user:  # only a user rule can beat a built-in code match
+            best = self._user_text.best(text, operation, best)
         if best is None:
             return unclassified([str(c) for c in codes if c is not None], message)
         return _decision(best[1], best[2])
 
-    def _best_text(
-        self, text: str, operation: str, best: tuple[tuple[int, ...], Rule, str] | None
-    ) -> tuple[tuple[int, ...], Rule, str] | None:
-        if not text:
-            return best
-        for position, rule in self._text_rules:
-            if rule.require_both or not rule.applies_to(operation):
-                continue
-            score = rule.text_score(text)
-            if not score:
-                continue
-            rank = (rule.user, 0, 0, score, -position)
-            if best is None or rank > best[0]:
-                best = (rank, rule, "text")
+    def _best_code(self, code_list: list[str], text: str, operation: str) -> _Best | None:
+        best: _Best | None = None
+        for code in code_list:
+            for position, rule in self._by_code.get(code, ()):
+                if not rule.applies_to(operation):
+                    continue
+                score = rule.text_score(text) if text else 0
+                if rule.require_both and not score:
+                    continue
+                # A code that only says "see the details" ranks with text matches, below any.
+                firm = 0 if rule.defers_to_text else 1
+                rank = (rule.user, firm, 1 if score else 0, score if firm else 0, -position)
+                if best is None or rank > best[0]:
+                    best = (rank, rule, "code+text" if score else "code")
         return best

@@ -40,6 +40,13 @@ def _where(document: Any, path: list[Any]) -> str:
     return "/".join(str(p) for p in path) or "top level"
 
 
+def _reason(error: jsonschema.ValidationError) -> str:
+    # The schema's if/then/else on "retry" yields an unreadable "should not be valid under".
+    if error.validator == "not" and error.validator_value == {"required": ["retry"]}:
+        return "'retry' parameters are only allowed when action is 'retry'"
+    return error.message
+
+
 def _terms(raw: list[str] | None, file: str, rule_id: str) -> tuple[str, ...]:
     terms = tuple(normalize_text(t) for t in raw or ())
     if any(not t for t in terms):
@@ -73,6 +80,7 @@ def _compile(raw: dict[str, Any], file: str, user: bool) -> Rule:
         clauses=clauses,
         operations=frozenset(o.strip().casefold() for o in match.get("operations", ())),
         require_both=require_both,
+        defers_to_text=match.get("code_defers_to_text", False),
         retry_delay_minutes=retry.get("delay_minutes", 0),
         retry_max_attempts=retry.get("max_attempts", 0),
         rows=tuple(raw.get("rows", ())),
@@ -93,7 +101,7 @@ def load_rules(path: str | Path, *, user: bool = False) -> list[Rule]:
     error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
     if error is not None:
         raise RuleFileError(
-            f"{path}: {_where(document, list(error.absolute_path))}: {error.message}"
+            f"{path}: {_where(document, list(error.absolute_path))}: {_reason(error)}"
         )
     rules = [_compile(raw, str(path), user) for raw in document["rules"]]
     seen: set[str] = set()
