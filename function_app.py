@@ -18,6 +18,45 @@ def on_backup_failure(event: func.EventGridEvent) -> None:
     handle_failure_event(event)
 
 
+@app.function_name(name="on_vm_deleted")
+@app.event_grid_trigger(arg_name="event")
+def on_vm_deleted(event: func.EventGridEvent) -> None:
+    """``Microsoft.Resources.ResourceDeleteSuccess`` for a VM, from the subscription topic."""
+    from handlers.runtime import current
+    from handlers.vm_deleted import handle_vm_deleted
+
+    handle_vm_deleted(event, current())
+
+
+@app.function_name(name="on_backup_alert")
+@app.route(route="alerts/backup", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def on_backup_alert(req: func.HttpRequest) -> func.HttpResponse:
+    """An Azure Monitor "Backup Failure" alert (common alert schema) from the action group."""
+    import json
+
+    from handlers.alerts import handle_alert
+    from handlers.runtime import current
+
+    try:
+        payload = req.get_json()
+    except ValueError:
+        payload = req.get_body().decode("utf-8", "replace")
+    answer = handle_alert(current(), payload)
+    return func.HttpResponse(
+        json.dumps(answer.body), status_code=answer.status, mimetype="application/json"
+    )
+
+
+@app.function_name(name="watch_backup_jobs")
+@app.timer_trigger(arg_name="timer", schedule="%WATCH_SCHEDULE%", run_on_startup=False)
+def watch_backup_jobs(timer: func.TimerRequest) -> None:
+    """Publish every newly failed Azure VM backup job of every vault to our topic."""
+    from handlers.runtime import current
+    from handlers.watcher import watch
+
+    watch(current())
+
+
 @app.function_name(name="run_retry")
 @app.queue_trigger(arg_name="msg", queue_name="%RETRY_QUEUE%", connection="AzureWebJobsStorage")
 def run_retry(msg: func.QueueMessage) -> None:

@@ -78,6 +78,11 @@ def _text(value: Any) -> str:
     return str(getattr(value, "value", value) or "")
 
 
+def call_list(operation: Any, *args: Any, **kwargs: Any) -> list[Any]:
+    """Like :func:`call`, for a paged listing: every page is read inside the guard."""
+    return call(lambda: list(operation(*args, **kwargs)))
+
+
 @dataclass(frozen=True)
 class JobState:
     """What the Backup API says about one job now."""
@@ -138,12 +143,11 @@ class BackupApi:
             f"startTime eq '{since.astimezone(UTC):{FILTER_TIME}}' and "
             f"endTime eq '{until.astimezone(UTC):{FILTER_TIME}}'"
         )
-        jobs = call(
-            lambda: list(
-                self._backup.backup_jobs.list(
-                    self.item.vault_name, self.item.vault_resource_group, filter=query
-                )
-            )
+        jobs = call_list(
+            self._backup.backup_jobs.list,
+            self.item.vault_name,
+            self.item.vault_resource_group,
+            filter=query,
         )
         return [state for state in map(_job_state, jobs) if state.is_for(self.item)]
 
@@ -159,7 +163,7 @@ class BackupApi:
 
     def vm_elsewhere(self) -> str:
         """The id of a VM with the same name in another resource group (a move), or ``""``."""
-        for vm in call(lambda: list(self._compute.virtual_machines.list_all())):
+        for vm in call_list(self._compute.virtual_machines.list_all):
             if vm.name.lower() == self.item.vm_name.lower():
                 return vm.id
         return ""

@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 SERVICENOW_USER, SERVICENOW_PASSWORD = "svc-backup", "sn-pass"
 DEVOPS_PAT = "devops-pat"
 DEVOPS_ORG, DEVOPS_PROJECT = "contoso", "Backup Ops"
+EVENTGRID_KEY = "topic-key"
 
 
 @dataclass
@@ -134,6 +135,24 @@ def _slack(rules: _Rules, r: Received) -> tuple[int, Any]:
     return (200, "ok") if _check(rules, ok, "slack: no text") else (400, "invalid_payload")
 
 
+def _eventgrid(rules: _Rules, r: Received) -> tuple[int, Any]:
+    """A custom topic's publish endpoint, for CloudEvents batches sent with the access key."""
+    ok = (
+        r.method == "POST"
+        and r.path.startswith("/eventgrid/api/events?")
+        and "api-version=" in r.path
+        and r.headers.get("aeg-sas-key") == EVENTGRID_KEY
+        and r.headers.get("content-type", "").startswith("application/cloudevents-batch+json")
+        and isinstance(r.body, list)
+        and all(e.get("specversion") == "1.0" and e.get("id") and e.get("type") for e in r.body)
+    )
+    return (
+        (200, None)
+        if _check(rules, ok, "eventgrid: not a CloudEvents batch with the key")
+        else (400, None)
+    )
+
+
 def _webhook(rules: _Rules, r: Received) -> tuple[int, Any]:
     ok = r.method == "POST" and isinstance(r.body, dict)
     return (
@@ -144,6 +163,7 @@ def _webhook(rules: _Rules, r: Received) -> tuple[int, Any]:
 
 
 _SERVICES = {
+    "eventgrid": _eventgrid,
     "servicenow": _servicenow,
     "devops": _devops,
     "teams": _teams,

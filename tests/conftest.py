@@ -113,3 +113,27 @@ FAST_CLIENTS = {"polling_interval": 0, "retry_backoff_factor": 0.05, "retry_back
 @pytest.fixture
 def live(settings: Settings, sim: AzureSimulator, receivers: Receivers) -> Runtime:
     return Runtime.from_settings(live_settings(settings, sim, receivers), FAST_CLIENTS)
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, frozenset):
+        return ",".join(sorted(value))
+    return str(value)
+
+
+@pytest.fixture
+def as_app_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Make a runtime's settings the app settings that ``function_app`` reads (environment)."""
+    from handlers import runtime as runtime_module
+    from handlers.settings import SPECS
+
+    def export(settings: Settings) -> Runtime:
+        for spec in SPECS:
+            monkeypatch.setenv(spec.env, _env_value(getattr(settings, spec.field)))
+        runtime_module.current.cache_clear()
+        return runtime_module.current()
+
+    yield export
+    runtime_module.current.cache_clear()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from handlers.actions import ActionContext, action
 from handlers.azure_ops import DENIED, UNAVAILABLE, AzureCallError
 from handlers.incident import RESOLVED
+from handlers.model import Source
 
 NAME = "stop_protection"
 STOPPED = "ProtectionStopped"
@@ -30,9 +31,10 @@ def _precheck(ctx: ActionContext) -> str:
     incident = ctx.incident()
     if not incident.VmResourceGroup:
         return "the VM's resource group is unknown, so its deletion cannot be verified"
-    job = ctx.api.job(incident.JobId)
-    if job.status.lower() != "failed":
-        return f"the Backup API reports job {incident.JobId} as {job.status}, not Failed"
+    if Source.VM_DELETED not in incident.Source.split(","):  # a deletion event has no job
+        job = ctx.api.job(incident.JobId)
+        if job.status.lower() != "failed":
+            return f"the Backup API reports job {incident.JobId} as {job.status}, not Failed"
     if ctx.api.vm_exists():
         return "Azure Resource Manager still has the VM; protection was left on"
     moved_to = ctx.api.vm_elsewhere()

@@ -1,0 +1,373 @@
+"""Every way a failure reaches us: the job watcher, Backup Failure alerts, VM-deleted events."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import azure.functions as func
+import pytest
+from azure.functions.eventgrid import EventGridEventInConverter
+from azure.functions.meta import Datum
+
+from handlers.alerts import handle_alert
+from handlers.incident import ESCALATED, RESOLVED
+from handlers.respond import DUPLICATE, NEW, REJECTED
+from handlers.runtime import Runtime
+from handlers.vm_deleted import handle_vm_deleted
+from handlers.watcher import Checkpoints, watch
+from sandbox.receivers import EVENTGRID_KEY, Receivers
+from sandbox.simulator import AzureSimulator
+from tests.conftest import FAST_CLIENTS, load_event
+from tests.world import (
+    AGENT,
+    STORAGE_TIMEOUT,
+    SUB,
+    VAULT_PREFIX,
+    VAULT_RG,
+    VM_GONE,
+    incident_of,
+    log_of,
+    scene,
+)
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def watching(live: Runtime, receivers: Receivers) -> Runtime:
+    settings = dataclasses.replace(
+        live.settings,
+        subscription_ids=frozenset({SUB}),
+        eventgrid_endpoint=receivers.url("eventgrid") + "/api/events",
+        eventgrid_key=EVENTGRID_KEY,
+        dry_run=True,
+    )
+    return Runtime.from_settings(settings, FAST_CLIENTS)
+
+
+def _published(receivers: Receivers) -> list[dict[str, Any]]:
+    return [event for r in receivers.received("eventgrid") for event in r.body]
+
+
+def _failed_jobs(sim: AzureSimulator, vault: str, count: int, start: datetime) -> list[str]:
+    first = scene(sim, STORAGE_TIMEOUT, vm_name=f"{vault}-vm0", vault=vault, started=start)
+    jobs = [first.job_id]
+    for i in range(1, count):
+        job = sim.add_job(
+            first.vault["id"],
+            vm_name=first.vm_name,
+            vm_resource_group=first.vm_group,
+            error_code=STORAGE_TIMEOUT[0],
+            error_string=STORAGE_TIMEOUT[1],
+            start_time=start + timedelta(minutes=i),
+            end_time=start + timedelta(minutes=i + 30),
+        )
+        jobs.append(job["name"])
+    return jobs
+
+
+# -- the watcher -----------------------------------------------------------------------------
+
+
+def test_watcher_publishes_each_failed_job_once_across_vaults_and_pages(
+    watching: Runtime, sim: AzureSimulator, receivers: Receivers
+) -> None:
+    sim.page_size = 10
+    start = NOW - timedelta(hours=3)
+    expected = set(_failed_jobs(sim, "vault-a", 25, start) + _failed_jobs(sim, "vault-b", 3, start))
+    sim.add_job(
+        f"/subscriptions/{SUB}/resourceGroups/{VAULT_RG}/providers/Microsoft.RecoveryServices/vaults/vault-b",
+        vm_name="vault-b-vm0",
+        vm_resource_group="rg-web",
+        status="Completed",
+        error_code=None,
+    )
+    report = watch(watching)
+    events = _published(receivers)
+    assert {e["data"]["name"] for e in events} == expected
+    assert len(events) == len(expected)
+    assert report.total == 28 and report.errors == {}
+    assert all(
+        e["type"] == "BackupResponder.BackupJobFailed" and e["subject"].startswith("backupJobs/")
+        for e in events
+    )
+    assert all(
+        e["data"]["properties"]["errorDetails"] for e in events
+    )  # details, not the list view
+    assert (
+        len(
+            [
+                c
+                for c in sim.calls_to(route="job_list")
+                if "skiptoken" in json.dumps(c.query).lower()
+            ]
+        )
+        >= 2
+    )
+    assert receivers.violations == []
+    watch(watching)  # nothing new: nothing published
+    assert len(_published(receivers)) == len(expected)
+
+
+def test_checkpoint_moves_only_after_a_successful_publish(
+    watching: Runtime, sim: AzureSimulator, receivers: Receivers
+) -> None:
+    jobs = _failed_jobs(sim, "vault-a", 2, NOW - timedelta(hours=2))
+    vault_id = f"{VAULT_PREFIX}/vault-a"
+    receivers.fail("eventgrid", 403)
+    report = watch(watching)
+    assert vault_id in report.errors
+    assert Checkpoints(watching).get(vault_id) is None
+    watch(watching)
+    assert {e["data"]["name"] for e in _published(receivers)} == set(jobs)
+    assert Checkpoints(watching).get(vault_id) is not None
+
+
+def test_a_failing_vault_does_not_block_the_others(
+    watching: Runtime, sim: AzureSimulator, receivers: Receivers
+) -> None:
+    good = _failed_jobs(sim, "vault-good", 2, NOW - timedelta(hours=2))
+    _failed_jobs(sim, "vault-bad", 2, NOW - timedelta(hours=2))
+    sim.faults.add("job_list", "403", times=1)  # the first vault listed fails
+    report = watch(watching)
+    assert len(report.errors) == 1
+    published = {e["data"]["name"] for e in _published(receivers)}
+    assert published == set(good) or len(published) == 2
+
+
+def test_work_per_run_is_bounded(
+    watching: Runtime, sim: AzureSimulator, receivers: Receivers
+) -> None:
+    bounded = Runtime.from_settings(
+        dataclasses.replace(watching.settings, watch_max_jobs=4), FAST_CLIENTS
+    )
+    jobs = _failed_jobs(sim, "vault-a", 10, NOW - timedelta(hours=3))
+    first = watch(bounded)
+    assert first.total == 4 and first.deferred
+    while watch(bounded).total:
+        pass
+    names = [e["data"]["name"] for e in _published(receivers)]
+    assert sorted(names) == sorted(jobs)  # all of them, each once
+
+
+def test_a_long_job_that_failed_after_the_checkpoint_is_still_found(
+    watching: Runtime, sim: AzureSimulator, receivers: Receivers
+) -> None:
+    _failed_jobs(sim, "vault-a", 1, NOW - timedelta(hours=5))
+    watch(watching)
+    vault_id = f"{VAULT_PREFIX}/vault-a"
+    late = sim.add_job(
+        vault_id,
+        vm_name="vault-a-vm0",
+        vm_resource_group="rg-web",
+        error_code=AGENT[0],
+        error_string=AGENT[1],
+        start_time=NOW - timedelta(hours=6),
+        end_time=NOW,
+    )
+    watch(watching)
+    assert late["name"] in {e["data"]["name"] for e in _published(receivers)}
+
+
+def _deliver_published(receivers: Receivers) -> None:
+    import function_app
+
+    for event in _published(receivers):
+        decoded = EventGridEventInConverter.decode(
+            Datum(json.dumps(event), "json"), trigger_metadata=None
+        )
+        assert isinstance(decoded, func.CloudEvent)
+        function_app.on_backup_failure(decoded)
+
+
+def test_end_to_end_watcher_topic_function_and_alert_make_one_incident(
+    watching: Runtime, sim: AzureSimulator, receivers: Receivers, as_app_settings: Any
+) -> None:
+    s = scene(sim, STORAGE_TIMEOUT)
+    watch(watching)
+    as_app_settings(watching.settings)
+    _deliver_published(receivers)
+    _deliver_published(receivers)  # Event Grid redelivers
+    alert = _alert_for(s)
+    answer = handle_alert(watching, alert)
+    assert (answer.status, answer.body["status"]) == (200, DUPLICATE)
+    (incident,) = watching.store.incidents()
+    assert incident.JobId == s.job_id
+    assert incident.Occurrences == 3
+    assert set(incident.Source.split(",")) == {"cloudevent", "alert"}
+
+
+# -- alerts ----------------------------------------------------------------------------------
+
+
+def _alert_for(s: Any, condition: str = "Fired") -> dict[str, Any]:
+    alert = copy.deepcopy(load_event("alert-backup-failure-fired"))
+    alert["data"]["essentials"]["alertTargetIDs"] = [s.vault["id"].lower()]
+    alert["data"]["essentials"]["monitorCondition"] = condition
+    alert["data"]["alertContext"]["extendedInfo"]["jobId"] = s.job_id
+    return alert
+
+
+def _http(alert: Any) -> func.HttpResponse:
+    import function_app
+
+    body = alert if isinstance(alert, bytes) else json.dumps(alert).encode()
+    request = func.HttpRequest(
+        method="POST",
+        url="http://localhost/api/alerts/backup",
+        headers={"Content-Type": "application/json"},
+        body=body,
+    )
+    return function_app.on_backup_alert(request)
+
+
+@pytest.fixture
+def alerting(live: Runtime, as_app_settings: Any) -> Runtime:
+    return as_app_settings(live.settings)
+
+
+def test_fired_alert_reads_the_job_and_responds(alerting: Runtime, sim: AzureSimulator) -> None:
+    s = scene(sim, AGENT)
+    response = _http(_alert_for(s))
+    assert response.status_code == 200
+    assert json.loads(response.get_body())["status"] == NEW
+    incident = incident_of(alerting, s.job_id)
+    assert incident.Source == "alert"
+    assert (
+        incident.Rule == "vm-agent-snapshot-status-unavailable"
+    )  # from the API's error, not the alert text
+    assert sim.calls_to(route="job_get")
+
+
+def test_resolved_alert_is_acknowledged_and_ignored(alerting: Runtime, sim: AzureSimulator) -> None:
+    s = scene(sim, AGENT)
+    response = _http(_alert_for(s, "Resolved"))
+    assert response.status_code == 200
+    assert json.loads(response.get_body())["status"] == "ignored"
+    assert list(alerting.store.incidents()) == [] and list(alerting.store.rejections()) == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (load_event("alert-foreign-metric"), "monitoringService 'Platform' is not Azure Backup"),
+        (b"this is not json", "schemaId is not azureMonitorCommonAlertSchema"),
+        ({"schemaId": "azureMonitorCommonAlertSchema", "data": {}}, "data.essentials is missing"),
+        ([1, 2, 3], "schemaId is not"),
+    ],
+    ids=["foreign", "not-json", "no-essentials", "array"],
+)
+def test_other_payloads_get_400_and_are_recorded(
+    alerting: Runtime, payload: Any, reason: str
+) -> None:
+    response = _http(payload)
+    assert response.status_code == 400
+    assert reason in json.loads(response.get_body())["reason"]
+    (row,) = alerting.store.rejections()
+    assert reason in row["Reason"] and row["Source"] == "alert"
+
+
+def test_alert_for_an_unknown_job_is_rejected(alerting: Runtime, sim: AzureSimulator) -> None:
+    s = scene(sim, AGENT)
+    alert = _alert_for(s)
+    alert["data"]["alertContext"]["extendedInfo"]["jobId"] = "00000000-0000-4000-8000-000000000000"
+    response = _http(alert)
+    assert response.status_code == 400
+    assert "not found" in json.loads(response.get_body())["reason"]
+
+
+def test_alert_outside_the_scope_is_rejected(live: Runtime, sim: AzureSimulator) -> None:
+    scoped = Runtime.from_settings(
+        dataclasses.replace(live.settings, subscription_ids=frozenset({"another"})), FAST_CLIENTS
+    )
+    s = scene(sim, AGENT)
+    answer = handle_alert(scoped, _alert_for(s))
+    assert answer.status == 400 and "outside" in answer.body["reason"]
+    assert sim.calls_to(route="job_get") == []
+
+
+# -- VM deleted ------------------------------------------------------------------------------
+
+
+def _delete_event(
+    s: Any, event_id: str = "19a69642-1aad-4a96-a5ab-8d05494513ce"
+) -> func.EventGridEvent:
+    raw = copy.deepcopy(load_event("resource-delete-vm"))
+    raw["id"] = event_id
+    raw["subject"] = raw["data"]["resourceUri"] = s.vm_id
+    return EventGridEventInConverter.decode(Datum(json.dumps(raw), "json"), trigger_metadata=None)
+
+
+def test_vm_delete_stops_protection_before_any_backup_fails(
+    live: Runtime, sim: AzureSimulator
+) -> None:
+    s = scene(sim, AGENT)
+    sim.delete_vm(s.vm_id)
+    (outcome,) = handle_vm_deleted(_delete_event(s), live)
+    assert (outcome.kind, outcome.rule, outcome.status) == (NEW, "vm-not-found", RESOLVED)
+    item = sim.get_protected_item(s.vault["id"], s.vm_name, s.vm_group)
+    assert item["properties"]["protectionState"] == "ProtectionStopped"
+    incident = incident_of(live, outcome.job_id)
+    assert ("stop_protection", "succeeded") in log_of(incident)
+    assert ("ticket", "opened") in log_of(incident)
+    assert handle_vm_deleted(_delete_event(s), live) == []  # redelivery: nothing protected now
+    assert len(sim.calls_to(route="item_put")) == 1
+    assert len(list(live.store.incidents())) == 1
+
+
+def test_vm_delete_event_for_a_vm_that_still_exists_never_stops(
+    live: Runtime, sim: AzureSimulator
+) -> None:
+    s = scene(sim, AGENT)
+    (outcome,) = handle_vm_deleted(_delete_event(s), live)
+    assert outcome.status == ESCALATED
+    assert sim.calls_to(route="item_put") == []
+
+
+def test_unprotected_vm_delete_makes_no_incident(live: Runtime, sim: AzureSimulator) -> None:
+    vm = sim.add_vm(SUB, "rg-web", "vm-unprotected")
+    sim.add_vault(SUB, VAULT_RG, "rsv-empty")
+    sim.delete_vm(vm["id"])
+    fake = dataclasses.make_dataclass("S", ["vm_id"])(vm["id"])
+    assert handle_vm_deleted(_delete_event(fake), live) == []
+    assert list(live.store.incidents()) == []
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (
+            lambda e: e["data"].update(operationName="Microsoft.Storage/storageAccounts/delete"),
+            "operationName",
+        ),
+        (
+            lambda e: e.update(eventType="Microsoft.Resources.ResourceWriteSuccess"),
+            "is not Microsoft.Resources",
+        ),
+        (
+            lambda e: e["data"].update(resourceUri="/subscriptions/x/resourceGroups/y"),
+            "not a virtual machine id",
+        ),
+    ],
+)
+def test_other_resource_events_are_rejected(live: Runtime, mutate: Any, reason: str) -> None:
+    raw = copy.deepcopy(load_event("resource-delete-vm"))
+    mutate(raw)
+    event = EventGridEventInConverter.decode(Datum(json.dumps(raw), "json"), trigger_metadata=None)
+    (outcome,) = handle_vm_deleted(event, live)
+    assert outcome.kind == REJECTED and reason in outcome.reason
+
+
+def test_vm_delete_outside_the_scope_is_rejected(live: Runtime, sim: AzureSimulator) -> None:
+    scoped = Runtime.from_settings(
+        dataclasses.replace(live.settings, subscription_ids=frozenset({"another"})), FAST_CLIENTS
+    )
+    s = scene(sim, VM_GONE)
+    sim.delete_vm(s.vm_id)
+    (outcome,) = handle_vm_deleted(_delete_event(s), scoped)
+    assert outcome.kind == REJECTED
+    assert sim.calls_to(route="item_put") == []
