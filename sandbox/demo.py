@@ -1,9 +1,17 @@
-"""The local sandbox: the bundled sample events through the real function entry point.
+"""The local sandbox: the bundled sample events through the real function entry points.
 
-Starts Azurite, points the app settings at it, decodes every sample the way the Functions
-worker does, calls ``function_app.on_backup_failure`` for each (each sample twice, in a
-second pass, to show that redelivery changes nothing but the occurrence count), prints what
-was decided and the incident table, and stops Azurite.
+Starts Azurite, the Azure API simulator (HTTPS) and local ticket/chat receivers; seeds the
+simulator with the vaults, VMs, protected items and failed jobs the samples describe (the VM
+of a "VM not found" sample is deleted); points the app settings at all of them with
+``DRY_RUN=false``; then:
+
+1. delivers every sample to ``function_app.on_backup_failure``, as the worker would;
+2. plays the Functions host for the retry queue (``function_app.run_retry``): delayed
+   retries start on-demand backups, follow-ups read the new jobs;
+3. delivers every sample again (redelivery: duplicates only);
+
+and prints what was decided and done, the incident table, and what reached Azure, the
+ticket systems and chat. Everything stops at the end.
 """
 
 from __future__ import annotations
@@ -18,9 +26,18 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sandbox.azurite import Azurite
+from sandbox.receivers import (
+    DEVOPS_PAT,
+    DEVOPS_PROJECT,
+    SERVICENOW_PASSWORD,
+    SERVICENOW_USER,
+    Receivers,
+)
+from sandbox.simulator import AzureSimulator
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "events"
+TOKEN = "sandbox-token"
 
 
 class _Outcomes(logging.Handler):
@@ -36,56 +53,194 @@ class _Outcomes(logging.Handler):
 
 
 def _as_trigger_input(raw: Any) -> Any:
-    """What the worker would hand the function for ``raw`` (bare jobs get an envelope)."""
+    """What the worker hands the function for the JSON event ``raw``."""
     from azure.functions.eventgrid import EventGridEventInConverter
     from azure.functions.meta import Datum
 
-    from handlers.events import EVENT_TYPE
-
-    if isinstance(raw, dict) and "specversion" not in raw and "eventType" not in raw:
-        raw = {
-            "id": f"demo-{raw.get('name', 'event')}",
-            "topic": "/sandbox",
-            "subject": str(raw.get("id", "")),
-            "eventType": EVENT_TYPE,
-            "eventTime": "2026-11-25T00:00:00Z",
-            "dataVersion": "1.0",
-            "data": raw,
-        }
     return EventGridEventInConverter.decode(Datum(json.dumps(raw), "json"), trigger_metadata=None)
 
 
-def run(samples: Path, out: TextIO) -> int:
-    """Replay ``samples`` through the function app on a fresh Azurite; 0 when all went well."""
-    with Azurite() as azurite:
-        os.environ.update({"AzureWebJobsStorage": azurite.connection_string, "DRY_RUN": "true"})
-        import function_app
-        from handlers.cli import read_events, render_table
-        from handlers.runtime import current
+def _seed(sim: AzureSimulator, events: list[tuple[str, Any]]) -> None:
+    """Make the simulated Azure agree with the samples (the actions verify against it)."""
+    from handlers.events import parse
+    from handlers.model import BackupFailure
+    from rules import default_rule_set
 
-        collector = _Outcomes()
-        logging.getLogger("backup_responder").addHandler(collector)
-        logging.getLogger("backup_responder").setLevel(logging.INFO)
+    rules = default_rule_set()
+    vaults: set[str] = set()
+    jobs: set[str] = set()
+    for _, raw in events:
+        failure = parse(raw)
+        if not isinstance(failure, BackupFailure) or failure.job_id in jobs:
+            continue
+        jobs.add(failure.job_id)
+        if failure.vault_id not in vaults:
+            vaults.add(failure.vault_id)
+            sim.add_vault(failure.subscription_id, failure.vault_resource_group, failure.vault_name)
+        vm = sim.add_vm(failure.subscription_id, failure.vm_resource_group, failure.vm_name)
+        sim.protect_vm(failure.vault_id, vm["id"])
+        code = failure.codes[0] if failure.codes else "0"
+        sim.add_job(
+            failure.vault_id,
+            job_id=failure.job_id,
+            vm_name=failure.vm_name,
+            vm_resource_group=failure.vm_resource_group,
+            operation=failure.operation,
+            error_code=int(code) if code.isdigit() else 0,
+            error_string=failure.message,
+            start_time=failure.start_time,
+            end_time=failure.end_time,
+        )
+        if (
+            rules.classify(failure.codes, failure.message, failure.operation).category
+            == "vm_missing"
+        ):
+            sim.delete_vm(vm["id"])
+
+
+def _app_settings(azurite: Azurite, sim: AzureSimulator, hooks: Receivers) -> dict[str, str]:
+    return {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "DRY_RUN": "false",
+        "AZURE_MANAGEMENT_URL": sim.base_url,
+        "AZURE_CA_BUNDLE": sim.ca_pem_path,
+        "AZURE_STATIC_TOKEN": TOKEN,
+        "QUEUE_DELAY_SCALE": "0",
+        "TICKET_WEBHOOK_URL": hooks.url("webhook"),
+        "SERVICENOW_INSTANCE_URL": hooks.url("servicenow"),
+        "SERVICENOW_USERNAME": SERVICENOW_USER,
+        "SERVICENOW_PASSWORD": SERVICENOW_PASSWORD,
+        "AZURE_DEVOPS_ORG_URL": hooks.url("devops"),
+        "AZURE_DEVOPS_PROJECT": DEVOPS_PROJECT,
+        "AZURE_DEVOPS_PAT": DEVOPS_PAT,
+        "TEAMS_WEBHOOK_URL": hooks.url("teams"),
+        "SLACK_WEBHOOK_URL": hooks.url("slack"),
+        "NOTIFY_FILTER": "outcome=retry_succeeded,protection_stopped,ticket_opened",
+    }
+
+
+def _run_retry_queue(out: TextIO) -> int:
+    """Play the Functions host for the retry queue until it is empty."""
+    from azure.functions.queue import QueueMessage  # the worker's concrete trigger type
+
+    import function_app
+    from handlers.runtime import current
+
+    queue = current().retry_queue
+    handled = 0
+    for _ in range(50):
+        messages = list(queue.receive_messages(messages_per_page=32, visibility_timeout=60))
+        if not messages:
+            break
+        for message in messages:
+            body = (
+                message.content if isinstance(message.content, bytes) else message.content.encode()
+            )
+            function_app.run_retry(
+                QueueMessage(id=message.id, body=body, dequeue_count=message.dequeue_count)
+            )
+            queue.delete_message(message)
+            handled += 1
+    out.write(f"{handled} retry-queue messages handled\n")
+    return handled
+
+
+def _deliver_all(events: list[tuple[str, Any]], collector: _Outcomes, out: TextIO) -> None:
+    import function_app
+
+    for origin, raw in events:
+        before = len(collector.records)
+        function_app.on_backup_failure(_as_trigger_input(raw))
+        for record in collector.records[before:]:
+            out.write(f"{record.getMessage()}  <- {Path(origin).name}\n")
+
+
+def _actions(out: TextIO) -> None:
+    from handlers.runtime import current
+
+    for incident in sorted(current().store.incidents(), key=lambda i: i.VmName):
+        steps = [a for a in incident.actions if a.state != "planned"]
+        if steps:
+            trail = " → ".join(
+                f"{a.action} {a.state}" + (f" ({a.ref[:8]})" if a.ref else "") for a in steps
+            )
+            out.write(f"{incident.VmName:<44} {trail}\n")
+
+
+def _summary(sim: AzureSimulator, hooks: Receivers, out: TextIO) -> bool:
+    from handlers.cli import render_table
+    from handlers.runtime import current
+
+    store = current().store
+    incidents = sorted(store.incidents(), key=lambda i: (i.VmName, i.RowKey))
+    out.write("\n== incidents ==\n")
+    render_table([i.to_entity() for i in incidents], out)
+    statuses = Counter(i.Status for i in incidents)
+    out.write("status: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) + "\n")
+    out.write(f"{len(list(store.rejections()))} rejected inputs kept with their reason\n")
+    routes = Counter(c.route for c in sim.calls if c.method != "GET")
+    out.write("\n== what reached Azure (simulator), ticket systems and chat ==\n")
+    out.write(f"on-demand backups started: {routes['backup_trigger']}, ")
+    out.write(f"protection stopped (data kept): {routes['item_put']}, ")
+    out.write(f"backup data deleted: {routes['item_delete']}\n")
+    services = Counter(r.service for r in hooks.received())
+    out.write(", ".join(f"{k}: {v} requests" for k, v in sorted(services.items())) + "\n")
+    jobs = {i.JobId for i in incidents}
+    return len(jobs) == len(incidents) and not sim.violations and not hooks.violations
+
+
+def run(samples: Path, out: TextIO) -> int:
+    """Replay ``samples`` through the function app; 0 when every promise held.
+
+    The app settings it sets are removed again at the end.
+    """
+    from handlers.runtime import current
+
+    saved = dict(os.environ)
+    try:
+        return _run(samples, out)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        current.cache_clear()
+
+
+def _run(samples: Path, out: TextIO) -> int:
+    with Azurite() as azurite, AzureSimulator() as sim, Receivers() as hooks:
+        sim.auto_complete_backups = "Completed"
+        sim.lro_retry_after = 1  # the SDK polls long-running operations after Retry-After
+        from handlers.cli import read_events
+
         events = list(read_events([str(samples)]))
-        out.write(f"Azurite on 127.0.0.1:{azurite.table_port}; {len(events)} sample events\n\n")
-        for label in ("first delivery", "redelivery"):
-            out.write(f"== {label} ==\n")
-            for origin, raw in events:
-                before = len(collector.records)
-                function_app.on_backup_failure(_as_trigger_input(raw))
-                for record in collector.records[before:]:
-                    out.write(f"{record.getMessage()}  <- {Path(origin).name}\n")
-            out.write("\n")
-        kinds = Counter(getattr(r, "outcome", "") for r in collector.records)
-        store = current().store
-        incidents = sorted(store.incidents(), key=lambda i: (i.VmName, i.RowKey))
-        out.write("== incidents table ==\n")
-        render_table([i.to_entity() for i in incidents], out)
-        rejected = list(store.rejections())
-        out.write(f"\n{len(rejected)} rejected inputs kept with their reason\n")
-        out.write(", ".join(f"{k}: {v}" for k, v in sorted(kinds.items())) + "\n")
-        one_per_job = len(incidents) == kinds["new"] + kinds["resumed"]
-        return 0 if one_per_job else 1
+        _seed(sim, events)
+        os.environ.update(_app_settings(azurite, sim, hooks))
+        collector = _Outcomes()
+        logger = logging.getLogger("backup_responder")
+        logger.addHandler(collector)
+        logger.setLevel(logging.INFO)
+        try:
+            return _replay(events, sim, hooks, collector, out)
+        finally:
+            logger.removeHandler(collector)
+
+
+def _replay(
+    events: list[tuple[str, Any]],
+    sim: AzureSimulator,
+    hooks: Receivers,
+    collector: _Outcomes,
+    out: TextIO,
+) -> int:
+    out.write(f"Azurite, Azure API simulator and receivers up; {len(events)} sample events\n")
+    out.write("\n== first delivery ==\n")
+    _deliver_all(events, collector, out)
+    out.write("\n== the retry queue (delays shortened for the sandbox) ==\n")
+    _run_retry_queue(out)
+    out.write("\n== actions taken ==\n")
+    _actions(out)
+    out.write("\n== redelivery of every sample ==\n")
+    _deliver_all(events, collector, out)
+    return 0 if _summary(sim, hooks, out) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,52 @@
+"""The bundled samples and the sandbox command the README starts with."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from handlers.events import Rejection, parse
+from rules import default_rule_set
+from sandbox import demo, samples
+
+SAMPLES = Path(samples.OUT)
+
+
+def test_there_is_one_sample_per_rule_and_it_classifies_to_that_rule() -> None:
+    rules = default_rule_set()
+    named = {}
+    for path in SAMPLES.glob("[0-7]*.json"):
+        failure = parse(json.loads(path.read_text(encoding="utf-8")))
+        rule = path.stem.split("-", 1)[1]
+        assert rules.classify(failure.codes, failure.message, failure.operation).rule == rule
+        named[rule] = path
+    assert set(named) == {r.id for r in rules.rules}
+
+
+def test_samples_are_current(tmp_path: Path) -> None:
+    samples.generate(tmp_path)
+    for path in tmp_path.iterdir():
+        assert (SAMPLES / path.name).read_text(encoding="utf-8") == path.read_text(
+            encoding="utf-8"
+        ), f"{path.name} is stale: run python -m sandbox.samples"
+    assert sorted(p.name for p in SAMPLES.iterdir()) == sorted(p.name for p in tmp_path.iterdir())
+
+
+def test_samples_include_a_duplicate_and_malformed_events() -> None:
+    duplicate = json.loads((SAMPLES / "90-duplicate-of-00.json").read_text())
+    first = json.loads(next(SAMPLES.glob("00-*.json")).read_text())
+    assert duplicate["data"] == first["data"] and duplicate["id"] != first["id"]
+    malformed = [parse(json.loads(p.read_text())) for p in SAMPLES.glob("9[1-9]-malformed-*.json")]
+    assert len(malformed) >= 2 and all(isinstance(m, Rejection) for m in malformed)
+
+
+def test_the_sandbox_command_runs_end_to_end() -> None:
+    out = io.StringIO()
+    assert demo.run(SAMPLES, out) == 0
+    text = out.getvalue()
+    assert "backup data deleted: 0" in text
+    assert "protection stopped (data kept): 1" in text
+    assert "retry succeeded" in text and "ticket opened" in text
+    jobs = len(list(SAMPLES.glob("[0-8]*.json")))
+    assert text.count("\nduplicate ") == jobs + 2  # every job again, and the duplicate twice
