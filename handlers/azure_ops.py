@@ -122,6 +122,14 @@ class BackupApi:
 
     def __init__(self, clients: AzureClients, item: ProtectedItemRef) -> None:
         self.item = item
+        # Vault, its resource group, fabric, container, item: the path of every item call.
+        self._item_path = (
+            item.vault_name,
+            item.vault_resource_group,
+            FABRIC,
+            item.container_name,
+            item.protected_item_name,
+        )
         self._backup = clients.backup(item.subscription_id)
         self._compute = clients.compute(item.subscription_id)
 
@@ -177,11 +185,7 @@ class BackupApi:
         try:
             resource = call(
                 self._backup.protected_items.get,
-                self.item.vault_name,
-                self.item.vault_resource_group,
-                FABRIC,
-                self.item.container_name,
-                self.item.protected_item_name,
+                *self._item_path,
             )
         except AzureCallError as error:
             if error.kind == NOT_FOUND:
@@ -199,11 +203,7 @@ class BackupApi:
         )
         headers = call(
             self._backup.backups.trigger,
-            self.item.vault_name,
-            self.item.vault_resource_group,
-            FABRIC,
-            self.item.container_name,
-            self.item.protected_item_name,
+            *self._item_path,
             request,
             cls=lambda response, _body, _headers: dict(response.http_response.headers),
         )
@@ -217,11 +217,7 @@ class BackupApi:
         """
         status = call(
             self._backup.protected_item_operation_statuses.get,
-            self.item.vault_name,
-            self.item.vault_resource_group,
-            FABRIC,
-            self.item.container_name,
-            self.item.protected_item_name,
+            *self._item_path,
             operation_id,
         )
         state = _text(status.status)
@@ -252,11 +248,7 @@ class BackupApi:
         )
         poller = call(
             self._backup.protected_items.begin_create_or_update,
-            self.item.vault_name,
-            self.item.vault_resource_group,
-            FABRIC,
-            self.item.container_name,
-            self.item.protected_item_name,
+            *self._item_path,
             body,
         )
         result = call(poller.result)

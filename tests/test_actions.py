@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 
 import pytest
 
 from handlers.actions.retry import POISON_AFTER, RetryMessage, run_retry
+from handlers.events import parse
 from handlers.incident import ESCALATED, REMEDIATING, RESOLVED
 from handlers.respond import DUPLICATE, NEW
 from handlers.runtime import Runtime
-from handlers.store import DeliveryInFlightError
 from sandbox.receivers import Receivers
 from sandbox.simulator import AzureSimulator
 from tests.conftest import FAST_CLIENTS
-from tests.world import AGENT, STORAGE_TIMEOUT, VM_GONE, deliver, drain, incident_of, log_of, scene
+from tests.world import (
+    AGENT,
+    STORAGE_TIMEOUT,
+    VM_GONE,
+    deliver,
+    deliver_concurrently,
+    drain,
+    incident_of,
+    log_of,
+    scene,
+)
 
 
 def _runtime(live: Runtime, **overrides) -> Runtime:
@@ -398,23 +407,7 @@ def test_triple_concurrent_delivery_acts_once(
     if error == VM_GONE:
         sim.delete_vm(s.vm_id)
     sim.auto_complete_backups = "Completed"
-    kinds: list[str] = []
-    barrier = threading.Barrier(3)
-
-    def deliver_until_done() -> None:
-        barrier.wait()
-        while True:
-            try:
-                kinds.append(deliver(live, s.event()).kind)
-                return
-            except DeliveryInFlightError:
-                continue
-
-    threads = [threading.Thread(target=deliver_until_done) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    kinds = deliver_concurrently(live, parse(s.event()), 3)
     drain(live)
     assert sorted(kinds) == [DUPLICATE, DUPLICATE, NEW]
     assert len(sim.calls_to(route="backup_trigger")) == (1 if error == STORAGE_TIMEOUT else 0)

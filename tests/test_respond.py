@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +14,7 @@ from handlers.respond import DUPLICATE, NEW, REJECTED, RESUMED, respond
 from handlers.runtime import Runtime
 from handlers.store import DeliveryInFlightError
 from tests.conftest import load_event
+from tests.world import deliver_concurrently
 
 
 def _respond(runtime: Runtime, name: str):
@@ -96,23 +96,7 @@ def test_out_of_scope_subscription_is_rejected(runtime: Runtime) -> None:
 
 def test_concurrent_duplicates_make_one_incident(runtime: Runtime) -> None:
     failure = parse(load_event("eventgrid-storage-timeout"))
-    kinds: list[str] = []
-    start = threading.Barrier(6)
-
-    def deliver() -> None:
-        start.wait()
-        while True:  # like the platform: an in-flight answer means "redeliver later"
-            try:
-                kinds.append(respond(failure, runtime).kind)
-                return
-            except DeliveryInFlightError:
-                continue
-
-    threads = [threading.Thread(target=deliver) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    kinds = deliver_concurrently(runtime, failure, 6)
     assert sorted(kinds) == [DUPLICATE] * 5 + [NEW]
     (incident,) = runtime.store.incidents()
     assert incident.Occurrences == 6

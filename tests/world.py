@@ -7,15 +7,18 @@ payload and the API agree unless a test makes them differ on purpose.
 from __future__ import annotations
 
 import copy
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from handlers.actions.retry import run_retry
-from handlers.events import EVENT_TYPE, parse
+from handlers.events import EVENT_TYPE, Rejection, parse
 from handlers.incident import Incident
+from handlers.model import BackupFailure
 from handlers.respond import Outcome, respond
 from handlers.runtime import Runtime
+from handlers.store import DeliveryInFlightError
 from sandbox.simulator import AzureSimulator
 
 SUB = "6f0c3a52-8d1e-4b7a-9c55-2f1d8e4a7b10"
@@ -96,6 +99,31 @@ def scene(
 
 def deliver(runtime: Runtime, event: dict[str, Any]) -> Outcome:
     return respond(parse(event), runtime)
+
+
+def deliver_concurrently(
+    runtime: Runtime, item: BackupFailure | Rejection, copies: int
+) -> list[str]:
+    """Deliver ``item`` from ``copies`` threads at once, redelivering like the platform does
+    when a delivery answers "in flight"; returns the outcome kinds."""
+    kinds: list[str] = []
+    start = threading.Barrier(copies)
+
+    def until_handled() -> None:
+        start.wait()
+        while True:
+            try:
+                kinds.append(respond(item, runtime).kind)
+                return
+            except DeliveryInFlightError:
+                continue
+
+    threads = [threading.Thread(target=until_handled) for _ in range(copies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return kinds
 
 
 def drain(runtime: Runtime, rounds: int = 30) -> int:
