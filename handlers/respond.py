@@ -11,14 +11,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from handlers.events import Rejection, excerpt
-from handlers.incident import incident_keys, new_incident
+from handlers.incident import RESOLVED, Incident, incident_keys, new_incident
 from handlers.model import BackupFailure
 from handlers.runtime import Runtime
+from rules import Decision
 
 NEW = "new"
 RESUMED = "resumed"
 DUPLICATE = "duplicate"
 REJECTED = "rejected"
+RECORD = "record"
 
 
 @dataclass(frozen=True)
@@ -85,17 +87,18 @@ def respond(item: BackupFailure | Rejection, runtime: Runtime) -> Outcome:
         )
     decision = runtime.rules.classify(item.codes, item.message, item.operation)
     keys = (claim.incident_pk, claim.incident_rk)
+    incident = None
     if claim.kind == NEW or not store.has_incident(*keys):
-        incident = new_incident(item, decision, keys, dry_run=runtime.settings.dry_run, now=now)
-        note = "dry run: nothing is changed" if runtime.settings.dry_run else ""
-        incident.log(decision.action, "planned", note)
+        incident = _first_record(item, decision, keys, runtime.settings.dry_run, now)
         store.save_incident(incident)
-    if decision.action == "record" or not runtime.settings.dry_run:
+    acting = decision.action != RECORD and not runtime.settings.dry_run
+    if acting:
         from handlers.actions import act
 
         act(runtime, *keys, decision.action)
     store.complete(claim)
-    incident, _ = store.get_incident(*keys)
+    if incident is None or acting:  # the actions changed it: read what they made of it
+        incident, _ = store.get_incident(*keys)
     return Outcome(
         claim.kind,
         item.job_id,
@@ -105,3 +108,15 @@ def respond(item: BackupFailure | Rejection, runtime: Runtime) -> Outcome:
         decision.action,
         incident.Status,
     )
+
+
+def _first_record(
+    item: BackupFailure, decision: Decision, keys: tuple[str, str], dry_run: bool, now: datetime
+) -> Incident:
+    incident = new_incident(item, decision, keys, dry_run=dry_run, now=now)
+    if decision.action == RECORD:  # informational (job-cancellation notices): nothing to do
+        incident.Status = RESOLVED
+        incident.log(RECORD, "done", "informational: nothing to do")
+    else:
+        incident.log(decision.action, "planned", "dry run: nothing is changed" if dry_run else "")
+    return incident

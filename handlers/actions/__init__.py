@@ -6,7 +6,7 @@ to the incident's action log (ETag-guarded), so a redelivery can tell what alrea
 and never does it twice.
 
 >>> sorted(ACTIONS)
-['record', 'retry', 'stop_protection', 'ticket']
+['retry', 'stop_protection', 'ticket']
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""The ``ticket`` and ``record`` actions: hand a failure to a person, or just keep it."""
+"""The ``ticket`` action: hand a failure to a person, with the remediation steps.
+
+(``record`` rules need no action: ``respond()`` resolves their incidents as it records them.)
+"""
 
 from __future__ import annotations
 
 from handlers.actions import ActionContext, action
-from handlers.incident import RESOLVED
 
 
 @action("ticket")
@@ -11,9 +13,3 @@ def open_ticket(ctx: ActionContext) -> None:
     """Open (or add to) the ticket for this item and rule, with the remediation steps."""
     incident = ctx.incident()
     ctx.escalate(f"Backup of {incident.VmName or 'a VM'} failed: {incident.RuleTitle}.")
-
-
-@action("record")
-def record(ctx: ActionContext) -> None:
-    """Informational failures (job-cancellation notices): recorded, nothing to do."""
-    ctx.log("record", "done", "informational: nothing to do", status=RESOLVED)
