@@ -134,6 +134,10 @@ def _watch_vault(
     chosen = jobs[:budget]
     if not chosen:
         return 0, False
+    # Jobs that ended at the same moment as the last one chosen go with it: the checkpoint
+    # becomes that moment, and later runs skip every job that ended at or before it.
+    while len(chosen) < len(jobs) and _end(jobs[len(chosen)]) == _end(chosen[-1]):
+        chosen.append(jobs[len(chosen)])
     events = [
         _event(vault_id, call(backup.job_details.get, name, group, job.name)) for job in chosen
     ]
