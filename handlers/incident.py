@@ -6,7 +6,8 @@ Lifecycle (``Incident.status``)::
       │           │
       │           └────────► escalated   (retries exhausted, action failed, needs a person)
       ├────────────────────► resolved    (``record`` rules: nothing to do)
-      └────────────────────► escalated   (``ticket`` rules: a person owns it now)
+      ├────────────────────► escalated   (``ticket`` rules: a person owns it now)
+      └────────────────────► rejected    (the Backup API does not confirm the failure)
 
 An incident is keyed for the questions operators ask: PartitionKey is the VM name, so "what
 happened to this VM" is one partition query; RowKey starts with an inverted time, so a
@@ -30,7 +31,8 @@ OPEN = "open"
 REMEDIATING = "remediating"
 RESOLVED = "resolved"
 ESCALATED = "escalated"
-STATUSES = (OPEN, REMEDIATING, RESOLVED, ESCALATED)
+REJECTED = "rejected"
+STATUSES = (OPEN, REMEDIATING, RESOLVED, ESCALATED, REJECTED)
 
 #: Longest error text kept on an incident (the Table service caps a string at 64 KiB).
 MAX_STORED_TEXT = 8_000

@@ -9,7 +9,7 @@ import pytest
 
 from handlers.actions.retry import POISON_AFTER, RetryMessage, run_retry
 from handlers.events import parse
-from handlers.incident import ESCALATED, REMEDIATING, RESOLVED
+from handlers.incident import ESCALATED, REJECTED, REMEDIATING, RESOLVED
 from handlers.respond import DUPLICATE, NEW
 from handlers.runtime import Runtime
 from sandbox.receivers import Receivers
@@ -434,3 +434,29 @@ def test_dry_run_changes_nothing_in_azure(
 def test_retry_message_round_trips() -> None:
     message = RetryMessage("follow_up", "pk", "rk", 2, "op", "job", 3)
     assert RetryMessage.from_json(message.to_json()) == message
+
+
+@pytest.mark.parametrize("error", [STORAGE_TIMEOUT, VM_GONE], ids=["retry", "stop"])
+def test_a_failure_the_backup_api_does_not_confirm_is_rejected(
+    live: Runtime, sim: AzureSimulator, receivers: Receivers, error
+) -> None:
+    base = scene(sim, error)
+    done = sim.add_job(
+        base.vault["id"],
+        vm_name=base.vm_name,
+        vm_resource_group=base.vm_group,
+        status="Completed",  # what the API says...
+        error_code=None,
+    )
+    s = dataclasses.replace(base, job=sim.get_job(base.vault["id"], done["name"]))
+    event = s.event(code=error[0], message=error[1])
+    event["data"]["properties"]["status"] = "Failed"  # ...and what a stale or forged event says
+    if error == VM_GONE:
+        sim.delete_vm(s.vm_id)
+    deliver(live, event)
+    drain(live)
+    incident = incident_of(live, s.job_id)
+    assert incident.Status == REJECTED
+    assert "not Failed" in incident.actions[-1].detail
+    assert [c for c in sim.calls if c.method != "GET"] == []
+    assert receivers.received("servicenow") == []

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 
+from handlers import telemetry
 from handlers.azure_ops import BackupApi
-from handlers.incident import ESCALATED, RESOLVED, Incident
+from handlers.incident import ESCALATED, REJECTED, RESOLVED, Incident
 from handlers.runtime import Runtime
 
 ActionFn = Callable[["ActionContext"], None]
@@ -71,7 +72,9 @@ class ActionContext:
             if status:
                 incident.Status = status
 
-        return self.runtime.store.mutate_incident(self.pk, self.rk, change)
+        incident = self.runtime.store.mutate_incident(self.pk, self.rk, change)
+        telemetry.action_step(incident, action_name, state, detail)
+        return incident
 
     def notify(self, outcome: str, text: str) -> None:
         """Announce; a failed notification is logged on the incident, never raised."""
@@ -91,6 +94,20 @@ class ActionContext:
         incident = self.log("ticket", state, reason, ref=result.ticket_id, status=ESCALATED)
         self.notify("ticket_opened", reason)
         return incident
+
+    def failure_unconfirmed(self, action_name: str, attempt: int = 0) -> bool:
+        """Re-read the job: when the Backup API does not report it failed, reject the incident.
+
+        The event is never trusted for an action; a job the API does not show as failed
+        means the payload was stale or wrong, and nothing is done about it.
+        """
+        incident = self.incident()
+        status = self.api.job(incident.JobId).status
+        if status.lower() == "failed":
+            return False
+        reason = f"the Backup API reports job {incident.JobId} as {status}, not Failed"
+        self.log(action_name, "skipped", reason, attempt=attempt, status=REJECTED)
+        return True
 
     def resolve(self, action_name: str, reason: str, *, attempt: int = 0, ref: str = "") -> None:
         """The incident needs nothing more: resolve it and its open ticket, if any."""

@@ -31,10 +31,6 @@ def _precheck(ctx: ActionContext) -> str:
     incident = ctx.incident()
     if not incident.VmResourceGroup:
         return "the VM's resource group is unknown, so its deletion cannot be verified"
-    if Source.VM_DELETED not in incident.Source.split(","):  # a deletion event has no job
-        job = ctx.api.job(incident.JobId)
-        if job.status.lower() != "failed":
-            return f"the Backup API reports job {incident.JobId} as {job.status}, not Failed"
     if ctx.api.vm_exists():
         return "Azure Resource Manager still has the VM; protection was left on"
     moved_to = ctx.api.vm_elsewhere()
@@ -50,6 +46,9 @@ def stop_protection(ctx: ActionContext) -> None:
     if any(a.action == NAME and a.state == "succeeded" for a in incident.actions):
         return
     try:
+        from_job = Source.VM_DELETED not in incident.Source.split(",")  # deletions have no job
+        if from_job and ctx.failure_unconfirmed(NAME):
+            return
         objection = _precheck(ctx)
         if objection:
             ctx.log(NAME, "skipped", objection)

@@ -27,7 +27,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 
 from handlers.actions import ActionContext, act, action
 from handlers.azure_ops import DENIED, UNAVAILABLE, AzureCallError, JobState
-from handlers.incident import ESCALATED, REMEDIATING, RESOLVED, Incident
+from handlers.incident import ESCALATED, REJECTED, REMEDIATING, RESOLVED, Incident
 from handlers.keys import safe_key
 from handlers.runtime import Runtime
 from handlers.settings import AZURE_ON_DEMAND_DAILY_LIMIT
@@ -165,7 +165,7 @@ def run_retry(runtime: Runtime, body: str, dequeue_count: int) -> None:
     message = RetryMessage.from_json(body)
     ctx = ActionContext(runtime, message.pk, message.rk)
     incident = ctx.incident()
-    if incident.Status in (RESOLVED, ESCALATED):
+    if incident.Status in (RESOLVED, ESCALATED, REJECTED):
         return
     if dequeue_count >= POISON_AFTER:
         ctx.log(NAME, "failed", f"message failed {dequeue_count} times", attempt=message.attempt)
@@ -199,10 +199,7 @@ def _attempt(ctx: ActionContext, message: RetryMessage) -> None:
     states = {a.state for a in incident.actions if a.action == NAME and a.attempt == attempt}
     if "triggered" in states:
         return  # a redelivery of a message already handled
-    job = ctx.api.job(incident.JobId)
-    if job.status.lower() != "failed":
-        ctx.log(NAME, "skipped", f"the Backup API reports the job as {job.status}", attempt=attempt)
-        ctx.escalate(f"Retry not started: the job is {job.status}, not Failed, in the Backup API.")
+    if ctx.failure_unconfirmed(NAME, attempt):
         return
     if not ctx.api.vm_exists():
         ctx.log(NAME, "skipped", "ARM has no such VM: stopping protection instead", attempt=attempt)
