@@ -159,6 +159,8 @@ def watch(
     now = now or datetime.now(UTC)
     report = WatchReport()
     budget = runtime.settings.watch_max_jobs
+    if not runtime.settings.subscription_ids:
+        log.warning("SUBSCRIPTION_IDS is empty: the watcher has no subscription to watch")
     for subscription in sorted(runtime.settings.subscription_ids):
         try:
             vault_ids = _vault_ids(runtime, subscription)
