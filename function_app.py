@@ -65,3 +65,18 @@ def run_retry(msg: func.QueueMessage) -> None:
     from handlers.runtime import current
 
     handle(current(), msg.get_body().decode("utf-8"), msg.dequeue_count or 1)
+
+
+@app.function_name(name="incidents_api")
+@app.route(route="incidents", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def incidents_api(req: func.HttpRequest) -> func.HttpResponse:
+    """``GET /api/incidents``: incidents by the audit filters, as JSON pages."""
+    import json
+
+    from handlers.audit.api import list_incidents
+    from handlers.runtime import current
+
+    status, body = list_incidents(current().store, dict(req.params), req.url)
+    return func.HttpResponse(
+        json.dumps(body, ensure_ascii=False), status_code=status, mimetype="application/json"
+    )

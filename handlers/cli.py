@@ -5,10 +5,15 @@ Commands::
     backup-responder classify --code 400094 --message "..."   # one JSON object
     backup-responder classify --jsonl < cases.jsonl           # one JSON object per line
     backup-responder replay tests/events/                     # events through respond()
-    backup-responder incidents [--format table|json]          # newest first
+    backup-responder incidents --vm vm-web-01 --since 7d      # newest first; json, csv
+    backup-responder incidents show JOB_ID                    # evidence and action log
+    backup-responder summary --since 30d                      # counts, retry success
+    backup-responder report --html report.html                # charts, self-contained
 
-``replay`` and ``incidents`` use the same settings as the function (``AzureWebJobsStorage``
-and friends, see the README).
+Every command but ``classify`` uses the same settings as the function (``AzureWebJobsStorage``
+or ``AzureWebJobsStorage__tableServiceUri`` with ``DefaultAzureCredential``, see the README);
+the audit commands only read. On a terminal, ``replay`` and ``report`` show a progress bar
+(on stderr); piped or redirected they print only their results.
 """
 
 from __future__ import annotations
@@ -16,13 +21,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from handlers.settings import Settings, SettingsError
 
+if TYPE_CHECKING:
+    from handlers.audit.query import IncidentQuery
+    from handlers.store import IncidentStore
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+T = TypeVar("T")
 
 
 def _classify_line(rules: Any, line: str, language: str) -> dict[str, Any]:
@@ -45,7 +56,7 @@ def _classify_line(rules: Any, line: str, language: str) -> dict[str, Any]:
     return out
 
 
-def cmd_classify(args: argparse.Namespace, out: TextIO) -> int:
+def cmd_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from rules import default_rule_set
 
     rules = default_rule_set(args.rules or Settings.from_env().user_rules_path)
@@ -86,60 +97,177 @@ def read_events(paths: Iterable[str]) -> Iterator[tuple[str, Any]]:
                 yield str(path), body
 
 
-def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
+class Tracker:
+    """A progress bar on ``err`` while it is a terminal; nothing at all otherwise.
+
+    :param total: number of steps, or ``None`` to count without knowing the end.
+    """
+
+    def __init__(self, description: str, err: TextIO, out: TextIO, total: int | None = None):
+        self._out = out
+        self._progress: Any = None
+        if err.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=Console(file=err),
+                transient=True,
+            )
+            self._task = self._progress.add_task(description, total=total)
+
+    def __enter__(self) -> Tracker:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def advance(self) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task)
+
+    def echo(self, line: str) -> None:
+        """Write ``line`` to the output, above the bar when both share the terminal."""
+        if self._progress is not None and self._out.isatty():
+            self._progress.console.print(line, markup=False, highlight=False)
+        else:
+            self._out.write(line + "\n")
+
+    def each(self, items: Iterable[T]) -> Iterator[T]:
+        for item in items:
+            yield item
+            self.advance()
+
+
+def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from handlers.events import parse
     from handlers.respond import respond
     from handlers.runtime import Runtime
     from handlers.store import DeliveryInFlightError
 
     runtime = Runtime.from_settings(Settings.from_env())
+    events = list(read_events(args.paths))
     failed = 0
-    for origin, raw in read_events(args.paths):
-        try:
-            line = respond(parse(raw), runtime).describe()
-        except DeliveryInFlightError as exc:
-            line, failed = f"in-flight   {exc}", failed + 1
-        out.write(f"{line}  <- {origin}\n")
+    with Tracker("replaying", err, out, total=len(events)) as tracker:
+        for origin, raw in tracker.each(events):
+            try:
+                line = respond(parse(raw), runtime).describe()
+            except DeliveryInFlightError as exc:
+                line, failed = f"in-flight   {exc}", failed + 1
+            tracker.echo(f"{line}  <- {origin}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
-_COLUMNS = (
-    ("FirstSeen", 19),
-    ("VmName", 16),
-    ("VaultName", 18),
-    ("Rule", 28),
-    ("PlannedAction", 15),
-    ("Status", 11),
-    ("Occurrences", 3),
-)
+def render_table(rows: Sequence[Mapping[str, Any]], out: TextIO) -> None:
+    """The incident table of ``rows`` (incident entities), as ``incidents`` prints it."""
+    from handlers.audit.console import incident_table
+    from handlers.incident import Incident
+
+    incident_table([Incident.from_entity(dict(row)) for row in rows], out)
 
 
-def _cell(value: Any, width: int) -> str:
-    text = value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else str(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _reader_store() -> IncidentStore:
+    """The store for reading only: unlike the function, it never creates tables, so a
+    read-only identity (Storage Table Data Reader) is enough."""
+    from handlers.clients import AzureClients
+    from handlers.store import IncidentStore
+
+    settings = Settings.from_env()
+    return IncidentStore(AzureClients(settings).tables(), prefix=settings.table_name_prefix)
 
 
-def render_table(rows: Sequence[dict[str, Any]], out: TextIO) -> None:
-    header = "  ".join(name.ljust(width) for name, width in _COLUMNS)
-    out.write(header.rstrip() + "\n")
-    for row in rows:
-        cells = (_cell(row.get(name, ""), width).ljust(width) for name, width in _COLUMNS)
-        out.write("  ".join(cells).rstrip() + "\n")
-    out.write(f"({len(rows)} incident{'s' if len(rows) != 1 else ''})\n")
+def _query(args: argparse.Namespace) -> IncidentQuery:
+    from handlers.audit.query import FILTERS, IncidentQuery
+
+    return IncidentQuery.from_params(
+        {name: getattr(args, name) for name in FILTERS}, datetime.now(UTC)
+    )
 
 
-def cmd_incidents(args: argparse.Namespace, out: TextIO) -> int:
-    from handlers.runtime import Runtime
+def cmd_incidents(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from handlers.audit import records
+    from handlers.audit.console import incident_table
+    from handlers.audit.query import select
 
-    runtime = Runtime.from_settings(Settings.from_env())
-    incidents = sorted(runtime.store.incidents(), key=lambda i: i.FirstSeen, reverse=True)
-    rows = [i.to_entity() for i in incidents]
+    query = _query(args)
+    incidents = sorted(select(_reader_store(), query), key=lambda i: i.RowKey)[: args.limit]
     if args.format == "json":
-        json.dump(rows, out, default=str, ensure_ascii=False, indent=2)
+        records.write_json(incidents, out)
+    elif args.format == "csv":
+        records.write_csv(incidents, out)
+    else:
+        incident_table(incidents, out, query.explain())
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from handlers.audit.console import incident_detail
+    from handlers.audit.records import write_json
+
+    incident = _reader_store().find_incident(args.id)
+    if incident is None:
+        err.write(f"backup-responder: no incident {args.id}\n")
+        return EXIT_FAILED
+    if args.format == "json":
+        write_json([incident], out)
+    else:
+        incident_detail(incident, out)
+    return EXIT_OK
+
+
+def cmd_summary(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from handlers.audit.console import summary_text
+    from handlers.audit.query import select
+    from handlers.audit.summary import as_json, open_tickets, summarize
+
+    store, query = _reader_store(), _query(args)
+    summary = summarize(list(select(store, query)), open_tickets(store), query)
+    if args.format == "json":
+        json.dump(as_json(summary), out, ensure_ascii=False, indent=2)
         out.write("\n")
     else:
-        render_table(rows, out)
+        summary_text(summary, out)
     return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from handlers.audit.query import select
+    from handlers.audit.report import report_html
+    from handlers.audit.summary import open_tickets
+
+    store, query = _reader_store(), _query(args)
+    with Tracker("reading incidents", err, out) as tracker:
+        incidents = list(tracker.each(select(store, query)))
+    html = report_html(incidents, open_tickets(store), query, datetime.now(UTC))
+    Path(args.html).write_text(html, encoding="utf-8")
+    out.write(f"{args.html}: {len(incidents)} incidents\n")
+    return EXIT_OK
+
+
+def _filters() -> argparse.ArgumentParser:
+    """The incident filters, shared by ``incidents``, ``summary`` and ``report``."""
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("filters (exact values; times in UTC)")
+    group.add_argument("--vm", help="VM name, any case (a single-partition query)")
+    group.add_argument("--vault", help="Recovery Services vault name")
+    group.add_argument("--rule", help="rule id, e.g. copy-to-vault-timed-out")
+    group.add_argument("--category", help="rule category, e.g. transient")
+    group.add_argument("--action", help="planned action: retry, ticket, stop_protection, record")
+    group.add_argument("--status", help="open, remediating, resolved or escalated")
+    group.add_argument(
+        "--dry-run",
+        action=argparse.BooleanOptionalAction,
+        help="only incidents recorded in dry run (--no-dry-run: only live ones)",
+    )
+    group.add_argument("--since", help="failed at or after: 30m, 12h, 7d, 2w or an ISO date/time")
+    group.add_argument("--until", help="failed before: same forms as --since")
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,24 +286,54 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("paths", nargs="+", help="event files (one event or an array) or folders")
     replay.set_defaults(run=cmd_replay)
 
-    incidents = commands.add_parser("incidents", help="list incidents, newest first")
-    incidents.add_argument("--format", choices=("table", "json"), default="table")
+    incidents = commands.add_parser(
+        "incidents", parents=[_filters()], help="list incidents, newest first (or: show ID)"
+    )
+    incidents.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    incidents.add_argument("--limit", type=int, help="at most this many, the newest")
     incidents.set_defaults(run=cmd_incidents)
+    show = incidents.add_subparsers(dest="incidents_command").add_parser(
+        "show", help="one incident with its evidence and whole action log"
+    )
+    show.add_argument("id", help="incident id (the backup job id)")
+    show.add_argument("--format", choices=("text", "json"), default="text")
+    show.set_defaults(run=cmd_show)
+
+    summary = commands.add_parser(
+        "summary", parents=[_filters()], help="counts, retry success, repeat failures, open tickets"
+    )
+    summary.add_argument("--format", choices=("text", "json"), default="text")
+    summary.set_defaults(run=cmd_summary)
+
+    report = commands.add_parser(
+        "report", parents=[_filters()], help="a self-contained HTML report with charts"
+    )
+    report.add_argument("--html", required=True, help="file to write")
+    report.set_defaults(run=cmd_report, since="30d")  # a per-day chart needs a window
     return parser
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
     args = build_parser().parse_args(argv)
+    err = err or sys.stderr
     if args.command == "classify" and not args.jsonl and args.code is None and args.message is None:
-        sys.stderr.write("classify: give --code and/or --message, or --jsonl\n")
+        err.write("classify: give --code and/or --message, or --jsonl\n")
         return EXIT_USAGE
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from handlers.audit.query import QueryError
     from rules import RuleFileError
 
     try:
-        return args.run(args, out or sys.stdout)
-    except (SettingsError, RuleFileError) as exc:
-        sys.stderr.write(f"backup-responder: {exc}\n")
+        return args.run(args, out or sys.stdout, err)
+    except (SettingsError, RuleFileError, QueryError) as exc:
+        err.write(f"backup-responder: {exc}\n")
         return EXIT_USAGE
+    except ResourceNotFoundError:
+        err.write("backup-responder: no incidents table here yet (check TABLE_NAME_PREFIX)\n")
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -6,14 +6,11 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from handlers.events import parse
 from handlers.respond import Outcome, respond
 from handlers.runtime import Runtime, current
-
-log = logging.getLogger("backup_responder")
 
 
 def function_event_to_dict(event: Any) -> dict[str, Any]:
@@ -42,7 +39,4 @@ def function_event_to_dict(event: Any) -> dict[str, Any]:
 
 def handle_failure_event(event: Any, runtime: Runtime | None = None) -> Outcome:
     """Entry of ``on_backup_failure``: one Event Grid or CloudEvents delivery."""
-    runtime = runtime or current()
-    outcome = respond(parse(function_event_to_dict(event)), runtime)
-    log.info("%s", outcome.describe(), extra={"outcome": outcome.kind, "job_id": outcome.job_id})
-    return outcome
+    return respond(parse(function_event_to_dict(event)), runtime or current())

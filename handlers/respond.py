@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from handlers import telemetry
 from handlers.events import Rejection, excerpt
 from handlers.incident import RESOLVED, Incident, incident_keys, new_incident
 from handlers.model import BackupFailure
@@ -49,17 +50,24 @@ class Outcome:
 
 def _reject(runtime: Runtime, rejection: Rejection) -> Outcome:
     runtime.store.record_rejection(rejection)
+    telemetry.rejected(rejection.source)
     return Outcome(REJECTED, reason=rejection.reason)
 
 
 def respond(item: BackupFailure | Rejection, runtime: Runtime) -> Outcome:
-    """Handle one parsed input end to end.
+    """Handle one parsed input end to end, and log one line saying what was done.
 
     Storage errors propagate (the platform then redelivers the event); a bad input never
     raises: it is recorded as rejected with its reason.
 
     :raises handlers.store.DeliveryInFlightError: another delivery of the same job is running.
     """
+    outcome = _respond(item, runtime)
+    telemetry.handled(outcome)
+    return outcome
+
+
+def _respond(item: BackupFailure | Rejection, runtime: Runtime) -> Outcome:
     if isinstance(item, Rejection):
         return _reject(runtime, item)
     if not runtime.settings.in_scope(item.subscription_id):
@@ -91,6 +99,7 @@ def respond(item: BackupFailure | Rejection, runtime: Runtime) -> Outcome:
     if claim.kind == NEW or not store.has_incident(*keys):
         incident = _first_record(item, decision, keys, runtime.settings.dry_run, now)
         store.save_incident(incident)
+        telemetry.incident_recorded(incident)
     acting = decision.action != RECORD and not runtime.settings.dry_run
     if acting:
         from handlers.actions import act

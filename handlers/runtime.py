@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
+from handlers import telemetry
 from handlers.clients import AzureClients
 from handlers.settings import Settings
 from handlers.store import IncidentStore
@@ -32,6 +33,7 @@ class Runtime:
         settings: Settings,
         client_options: dict[str, Any] | None = None,
     ) -> Runtime:
+        telemetry.configure(settings)
         clients = AzureClients(settings, client_options)
         store = IncidentStore(clients.tables(), prefix=settings.table_name_prefix)
         store.ensure_tables()

@@ -1,0 +1,141 @@
+"""Terminal rendering of incidents, one incident and a summary (rich).
+
+Cell values are wrapped in :class:`rich.text.Text`, so brackets in error messages are shown,
+never read as markup. Written to a file or a pipe, tables are plain text and wide enough not
+to wrap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from handlers.audit.query import failed_at
+from handlers.audit.records import TABLE_COLUMNS, outcome, table_cells
+from handlers.audit.summary import Summary
+from handlers.incident import Incident
+
+#: Width of tables written to a file or a pipe, where no terminal says how wide to be.
+PLAIN_WIDTH = 220
+#: Rows of the longer summary lists shown on a terminal.
+TOP = 10
+_TIME = "%Y-%m-%d %H:%M"
+
+
+def console(out: TextIO) -> Console:
+    terminal = out.isatty()
+    return Console(
+        file=out,
+        width=None if terminal else PLAIN_WIDTH,
+        force_terminal=terminal,
+        highlight=False,
+        soft_wrap=False,
+    )
+
+
+def _table(title: str, *columns: str, **options: Any) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, **options)
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("n", "×") else "left")
+    return table
+
+
+def _row(table: Table, *cells: Any) -> None:
+    table.add_row(*(Text(str(cell)) for cell in cells))
+
+
+def incident_table(incidents: Sequence[Incident], out: TextIO, how: str = "") -> None:
+    """One line per incident, in the given order, with a count (and how it was queried)."""
+    table = _table("", *TABLE_COLUMNS)
+    for incident in incidents:
+        _row(table, *table_cells(incident))
+    screen = console(out)
+    screen.print(table)
+    count = f"{len(incidents)} incident{'s' if len(incidents) != 1 else ''}"
+    screen.print(Text(f"({count}; {how})" if how else f"({count})"))
+
+
+def incident_detail(incident: Incident, out: TextIO) -> None:
+    """Everything about one incident: the facts, the evidence, the whole action log."""
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    for name, value in (
+        ("incident", incident.IncidentId),
+        ("failed (UTC)", failed_at(incident).strftime(_TIME)),
+        ("VM", incident.VmId or incident.VmName),
+        ("vault", incident.VaultId or incident.VaultName),
+        ("operation", incident.Operation),
+        ("job", incident.JobResourceId or incident.JobId),
+        ("rule", f"{incident.Rule}: {incident.RuleTitle} (matched by {incident.MatchedBy})"),
+        ("category", incident.Category),
+        ("action", f"{incident.PlannedAction} → {outcome(incident) or '-'}"),
+        ("status", incident.Status + ("  (dry run)" if incident.DryRun else "")),
+        ("seen", f"{incident.Occurrences}× via {incident.Source}, first {incident.FirstSeen}"),
+        ("error codes", incident.ErrorCodes or "(none)"),
+        ("error message", incident.ErrorMessage or "(none)"),
+        ("remediation", incident.Remediation),
+        ("doc", incident.Doc),
+    ):
+        _row(facts, name, value)
+    log = _table("action log", "at", "action", "state", "attempt", "ref", "detail")
+    for entry in incident.actions:
+        _row(log, entry.at, entry.action, entry.state, entry.attempt or "", entry.ref, entry.detail)
+    screen = console(out)
+    screen.print(facts)
+    screen.print(log)
+
+
+def _counts(title: str, rows: Sequence[tuple[str, int]], label: str) -> Table:
+    table = _table(title, label, "n")
+    for key, count in rows:
+        _row(table, key, count)
+    return table
+
+
+def summary_text(summary: Summary, out: TextIO) -> None:
+    """The summary as a few small tables."""
+    screen = console(out)
+    retry = summary.retry
+    rate = f"{retry.rate:.0%}" if retry.rate is not None else "n/a"
+    screen.print(
+        Text(
+            f"{summary.total} incidents on {summary.vms} VMs ({summary.query.describe()}); "
+            f"{summary.dry_run} in dry run\n"
+            f"retry success {rate}: {retry.succeeded} succeeded, {retry.failed} failed, "
+            f"{retry.redirected} redirected, {retry.pending} pending\n"
+            f"{len(summary.open_tickets)} open tickets"
+        )
+    )
+    screen.print(_counts("by category", summary.by_category, "category"))
+    screen.print(_counts("by rule", summary.by_rule, "rule"))
+    screen.print(_counts("by vault", summary.by_vault, "vault"))
+    screen.print(_counts("action outcomes", summary.by_outcome, "action: outcome"))
+    repeated = _table("failing repeatedly", "vault", "VM", "n", "last failed (UTC)", "rules")
+    for item in summary.repeated[:TOP]:
+        rules = ", ".join(item.rules[:3]) + (", …" if len(item.rules) > 3 else "")
+        _row(repeated, item.vault, item.vm, item.failures, item.last_failed.strftime(_TIME), rules)
+    screen.print(repeated)
+    _more(screen, len(summary.repeated))
+    tickets = _table("open tickets", "ticket", "VM", "rule", "×", "opened (UTC)")
+    for ticket in summary.open_tickets[:TOP]:
+        _row(
+            tickets,
+            ticket.ticket_id,
+            ticket.vm,
+            ticket.rule,
+            ticket.occurrences,
+            ticket.opened.strftime(_TIME),
+        )
+    screen.print(tickets)
+    _more(screen, len(summary.open_tickets))
+
+
+def _more(screen: Console, count: int) -> None:
+    if count > TOP:
+        screen.print(Text(f"({count - TOP} more; --format json lists them all)"))

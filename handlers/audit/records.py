@@ -1,0 +1,108 @@
+"""What one incident says, flattened: its outcome, and its JSON and CSV forms."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any, TextIO
+
+from handlers.audit.query import failed_at
+from handlers.incident import Incident
+
+#: Columns of ``--format csv`` (the action log is left to JSON and ``show``).
+CSV_COLUMNS = (
+    "FailedAt",
+    "IncidentId",
+    "VmName",
+    "VaultName",
+    "SubscriptionId",
+    "VmResourceGroup",
+    "Operation",
+    "ErrorCodes",
+    "Rule",
+    "Category",
+    "PlannedAction",
+    "Outcome",
+    "Status",
+    "DryRun",
+    "Occurrences",
+    "FirstSeen",
+    "LastSeen",
+    "ErrorMessage",
+)
+
+
+def outcome(incident: Incident) -> str:
+    """The latest state of the incident's planned action in its log, e.g. ``succeeded``.
+
+    ``planned`` means nothing was done yet (always so in dry run); ``""`` means no entry.
+    """
+    states = [a.state for a in incident.actions if a.action == incident.PlannedAction]
+    return states[-1] if states else ""
+
+
+def action_outcome(incident: Incident) -> str:
+    """The planned action and how it went, e.g. ``retry: succeeded``."""
+    return f"{incident.PlannedAction}: {outcome(incident) or '-'}"
+
+
+#: Columns of the incident table, in the terminal and in the HTML report.
+TABLE_COLUMNS = (
+    "failed (UTC)",
+    "VM",
+    "vault",
+    "rule",
+    "category",
+    "action",
+    "outcome",
+    "status",
+    "×",
+    "dry run",
+    "incident",
+)
+
+
+def table_cells(incident: Incident) -> tuple[str, ...]:
+    """The incident's cells under :data:`TABLE_COLUMNS`."""
+    return (
+        failed_at(incident).strftime("%Y-%m-%d %H:%M"),
+        incident.VmName,
+        incident.VaultName,
+        incident.Rule,
+        incident.Category,
+        incident.PlannedAction,
+        outcome(incident),
+        incident.Status,
+        str(incident.Occurrences),
+        "yes" if incident.DryRun else "",
+        incident.IncidentId,
+    )
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def as_record(incident: Incident) -> dict[str, Any]:
+    """The incident as JSON-ready values: every stored property, times in ISO 8601, the action
+    log as a list, plus ``FailedAt`` and ``Outcome``."""
+    record = {k: _plain(v) for k, v in incident.to_entity().items() if k != "ActionLog"}
+    record["FailedAt"] = failed_at(incident).isoformat()
+    record["Outcome"] = outcome(incident)
+    record["Actions"] = [asdict(a) for a in incident.actions]
+    return record
+
+
+def write_json(incidents: Iterable[Incident], out: TextIO) -> None:
+    json.dump([as_record(i) for i in incidents], out, ensure_ascii=False, indent=2)
+    out.write("\n")
+
+
+def write_csv(incidents: Iterable[Incident], out: TextIO) -> None:
+    writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for incident in incidents:
+        writer.writerow(as_record(incident))
