@@ -1,0 +1,522 @@
+"""Burst: a regional storage outage fails 10,000 backup jobs at once.
+
+**Absorb** (a child process, so that its peak RSS is the app's alone). The parent seeds the
+simulator with the failed jobs (one per VM, across 20 vaults) and runs Azurite. The child is
+the Function App: ``handlers.watcher.watch`` runs back to back (``WATCH_MAX_JOBS_PER_RUN`` as
+configured, 500 by default) and publishes through the real ``EventGridPublisherClient`` to a
+local topic endpoint; like Event Grid, the endpoint pushes every event to worker threads that
+run ``respond()`` in dry run (one in 50 events is delivered twice, as Event Grid may). Time to
+absorb runs from the first watcher run to the last event handled. Then the child checks the
+tables (one incident per job, every claim ``done``), reads its peak RSS (``VmHWM``), and runs
+the baseline: the same table writes per event, with the same client and threads.
+
+**Staggering** (this process, a smaller set: 200 retry incidents across 4 vaults, and
+``DRY_RUN=false``). Retries go through ``run_retry`` against the simulator, with the
+ETag-guarded counters in Azurite, 4 at a time. The clock (of the retry action and of the
+simulator) and the retry queue's delays are simulated, so that ten 15-minute windows pass in
+seconds: a message the app delays by *d* is handled when the simulated clock reaches now + *d*.
+The figure is the most backups started in one vault within one window, read from the start
+times of the jobs the simulator created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import itertools
+import json
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from bench import world
+from bench.common import ROOT, Row, peak_rss_mib, rss_mib
+from sandbox.azurite import Azurite
+from sandbox.simulator import AzureSimulator
+
+MEMORY_TARGET_MB = 150
+TOPIC_KEY = "bench-topic-key"
+REDELIVER_EVERY = 50
+#: What a regional storage outage looks like in the job errors.
+OUTAGE_ERRORS: list[tuple[int | str, str]] = [
+    (400234, "Copying backed up data from vault timed out"),
+    ("UserErrorStorageAccountNotReachable", "The storage account could not be reached."),
+    ("ExtensionSnapshotFailedNoNetwork", "Snapshot operation failed due to no network."),
+]
+
+
+# -- the parent: seeds Azure, runs the child, then the staggering part ----------------------
+
+
+def seed_outage(sim: AzureSimulator, jobs: int, vaults: int, at: datetime) -> set[str]:
+    """One protected VM per job, each with one failed backup job; returns the job names."""
+    names = set()
+    errors = itertools.cycle(OUTAGE_ERRORS)
+    vault_ids = [
+        sim.add_vault(world.SUB, world.VAULT_RG, f"rsv-{v:02d}")["id"] for v in range(vaults)
+    ]
+    for i in range(jobs):
+        vault = vault_ids[i % vaults]
+        vm = sim.add_vm(world.SUB, f"rg-app-{i % 7}", f"vm-{i:05d}")
+        sim.protect_vm(vault, vm["id"])
+        code, message = next(errors)
+        start = at + timedelta(microseconds=i * 1_000)  # a few seconds apart, all within minutes
+        job = sim.add_job(
+            vault,
+            vm_name=vm["name"],
+            vm_resource_group=f"rg-app-{i % 7}",
+            error_code=code,  # type: ignore[arg-type]
+            error_string=message,
+            start_time=start,
+            end_time=start + timedelta(minutes=20),
+        )
+        names.add(job["name"])
+    return names
+
+
+def absorb(jobs: int, vaults: int, workers: int, watch_max_jobs: int) -> dict[str, Any]:
+    """Seed the outage, run the child, return its report (with the parent's API counts)."""
+    with Azurite() as azurite, AzureSimulator() as sim:
+        seeded = time.perf_counter()
+        names = seed_outage(sim, jobs, vaults, datetime.now(UTC) - timedelta(hours=2))
+        seed_seconds = time.perf_counter() - seeded
+        config = {
+            "connection": azurite.connection_string,
+            "management_url": sim.base_url,
+            "ca_bundle": sim.ca_pem_path,
+            "jobs": sorted(names),
+            "workers": workers,
+            "watch_max_jobs": watch_max_jobs,
+        }
+        child = subprocess.run(
+            [sys.executable, "-m", "bench.burst", "--child"],
+            input=json.dumps(config),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if child.returncode != 0:
+            raise RuntimeError(f"the burst child failed:\n{child.stderr[-4000:]}")
+        report = json.loads(child.stdout.strip().splitlines()[-1])
+        report["seed_seconds"] = seed_seconds
+        report["job_gets"] = len(sim.calls_to(route="job_get"))
+        report["job_list_pages"] = len(sim.calls_to(route="job_list"))
+        report["management_writes"] = len([c for c in sim.calls if c.method != "GET"])
+        return report
+
+
+# -- the child: the Function App under a burst ---------------------------------------------
+
+
+class _Topic(BaseHTTPRequestHandler):
+    """Our Event Grid topic, locally: takes CloudEvents batches, pushes each event to the
+    subscribers' queue (one in ``REDELIVER_EVERY`` twice, as Event Grid may)."""
+
+    deliveries: queue.Queue[Any]
+    received = itertools.count()
+    redelivered: list[int] = [0]  # noqa: RUF012 (one run per process)
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.headers.get("aeg-sas-key") != TOPIC_KEY or not isinstance(body, list):
+            self.send_response(401)
+            self.end_headers()
+            return
+        for event in body:
+            self.deliveries.put(event)
+            if next(self.received) % REDELIVER_EVERY == REDELIVER_EVERY - 1:
+                self.deliveries.put(event)
+                self.redelivered[0] += 1
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+class _App:
+    """The Function App in the child process: the runtime, the topic's subscribers."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        from bench.pipeline import RequestLog, table_service
+        from handlers.clients import AzureClients
+        from handlers.runtime import Runtime
+        from handlers.settings import Settings
+        from handlers.store import IncidentStore
+        from rules import default_rule_set
+
+        self.config = config
+        prefix = "burst"
+        self.topic = ThreadingHTTPServer(("127.0.0.1", 0), _Topic)
+        _Topic.deliveries = queue.Queue()
+        threading.Thread(target=self.topic.serve_forever, daemon=True).start()
+        settings = Settings(
+            storage_connection=config["connection"],
+            table_name_prefix=prefix,
+            dry_run=True,
+            subscription_ids=frozenset({world.SUB}),
+            management_url=config["management_url"],
+            ca_bundle=config["ca_bundle"],
+            static_token=world.TOKEN,
+            watch_max_jobs=config["watch_max_jobs"],
+            eventgrid_endpoint=f"http://127.0.0.1:{self.topic.server_address[1]}/api/events",
+            eventgrid_key=TOPIC_KEY,
+        )
+        self.log = RequestLog(prefix)
+        self.store = IncidentStore(table_service(config["connection"], self.log), prefix)
+        self.store.ensure_tables()
+        self.runtime = Runtime(settings, self.store, default_rule_set(), AzureClients(settings))
+        self.outcomes: Counter[str] = Counter()
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+
+    def probe(self) -> Any:
+        """One event that is not an outage job: warms everything up and shows the table
+        requests of one new event, which the baseline replays."""
+        from bench.pipeline import RawReplay
+        from handlers.events import parse
+        from handlers.respond import respond
+
+        self.log.ops.clear()
+        respond(parse(next(world.events(1))), self.runtime)
+        sequence = list(self.log.ops)
+        self.log.ops.clear()
+        samples = {
+            op.table: dict(next(iter(self.store.table(op.table).list_entities())))
+            for op in sequence
+        }
+        return RawReplay(self.store, sequence, samples)
+
+    def _subscriber(self) -> None:
+        from handlers.events import parse
+        from handlers.respond import respond
+        from handlers.store import DeliveryInFlightError
+
+        while True:
+            event = _Topic.deliveries.get()
+            try:
+                if event is None:
+                    return
+                outcome = respond(parse(event), self.runtime)
+                with self._lock:
+                    self.outcomes[outcome.kind] += 1
+            except DeliveryInFlightError:  # the platform redelivers it later
+                with self._lock:
+                    self.outcomes["in_flight"] += 1
+                time.sleep(0.01)
+                _Topic.deliveries.put(event)
+            except Exception as error:  # counted; the run fails on any
+                with self._lock:
+                    self.errors.append(f"{type(error).__name__}: {error}"[:300])
+            finally:
+                _Topic.deliveries.task_done()
+
+    def absorb(self) -> dict[str, Any]:
+        """Watcher runs back to back until nothing is left, subscribers handling the events."""
+        from handlers.watcher import watch
+
+        threads = [threading.Thread(target=self._subscriber) for _ in range(self.config["workers"])]
+        for thread in threads:
+            thread.start()
+        started = time.perf_counter()
+        runs, watch_seconds = 0, 0.0
+        while True:
+            run_start = time.perf_counter()
+            report = watch(self.runtime)
+            watch_seconds += time.perf_counter() - run_start
+            runs += 1
+            if report.errors:
+                raise RuntimeError(f"watcher errors: {report.errors}")
+            if not report.total and not report.deferred:
+                break
+        _Topic.deliveries.join()
+        absorbed = time.perf_counter() - started
+        for _ in threads:
+            _Topic.deliveries.put(None)
+        for thread in threads:
+            thread.join()
+        return {"absorb_seconds": absorbed, "watch_runs": runs, "watch_seconds": watch_seconds}
+
+    def verify(self) -> dict[str, Any]:
+        """What the tables hold now: incidents per outage job, claims by state."""
+        from handlers.respond import DUPLICATE, NEW
+
+        expected = set(self.config["jobs"])
+        incidents = Counter(
+            e["JobId"]
+            for e in self.store.table("incidents").list_entities(select=["JobId"])
+            if e["JobId"] in expected
+        )
+        claims = Counter(
+            e["State"] for e in self.store.table("jobs").list_entities(select=["State"])
+        )
+        published = next(_Topic.received)
+        return {
+            "jobs": len(expected),
+            "published": published,
+            "redelivered": _Topic.redelivered[0],
+            "outcomes": dict(self.outcomes),
+            "new": self.outcomes[NEW],
+            "duplicates_seen": self.outcomes[DUPLICATE],
+            "incidents": sum(incidents.values()),
+            "jobs_with_one_incident": sum(1 for n in incidents.values() if n == 1),
+            "claims": dict(claims),
+            "errors": self.errors[:5],
+            "error_count": len(self.errors),
+            "requests_per_event": len(self.log.ops) / max(published, 1),
+        }
+
+
+def _raw_rate(replay: Any, events: int, workers: int) -> float:
+    """Events/s of the baseline: the replayed table requests, ``workers`` threads."""
+    per_thread = events // workers
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        for _ in pool.map(lambda _: [replay.one() for _ in range(per_thread)], range(workers)):
+            pass
+    return per_thread * workers / (time.perf_counter() - start)
+
+
+def _child(config: dict[str, Any]) -> dict[str, Any]:
+    app = _App(config)
+    replay = app.probe()
+    idle_mib = rss_mib()
+    timing = app.absorb()
+    peak_mib = peak_rss_mib()
+    app.log.enabled = False
+    report = app.verify()
+    return {
+        **report,
+        **timing,
+        "idle_rss_mib": idle_mib,
+        "peak_rss_mib": peak_mib,
+        "raw_events_per_s": _raw_rate(replay, report["jobs"], config["workers"]),
+        "sequence": [f"{op.method} {op.table}" for op in replay.sequence],
+        "workers": config["workers"],
+    }
+
+
+# -- staggering ---------------------------------------------------------------------------
+
+
+class _Clock:
+    """The simulated time of the retry action and of the simulator."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+        self.lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def datetime_class(self) -> type[datetime]:
+        """A ``datetime`` whose ``now()`` is this clock (for the retry action's module)."""
+        clock = self
+
+        class SimulatedDatetime(datetime):
+            @classmethod
+            def now(cls, tz: Any = None) -> Any:  # type: ignore[override]
+                return clock.now if tz is not None else clock.now.replace(tzinfo=None)
+
+        return SimulatedDatetime
+
+
+class _RetryQueue:
+    """The retry queue as the Functions host plays it: a message the app delays by *d* is
+    handled when the clock reaches now + *d*; messages due together run 4 at a time."""
+
+    def __init__(self, clock: _Clock) -> None:
+        self._clock = clock
+        self._pending: list[tuple[datetime, int, str]] = []
+        self._order = itertools.count()
+        self.handled = 0
+
+    def enqueue(self, _runtime: Any, message: Any, delay: timedelta) -> None:
+        with self._clock.lock:
+            due = self._clock.now + delay
+            heapq.heappush(self._pending, (due, next(self._order), message.to_json()))
+
+    def drain(self, runtime: Any) -> None:
+        from handlers.actions.retry import run_retry
+
+        with ThreadPoolExecutor(4) as pool:
+            while self._pending:
+                with self._clock.lock:
+                    self._clock.now = max(self._clock.now, self._pending[0][0])
+                    due = []
+                    while self._pending and self._pending[0][0] <= self._clock.now:
+                        due.append(heapq.heappop(self._pending)[2])
+                for _ in pool.map(lambda body: run_retry(runtime, body, 1), due):
+                    self.handled += 1
+
+
+def _retry_incidents(sim: AzureSimulator, runtime: Any, count: int, vaults: int) -> None:
+    """``count`` protected VMs across ``vaults`` vaults, each with a failed job that the
+    rules retry, each delivered once (the retry is scheduled)."""
+    from handlers.events import parse
+    from handlers.respond import respond
+
+    vault_ids = [
+        sim.add_vault(world.SUB, world.VAULT_RG, f"rsv-stagger-{v}")["id"] for v in range(vaults)
+    ]
+    for i in range(count):
+        vault = vault_ids[i % vaults]
+        vm = sim.add_vm(world.SUB, "rg-app", f"vm-stagger-{i:03d}")
+        sim.protect_vm(vault, vm["id"])
+        failed_at = sim.clock() - timedelta(hours=2) + timedelta(seconds=i)
+        job = sim.add_job(
+            vault,
+            vm_name=vm["name"],
+            vm_resource_group="rg-app",
+            error_code=400234,
+            error_string="Copying backed up data from vault timed out",
+            start_time=failed_at,
+            end_time=failed_at + timedelta(minutes=30),
+        )
+        event = world.cloud_event(job, vault.rsplit("/", 1)[-1])
+        event["source"] = vault
+        respond(parse(event), runtime)
+
+
+def _starts(sim: AzureSimulator, runtime: Any, start: datetime, window: timedelta) -> Counter:
+    """Backups started per (vault, window), from the start times of the jobs the simulator
+    made for the triggers the incidents recorded."""
+    started: Counter[tuple[str, int]] = Counter()
+    for incident in runtime.store.incidents():
+        for entry in incident.actions:
+            if entry.action == "retry" and entry.state == "triggered":
+                job = sim.get_job(incident.VaultId, entry.ref)
+                at = datetime.fromisoformat(job["properties"]["startTime"])
+                started[(incident.VaultName, (at - start) // window)] += 1
+    return started
+
+
+def stagger(incidents: int = 200, vaults: int = 4, limit: int = 5, minutes: int = 15) -> Row:
+    """Retries of a burst, started at most ``limit`` per vault per ``minutes`` window."""
+    from handlers.actions import retry as retry_module
+    from handlers.runtime import Runtime
+    from handlers.settings import Settings
+
+    window = timedelta(minutes=minutes)
+    hours_ago = (datetime.now(UTC) - timedelta(hours=8)).timestamp()
+    start = datetime.fromtimestamp(
+        hours_ago // window.total_seconds() * window.total_seconds(), UTC
+    )
+    clock = _Clock(start)
+    retries = _RetryQueue(clock)
+    saved = (retry_module.enqueue, retry_module.datetime)
+    retry_module.enqueue = retries.enqueue  # type: ignore[assignment]
+    retry_module.datetime = clock.datetime_class()  # type: ignore[misc]
+    try:
+        with Azurite() as azurite, AzureSimulator() as sim:
+            sim.clock = clock
+            sim.auto_complete_backups = "Completed"
+            settings = Settings(
+                storage_connection=azurite.connection_string,
+                table_name_prefix="stagger",
+                dry_run=False,
+                management_url=sim.base_url,
+                ca_bundle=sim.ca_pem_path,
+                static_token=world.TOKEN,
+                retry_stagger_limit=limit,
+                retry_stagger_minutes=minutes,
+                queue_delay_scale=0.0,  # no real sleeps; the delays go to _RetryQueue
+            )
+            runtime = Runtime.from_settings(settings, {"polling_interval": 0})
+            _retry_incidents(sim, runtime, incidents, vaults)
+            retries.drain(runtime)
+            started = _starts(sim, runtime, start, window)
+            resolved = sum(i.Status == "resolved" for i in runtime.store.incidents())
+            triggers = len(sim.calls_to(route="backup_trigger"))
+    finally:
+        retry_module.enqueue, retry_module.datetime = saved
+    most = max(started.values())
+    total = sum(started.values())
+    windows = len({slot for _, slot in started})
+    return Row(
+        name="burst: retries started per vault per window",
+        figure=float(most),
+        baseline=float(limit),
+        unit="starts",
+        target=f"≤ RETRY_STAGGER_LIMIT ({limit}) per {minutes} min",
+        passed=most <= limit and total == incidents == triggers == resolved,
+        note=(
+            f"{incidents} retry incidents across {vaults} vaults, DRY_RUN=false, 4 retries at a "
+            f"time: {total} backups started (one per incident, {triggers} trigger calls) over "
+            f"{windows} windows, {resolved} incidents resolved, {retries.handled} queue messages "
+            f"handled; the clock and the queue's delays are simulated"
+        ),
+    )
+
+
+# -- rows ---------------------------------------------------------------------------------
+
+
+def run(
+    jobs: int = 10_000, vaults: int = 20, workers: int = 4, watch_max_jobs: int = 500
+) -> list[Row]:
+    report = absorb(jobs, vaults, workers, watch_max_jobs)
+    rate = report["jobs"] / report["absorb_seconds"]
+    exact = (
+        report["incidents"] == report["jobs"] == report["jobs_with_one_incident"] == report["new"]
+        and report["duplicates_seen"] == report["redelivered"]
+        and report["claims"] == {"done": report["jobs"] + 1}
+        and report["error_count"] == 0
+        and report["management_writes"] == 0
+    )
+    absorb_row = Row(
+        name=f"burst: {report['jobs']:,} failed jobs, watcher → topic → respond()",
+        figure=rate,
+        baseline=report["raw_events_per_s"],
+        unit="events/s",
+        target="every job once, 0 duplicate incidents",
+        passed=exact,
+        note=(
+            f"absorbed in {report['absorb_seconds']:.0f} s ({vaults} vaults, {workers} "
+            f"subscriber threads, {report['watch_runs']} watcher runs of at most "
+            f"{watch_max_jobs} jobs back to back, {report['watch_seconds']:.0f} s in the watcher: "
+            f"{report['job_list_pages']:,} list pages and {report['job_gets']:,} job reads); "
+            f"{report['published']:,} events published, {report['redelivered']} delivered twice "
+            f"→ {report['incidents']:,} incidents, {report['duplicates_seen']} counted as "
+            f"repeats, 0 duplicates, {report['error_count']} errors; "
+            f"{report['requests_per_event']:.1f} table requests per event over the burst "
+            f"(watcher checkpoints included); baseline: the same "
+            f"{len(report['sequence'])} writes per event, same client and threads"
+        ),
+    )
+    memory_row = Row(
+        name="memory: peak RSS over the burst",
+        figure=report["peak_rss_mib"],
+        baseline=report["idle_rss_mib"],
+        unit="MiB",
+        target=f"< {MEMORY_TARGET_MB} MB",
+        passed=report["peak_rss_mib"] * 1.048576 < MEMORY_TARGET_MB,
+        note="VmHWM of the app's process; baseline: its RSS once started, before the burst",
+    )
+    return [absorb_row, memory_row, stagger()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--child", action="store_true")
+    parser.add_argument("--jobs", type=int, default=10_000)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_child(json.loads(sys.stdin.read()))))
+        return
+    from bench.common import table
+
+    print(table(run(jobs=args.jobs)))
+
+
+if __name__ == "__main__":
+    main()
