@@ -1,0 +1,188 @@
+"""Telemetry: log lines carry the incident's ids, secrets never reach a log, counters count,
+and nothing is exported (or even imported) without an Application Insights connection string."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from handlers import telemetry
+from handlers.events import parse
+from handlers.respond import respond
+from handlers.runtime import Runtime
+from handlers.settings import Settings
+from sandbox.simulator import AzureSimulator
+from tests.conftest import load_event
+from tests.world import AGENT, deliver, scene
+
+ROOT = Path(__file__).resolve().parent.parent
+CONNECTION = "InstrumentationKey=00000000-0000-0000-0000-000000000000"
+
+
+def _about_incidents(records: list[logging.LogRecord]) -> list[logging.LogRecord]:
+    return [
+        r
+        for r in records
+        if r.name.startswith(telemetry.LOGGER) and getattr(r, "outcome", "") != "rejected"
+    ]
+
+
+def test_every_line_about_an_incident_carries_its_ids(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=telemetry.LOGGER)
+    event = load_event("cloudevent-vm-not-found")
+    outcome = respond(parse(event), runtime)
+    records = _about_incidents(caplog.records)
+    assert len(records) == 2  # the planned step and the one outcome line
+    for record in records:
+        line = json.loads(telemetry.JsonFormatter().format(record))
+        assert line["incident_id"] == line["job_id"] == outcome.job_id
+        assert line["rule"] == outcome.rule and line["action"] == outcome.action
+        assert line["logger"] == telemetry.LOGGER and line["message"]
+    (summary,) = [r for r in records if hasattr(r, "outcome")]
+    assert summary.getMessage() == outcome.describe() and summary.outcome == "new"
+
+
+def test_action_steps_carry_the_ids_too(
+    live: Runtime, sim: AzureSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=telemetry.LOGGER)
+    s = scene(sim, AGENT)
+    deliver(live, s.event())
+    steps = [r for r in caplog.records if hasattr(r, "state")]
+    assert {(r.action, r.state) for r in steps} >= {("ticket", "planned"), ("ticket", "opened")}
+    for record in _about_incidents(caplog.records):
+        assert all(getattr(record, name) for name in telemetry.INCIDENT_FIELDS), record
+        assert record.incident_id == record.job_id == s.job_id
+
+
+def test_secrets_never_reach_the_logs(
+    live: Runtime, sim: AzureSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secrets = live.settings.secrets()
+    assert len(secrets) >= 6  # passwords, tokens and webhook URLs of the live settings
+    deliver(live, scene(sim, AGENT).event())  # a ticket through every sink, with credentials
+    for name in ("azure.core.pipeline", "urllib3.connectionpool", telemetry.LOGGER):
+        logging.getLogger(name).info("calling %s with %s", *secrets[:2])
+    try:
+        raise RuntimeError(f"authentication failed: {secrets[-1]}")
+    except RuntimeError:
+        logging.getLogger("handlers.sinks").exception("sink failed")
+    logged = caplog.text + "".join(telemetry.JsonFormatter().format(r) for r in caplog.records)
+    assert "***" in logged
+    assert [s for s in secrets if s in logged] == []
+
+
+def test_without_a_connection_string_nothing_heavy_is_imported_or_exported() -> None:
+    probe = """
+import json, sys
+import function_app
+at_import = sorted(m for m in ("opentelemetry", "azure.monitor.opentelemetry", "rich",
+                               "handlers.audit", "handlers.telemetry") if m in sys.modules)
+from handlers import telemetry
+from handlers.settings import Settings
+telemetry.configure(Settings.from_env({}))
+telemetry.counters().incidents.add(1, {"category": "transient"})
+from opentelemetry import metrics
+print(json.dumps({"at_import": at_import,
+                  "monitor": "azure.monitor.opentelemetry" in sys.modules,
+                  "sdk": "opentelemetry.sdk" in sys.modules,
+                  "provider": type(metrics.get_meter_provider()).__name__}))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "APPLICATIONINSIGHTS_CONNECTION_STRING"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    seen = json.loads(done.stdout)
+    assert seen == {
+        "at_import": [],
+        "monitor": False,
+        "sdk": False,
+        "provider": "_ProxyMeterProvider",
+    }
+
+
+@pytest.fixture
+def fresh_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """A process that has configured nothing yet, with Azure Monitor's setup recorded."""
+    import azure.monitor.opentelemetry as distro
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(telemetry, "_state", telemetry._State())
+    monkeypatch.setattr(distro, "configure_azure_monitor", lambda **kw: calls.append(kw))
+    yield calls
+
+
+def test_the_connection_string_turns_azure_monitor_on_once(
+    fresh_state: list[dict[str, Any]],
+) -> None:
+    telemetry.configure(Settings())
+    assert fresh_state == []
+    telemetry.configure(Settings(appinsights_connection=CONNECTION))
+    telemetry.configure(Settings(appinsights_connection=CONNECTION))
+    assert len(fresh_state) == 1
+    assert fresh_state[0]["connection_string"] == CONNECTION
+    assert fresh_state[0]["logger_name"] == telemetry.LOGGER
+
+
+@pytest.fixture
+def reader(monkeypatch: pytest.MonkeyPatch) -> InMemoryMetricReader:
+    """The app's counters, on a meter whose readings the test can take."""
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("test")
+    state = telemetry._State(counters=telemetry.Counters.from_meter(meter))
+    monkeypatch.setattr(telemetry, "_state", state)
+    return reader
+
+
+def _readings(reader: InMemoryMetricReader) -> Counter[tuple[str, frozenset[Any]]]:
+    data = reader.get_metrics_data()
+    assert data is not None
+    readings: Counter[tuple[str, frozenset[Any]]] = Counter()
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    readings[metric.name, frozenset(point.attributes.items())] += point.value
+    return readings
+
+
+def test_counters_count_incidents_actions_and_rejections(
+    runtime: Runtime, reader: InMemoryMetricReader
+) -> None:
+    for name in ("cloudevent-vm-not-found", "eventgrid-storage-timeout", "cloudevent-vm-not-found"):
+        respond(parse(load_event(name)), runtime)
+    respond(parse("not an event"), runtime)
+    readings = _readings(reader)
+    incidents = {
+        dict(attrs)["category"]: n for (name, attrs), n in readings.items() if name == "incidents"
+    }
+    assert incidents == {"vm_missing": 1, "transient": 1}  # the repeat is not a new incident
+    planned = {
+        dict(attrs)["action"]: n
+        for (name, attrs), n in readings.items()
+        if name == "actions" and dict(attrs)["outcome"] == "planned"
+    }
+    assert planned == {"stop_protection": 1, "retry": 1}
+    assert sum(n for (name, _), n in readings.items() if name == "rejected_events") == 1
+
+
+def test_action_steps_are_counted_by_outcome(
+    live: Runtime, sim: AzureSimulator, reader: InMemoryMetricReader
+) -> None:
+    deliver(live, scene(sim, AGENT).event())
+    readings = _readings(reader)
+    assert readings["actions", frozenset({"action": "ticket", "outcome": "opened"}.items())] == 1
