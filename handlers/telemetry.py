@@ -104,7 +104,10 @@ class SecretRedactor(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
             return True
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a malformed call: logging reports it when it emits
+            return True
         clean = self.scrub(message)
         if clean != message:
             record.msg, record.args = clean, None
@@ -131,22 +134,6 @@ class SecretRedactor(logging.Filter):
 
 
 REDACTOR = SecretRedactor()
-
-
-def configure(settings: Settings) -> None:
-    """Redact the settings' secrets from logs; export to Application Insights when its
-    connection string is set (the first time only: the exporters are process-wide)."""
-    REDACTOR.add(settings.secrets())
-    REDACTOR.install()
-    if settings.appinsights_connection and not _state.exporting:
-        from azure.monitor.opentelemetry import configure_azure_monitor
-
-        configure_azure_monitor(
-            connection_string=settings.appinsights_connection,
-            logger_name=LOGGER,
-            enable_live_metrics=False,
-        )
-        _state.exporting = True
 
 
 @dataclass(frozen=True)
@@ -181,6 +168,22 @@ class _State:
 
 
 _state = _State()
+
+
+def configure(settings: Settings) -> None:
+    """Redact the settings' secrets from logs; export to Application Insights when its
+    connection string is set (the first time only: the exporters are process-wide)."""
+    REDACTOR.add(settings.secrets())
+    REDACTOR.install()
+    if settings.appinsights_connection and not _state.exporting:
+        from azure.monitor.opentelemetry import configure_azure_monitor
+
+        configure_azure_monitor(
+            connection_string=settings.appinsights_connection,
+            logger_name=LOGGER,
+            enable_live_metrics=False,
+        )
+        _state.exporting = True
 
 
 def counters() -> Counters:

@@ -86,6 +86,15 @@ def test_secrets_never_reach_the_logs(
     assert [s for s in secrets if s in logged] == []
 
 
+def test_redaction_lets_a_malformed_log_call_reach_the_handlers_unchanged() -> None:
+    redactor = telemetry.SecretRedactor()
+    redactor.add(["hunter2-secret"])
+    careless = logging.makeLogRecord({"msg": "%s and %s", "args": ("one argument short",)})
+    assert redactor.filter(careless) and careless.args == ("one argument short",)
+    fine = logging.makeLogRecord({"msg": "token %s", "args": ("hunter2-secret",)})
+    assert redactor.filter(fine) and fine.getMessage() == "token ***"
+
+
 def test_without_a_connection_string_nothing_heavy_is_imported_or_exported() -> None:
     probe = """
 import json, sys
