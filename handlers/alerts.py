@@ -123,4 +123,4 @@ def _reject(runtime: Runtime, payload: Any, reason: str) -> AlertAnswer:
         reason, Source.ALERT, excerpt(payload), event_id if isinstance(event_id, str) else ""
     )
     respond(rejection, runtime)
-    return AlertAnswer(400, {"status": "rejected", "reason": reason})
+    return AlertAnswer(400, {"status": "rejected", "reason": rejection.reason})

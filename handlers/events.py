@@ -30,6 +30,7 @@ MAX_RAW_CHARS = 16_000
 MAX_TEXT_CHARS = 8_000
 MAX_ERRORS = 20
 MAX_NAME_CHARS = 1_024
+MAX_REASON_CHARS = 1_000
 
 _JOB_ID = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/providers/"
@@ -55,10 +56,21 @@ class Rejection:
     event_id: str = ""
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
+    def __post_init__(self) -> None:
+        # Reasons quote the payload and the id comes from it: bounded and cleaned here, so
+        # that whatever arrived can be stored (a Table string holds 32K UTF-16 code units).
+        object.__setattr__(self, "reason", bounded(self.reason, MAX_REASON_CHARS))
+        object.__setattr__(self, "event_id", bounded(self.event_id, 256))
+
 
 def clean(text: str) -> str:
     """``text`` with lone surrogates (legal in JSON, not in UTF-8) made visible as escapes."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def bounded(text: str, limit: int) -> str:
+    """``text`` cleaned and at most ``limit`` characters (escapes make cleaned text longer)."""
+    return clean(text[:limit])[:limit]
 
 
 def excerpt(raw: Any) -> str:
@@ -67,9 +79,10 @@ def excerpt(raw: Any) -> str:
         text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)
     except (TypeError, ValueError, RecursionError):
         text = repr(raw)
-    if len(text) > MAX_RAW_CHARS:
-        return clean(text[:MAX_RAW_CHARS]) + f"... [truncated, {len(text)} characters in all]"
-    return clean(text)
+    shown = clean(text[:MAX_RAW_CHARS])
+    if len(text) > MAX_RAW_CHARS or len(shown) > MAX_RAW_CHARS:
+        return shown[:MAX_RAW_CHARS] + f"... [truncated, {len(text)} characters in all]"
+    return shown
 
 
 def _text(value: Any, path: str, *, limit: int = MAX_TEXT_CHARS, required: bool = False) -> str:
