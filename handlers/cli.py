@@ -250,8 +250,16 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
 def _filters() -> argparse.ArgumentParser:
     """The incident filters, shared by ``incidents``, ``summary`` and ``report``."""
+    from handlers.incident import STATUSES
+
     parser = argparse.ArgumentParser(add_help=False)
     group = parser.add_argument_group("filters (exact values; times in UTC)")
     group.add_argument("--vm", help="VM name, any case (a single-partition query)")
@@ -259,7 +267,7 @@ def _filters() -> argparse.ArgumentParser:
     group.add_argument("--rule", help="rule id, e.g. copy-to-vault-timed-out")
     group.add_argument("--category", help="rule category, e.g. transient")
     group.add_argument("--action", help="planned action: retry, ticket, stop_protection, record")
-    group.add_argument("--status", help="open, remediating, resolved or escalated")
+    group.add_argument("--status", choices=STATUSES, help="the incident's status")
     group.add_argument(
         "--dry-run",
         action=argparse.BooleanOptionalAction,
@@ -290,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         "incidents", parents=[_filters()], help="list incidents, newest first (or: show ID)"
     )
     incidents.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    incidents.add_argument("--limit", type=int, help="at most this many, the newest")
+    incidents.add_argument("--limit", type=_positive, help="at most this many, the newest")
     incidents.set_defaults(run=cmd_incidents)
     show = incidents.add_subparsers(dest="incidents_command").add_parser(
         "show", help="one incident with its evidence and whole action log"

@@ -100,8 +100,10 @@ def _flag(text: str, name: str) -> bool:
 class IncidentQuery:
     """Filters on the incidents table; empty fields do not filter.
 
+    :ivar vm: VM name, any case (the PartitionKey is derived from it).
     :ivar action: the planned action (the rule's), e.g. ``retry``.
-    :ivar since: failed at or after (inclusive); :ivar until: failed before (exclusive).
+    :ivar since: failed at or after this time (inclusive).
+    :ivar until: failed before this time (exclusive).
     """
 
     vm: str = ""
