@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import json
 from collections.abc import Iterator
@@ -137,3 +138,11 @@ def as_app_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     yield export
     runtime_module.current.cache_clear()
+
+
+@functools.cache
+def indexed_functions() -> dict[str, Any]:
+    """The app's functions as the worker indexes them (``get_functions()`` works only once)."""
+    import function_app
+
+    return {f.get_function_name(): f for f in function_app.app.get_functions()}

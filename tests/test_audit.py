@@ -29,7 +29,7 @@ from handlers.settings import Settings
 from handlers.tickets import TicketDesk
 from sandbox.azurite import Azurite
 from tests.audit_world import World, shared_world
-from tests.conftest import EVENTS
+from tests.conftest import EVENTS, indexed_functions
 
 Predicate = Callable[[Incident], bool]
 
@@ -357,13 +357,8 @@ def test_api_rejects_bad_parameters(env: World, params: dict[str, str], message:
     assert status == 400 and message in body["error"]
 
 
-def test_api_is_a_get_route_with_a_function_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    # get_functions() records the names it saw and refuses to see them twice: start afresh
-    # and put the record back, so that the other tests may list the functions too.
-    monkeypatch.setattr(function_app.app, "functions_bindings", None)
-    (function,) = [
-        f for f in function_app.app.get_functions() if f.get_function_name() == "incidents_api"
-    ]
+def test_api_is_a_get_route_with_a_function_key() -> None:
+    function = indexed_functions()["incidents_api"]
     trigger = json.loads(function.get_function_json())["bindings"][0]
     assert trigger["type"] == "httpTrigger" and trigger["route"] == "incidents"
     assert trigger["methods"] == ["GET"] and trigger["authLevel"] == "FUNCTION"

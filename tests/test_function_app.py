@@ -15,7 +15,7 @@ import function_app
 from handlers import runtime as runtime_module
 from handlers.runtime import Runtime
 from handlers.settings import Settings
-from tests.conftest import load_event
+from tests.conftest import indexed_functions, load_event
 
 
 @pytest.fixture
@@ -29,10 +29,6 @@ def app_runtime(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator
     runtime_module.current.cache_clear()
 
 
-def _functions() -> dict[str, func.FunctionBuilder]:
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
-
-
 def _decode(payload: dict) -> func.EventGridEvent | func.CloudEvent:
     """What the worker does with a trigger payload."""
     return EventGridEventInConverter.decode(
@@ -40,10 +36,43 @@ def _decode(payload: dict) -> func.EventGridEvent | func.CloudEvent:
     )
 
 
-def test_on_backup_failure_is_an_event_grid_trigger() -> None:
-    (function,) = [f for name, f in _functions().items() if name == "on_backup_failure"]
-    bindings = json.loads(function.get_function_json())["bindings"]
-    assert bindings == [{"direction": "IN", "type": "eventGridTrigger", "name": "event"}]
+@pytest.mark.parametrize(
+    ("name", "trigger"),
+    [
+        ("on_backup_failure", {"type": "eventGridTrigger", "name": "event"}),
+        ("on_vm_deleted", {"type": "eventGridTrigger", "name": "event"}),
+        (
+            "on_backup_alert",
+            {"type": "httpTrigger", "route": "alerts/backup", "authLevel": "FUNCTION"},
+        ),
+        ("watch_backup_jobs", {"type": "timerTrigger", "schedule": "%WATCH_SCHEDULE%"}),
+        (
+            "run_retry",
+            {
+                "type": "queueTrigger",
+                "queueName": "%RETRY_QUEUE%",
+                "connection": "AzureWebJobsStorage",
+            },
+        ),
+        ("incidents_api", {"type": "httpTrigger", "route": "incidents", "methods": ["GET"]}),
+    ],
+)
+def test_every_trigger_is_declared_as_the_infra_expects(name: str, trigger: dict) -> None:
+    bindings = json.loads(indexed_functions()[name].get_function_json())["bindings"]
+    assert trigger.items() <= bindings[0].items()
+
+
+def test_the_app_has_exactly_these_functions() -> None:
+    assert sorted(indexed_functions()) == sorted(
+        [
+            "on_backup_failure",
+            "on_vm_deleted",
+            "on_backup_alert",
+            "watch_backup_jobs",
+            "run_retry",
+            "incidents_api",
+        ]
+    )
 
 
 def test_event_grid_event_becomes_an_incident(app_runtime: Runtime) -> None:
