@@ -91,13 +91,7 @@ def test_newer_successful_backup_resolves_without_retrying(
     live: Runtime, sim: AzureSimulator
 ) -> None:
     s = scene(sim, STORAGE_TIMEOUT)
-    later = sim.add_job(
-        s.vault["id"],
-        vm_name=s.vm_name,
-        vm_resource_group=s.vm_group,
-        status="Completed",
-        error_code=None,
-    )
+    later = s.add_job(status="Completed", error_code=None)
     deliver(live, s.event())
     drain(live)
     assert sim.calls_to(route="backup_trigger") == []
@@ -108,13 +102,7 @@ def test_newer_successful_backup_resolves_without_retrying(
 
 def test_running_backup_defers_the_retry(live: Runtime, sim: AzureSimulator) -> None:
     s = scene(sim, STORAGE_TIMEOUT)
-    running = sim.add_job(
-        s.vault["id"],
-        vm_name=s.vm_name,
-        vm_resource_group=s.vm_group,
-        status="InProgress",
-        error_code=None,
-    )
+    running = s.add_job(status="InProgress", error_code=None)
     deliver(live, s.event())
     (message,) = live.retry_queue.receive_messages(visibility_timeout=30)
     run_retry(live, message.content.decode(), 1)
@@ -135,14 +123,7 @@ def test_daily_cap_holds_across_incidents_of_one_item(live: Runtime, sim: AzureS
     first = scene(sim, STORAGE_TIMEOUT)
     deliver(capped, first.event())
     drain(capped)
-    second_job = sim.add_job(
-        first.vault["id"],
-        vm_name=first.vm_name,
-        vm_resource_group=first.vm_group,
-        error_code=STORAGE_TIMEOUT[0],
-        error_string=STORAGE_TIMEOUT[1],
-    )
-    second = dataclasses.replace(first, job=sim.get_job(first.vault["id"], second_job["name"]))
+    second = first.repeat(STORAGE_TIMEOUT)
     deliver(capped, second.event())
     drain(capped)
     assert len(sim.calls_to(route="backup_trigger")) == 1
@@ -315,14 +296,7 @@ def test_ticket_goes_to_every_sink_and_repeats_append(
 ) -> None:
     first = scene(sim, AGENT)
     assert deliver(live, first.event()).status == ESCALATED
-    repeat_job = sim.add_job(
-        first.vault["id"],
-        vm_name=first.vm_name,
-        vm_resource_group=first.vm_group,
-        error_code=AGENT[0],
-        error_string=AGENT[1],
-    )
-    repeat = dataclasses.replace(first, job=sim.get_job(first.vault["id"], repeat_job["name"]))
+    repeat = first.repeat(AGENT)
     deliver(live, repeat.event())
     tickets = live.tickets.tickets()
     assert len(tickets) == 1
@@ -441,13 +415,7 @@ def test_a_failure_the_backup_api_does_not_confirm_is_rejected(
     live: Runtime, sim: AzureSimulator, receivers: Receivers, error
 ) -> None:
     base = scene(sim, error)
-    done = sim.add_job(
-        base.vault["id"],
-        vm_name=base.vm_name,
-        vm_resource_group=base.vm_group,
-        status="Completed",  # what the API says...
-        error_code=None,
-    )
+    done = base.add_job(status="Completed", error_code=None)  # what the API says...
     s = dataclasses.replace(base, job=sim.get_job(base.vault["id"], done["name"]))
     event = s.event(code=error[0], message=error[1])
     event["data"]["properties"]["status"] = "Failed"  # ...and what a stale or forged event says

@@ -57,16 +57,11 @@ def _failed_jobs(sim: AzureSimulator, vault: str, count: int, start: datetime) -
     first = scene(sim, STORAGE_TIMEOUT, vm_name=f"{vault}-vm0", vault=vault, started=start)
     jobs = [first.job_id]
     for i in range(1, count):
-        job = sim.add_job(
-            first.vault["id"],
-            vm_name=first.vm_name,
-            vm_resource_group=first.vm_group,
-            error_code=STORAGE_TIMEOUT[0],
-            error_string=STORAGE_TIMEOUT[1],
-            start_time=start + timedelta(minutes=i),
-            end_time=start + timedelta(minutes=i + 30),
+        later = start + timedelta(minutes=i)
+        repeat = first.repeat(
+            STORAGE_TIMEOUT, start_time=later, end_time=later + timedelta(minutes=30)
         )
-        jobs.append(job["name"])
+        jobs.append(repeat.job_id)
     return jobs
 
 

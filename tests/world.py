@@ -7,6 +7,7 @@ payload and the API agree unless a test makes them differ on purpose.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -47,6 +48,17 @@ class Scene:
     @property
     def job_id(self) -> str:
         return self.job["name"]
+
+    def add_job(self, **fields: Any) -> dict[str, Any]:
+        """Another job of the same VM in the simulator (a later backup, a running one...)."""
+        return self.sim.add_job(
+            self.vault["id"], vm_name=self.vm_name, vm_resource_group=self.vm_group, **fields
+        )
+
+    def repeat(self, error: tuple[int, str], **fields: Any) -> Scene:
+        """The same VM failing again: the scene of a new failed job."""
+        job = self.add_job(error_code=error[0], error_string=error[1], **fields)
+        return dataclasses.replace(self, job=self.sim.get_job(self.vault["id"], job["name"]))
 
     def event(self, **error: Any) -> dict[str, Any]:
         """A CloudEvent carrying the job (optionally with a different error than the API's)."""
