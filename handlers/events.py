@@ -85,13 +85,23 @@ def excerpt(raw: Any) -> str:
     return shown
 
 
-def _text(value: Any, path: str, *, limit: int = MAX_TEXT_CHARS, required: bool = False) -> str:
+def _text(
+    value: Any,
+    path: str,
+    *,
+    limit: int = MAX_TEXT_CHARS,
+    required: bool = False,
+    name: bool = False,
+) -> str:
+    """A string field, cut at ``limit``; a ``name`` (an id) is never cut: too long rejects."""
     if value is None:
         if required:
             raise PayloadError(f"{path} is missing")
         return ""
     if not isinstance(value, str):
         raise PayloadError(f"{path} must be a string, not {type(value).__name__}")
+    if name and len(value) > limit:
+        raise PayloadError(f"{path} is longer than {limit} characters ({len(value)})")
     return clean(value[:limit])
 
 
@@ -174,7 +184,7 @@ def parse_job(job: Any, source: Source, event_id: str = "") -> BackupFailure:
     :raises PayloadError: the job is not a failed Azure VM backup job in a usable shape.
     """
     job = _mapping(job, "data")
-    job_id = _text(job.get("id"), "data.id", required=True, limit=MAX_NAME_CHARS * 2)
+    job_id = _text(job.get("id"), "data.id", required=True, limit=MAX_NAME_CHARS * 2, name=True)
     ids = _JOB_ID.match(job_id)
     if ids is None:
         raise PayloadError(f"data.id is not a Recovery Services backup job id: {job_id[:200]!r}")
@@ -185,7 +195,9 @@ def parse_job(job: Any, source: Source, event_id: str = "") -> BackupFailure:
     status = _text(props.get("status"), "properties.status", required=True, limit=64)
     if status.lower() != "failed":
         raise PayloadError(f"properties.status is {status!r}, not 'Failed'")
-    container = _text(props.get("containerName"), "properties.containerName", limit=MAX_NAME_CHARS)
+    container = _text(
+        props.get("containerName"), "properties.containerName", limit=MAX_NAME_CHARS, name=True
+    )
     vm_group, vm_name = _vm_from_container(container)
     errors = tuple(
         _error(e, f"properties.errorDetails[{i}]")
@@ -204,7 +216,12 @@ def parse_job(job: Any, source: Source, event_id: str = "") -> BackupFailure:
         vault_resource_group=ids["rg"],
         vault_name=ids["vault"],
         vm_name=vm_name
-        or _text(props.get("entityFriendlyName"), "properties.entityFriendlyName", limit=1024),
+        or _text(
+            props.get("entityFriendlyName"),
+            "properties.entityFriendlyName",
+            limit=MAX_NAME_CHARS,
+            name=True,
+        ),
         vm_resource_group=vm_group,
         operation=_text(props.get("operation"), "properties.operation", limit=64),
         status=status,

@@ -22,6 +22,7 @@ from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import Counter, Meter
@@ -94,7 +95,11 @@ class SecretRedactor(logging.Filter):
         self._installed = False
 
     def add(self, secrets: Iterable[str]) -> None:
-        self.secrets.update(s for s in secrets if len(s) >= MIN_SECRET)
+        for secret in secrets:
+            # HTTP clients log a URL's path and query without its host (urllib3:
+            # '"POST /services/T0/B0/XYZ HTTP/1.1" 200'): for a webhook, the secret part.
+            found = (secret, _request_target(secret))
+            self.secrets.update(s for s in found if len(s) >= MIN_SECRET)
 
     def scrub(self, text: str) -> str:
         for secret in sorted(self.secrets, key=len, reverse=True):
@@ -131,6 +136,15 @@ class SecretRedactor(logging.Filter):
 
         logging.setLogRecordFactory(factory)
         self._installed = True
+
+
+def _request_target(value: str) -> str:
+    """The path and query of an http(s) URL, or ``""``."""
+    if not value.startswith(("https://", "http://")):
+        return ""
+    url = urlsplit(value)
+    target = url.path + (f"?{url.query}" if url.query else "")
+    return target if target.strip("/") else ""
 
 
 REDACTOR = SecretRedactor()
