@@ -160,6 +160,8 @@ def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 line = respond(parse(raw), runtime).describe()
             except DeliveryInFlightError as exc:
                 line, failed = f"in-flight   {exc}", failed + 1
+            except Exception as exc:  # one event's failure never stops the batch
+                line, failed = f"failed      {type(exc).__name__}: {exc}"[:500], failed + 1
             tracker.echo(f"{line}  <- {origin}")
     return EXIT_FAILED if failed else EXIT_OK
 
