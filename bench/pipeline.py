@@ -57,15 +57,21 @@ class Op:
 
 
 class RequestLog:
-    """A ``raw_request_hook`` that remembers every table request."""
+    """A ``raw_request_hook`` that counts every table request and, while ``keep`` is set,
+    remembers it."""
 
     def __init__(self, prefix: str) -> None:
         self.ops: list[Op] = []
+        self.count = 0
         self._prefix = prefix
         self.enabled = True
+        self.keep = True
 
     def __call__(self, request: Any) -> None:
         if not self.enabled:
+            return
+        self.count += 1
+        if not self.keep:
             return
         http = request.http_request
         path = unquote(urlsplit(http.url).path).split("/")[-1]
