@@ -16,11 +16,14 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import AzureError
+from azure.functions.eventgrid import EventGridEventInConverter
+from azure.functions.meta import Datum
 
 from handlers.actions.retry import run_retry
 from handlers.azure_ops import UNAVAILABLE, AzureCallError, BackupApi
 from handlers.incident import RESOLVED, Incident
-from handlers.respond import DUPLICATE, NEW, RESUMED
+from handlers.intake import handle_failure_event
+from handlers.respond import DUPLICATE, NEW, RESUMED, Outcome
 from handlers.runtime import Runtime
 from handlers.settings import Settings
 from handlers.store import DeliveryInFlightError
@@ -231,15 +234,21 @@ def test_storage_outage_mid_batch_then_redelivery_handles_every_event_once(
             storage.stop()  # after the change in Azure, before its outcome is recorded
         return state
 
+    def on_backup_failure(s: Scene) -> Outcome:  # the trigger's handler, as the worker calls it
+        decoded = EventGridEventInConverter.decode(
+            Datum(json.dumps(s.event()), "json"), trigger_metadata=None
+        )
+        return handle_failure_event(decoded, runtime)
+
     monkeypatch.setattr(BackupApi, "stop_protection", stop_then_storage_vanishes)
     for s in scenes[:5]:
-        assert deliver(runtime, s.event()).kind == NEW
+        assert on_backup_failure(s).kind == NEW
     for s in scenes[5:8]:  # the function raises: the platform will redeliver
         with pytest.raises(AzureError):
-            deliver(runtime, s.event())
+            on_backup_failure(s)
     storage.restart()
     time.sleep(1.1)  # the redelivery comes after the crashed delivery's lease
-    kinds = [deliver(runtime, s.event()).kind for s in scenes]  # redelivery, and the rest
+    kinds = [on_backup_failure(s).kind for s in scenes]  # redelivery, and the rest
 
     assert kinds == [DUPLICATE] * 5 + [RESUMED] + [NEW] * 6
     incidents = {i.JobId: i for i in runtime.store.incidents()}
