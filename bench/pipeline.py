@@ -192,6 +192,9 @@ def run(events: int = 2_000, repeats: int = 5) -> list[Row]:
         if len(shapes) != 1:
             raise AssertionError(f"events cost different request sequences: {shapes}")
         sequence = per_event[0]
+        log.ops.clear()
+        respond(parse(warmup[0]), runtime)  # a redelivery: counted as a repeat
+        repeat = list(log.ops)
         log.enabled = False
         samples = {
             table: dict(next(iter(store.table(table).list_entities())))
@@ -223,7 +226,8 @@ def run(events: int = 2_000, repeats: int = 5) -> list[Row]:
             passed=figure / baseline >= TARGET_RATIO,
             note=(
                 f"{len(sequence)} storage round trips per new event ({writes} writes, {reads} "
-                f"reads: {_describe(sequence)}), counted on the wire; the baseline sends the same "
+                f"reads: {_describe(sequence)}), counted on the wire; a redelivered event costs "
+                f"{len(repeat)} ({_describe(repeat)}); the baseline sends the same "
                 f"requests per event with the same client. {repeats} batches of {events:,} events "
                 f"(median); first/last batch {pipeline_runs[0]:.0f}/{pipeline_runs[-1]:.0f} "
                 f"events/s with {stored:,} incidents stored by the end ({history}); "
