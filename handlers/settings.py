@@ -189,7 +189,7 @@ SPECS: tuple[Spec, ...] = (
          "NCRONTAB schedule of the job watcher (read by the Functions host)"),
     Spec("WATCH_LOOKBACK_HOURS", "watch_lookback_hours", _count, "24",
          "how far back the watcher looks in a vault it has no checkpoint for, hours"),
-    Spec("WATCH_MAX_JOBS_PER_RUN", "watch_max_jobs", _count, "500",
+    Spec("WATCH_MAX_JOBS_PER_RUN", "watch_max_jobs", _count, "2000",
          "most failed jobs the watcher publishes in one run; the rest wait for the next"),
     Spec("EVENTGRID_TOPIC_ENDPOINT", "eventgrid_endpoint", _url, "",
          "endpoint of our Event Grid topic, where the watcher publishes"),
@@ -242,7 +242,7 @@ class Settings:
     notify_filter: str = ""
     watch_schedule: str = "0 */15 * * * *"
     watch_lookback_hours: int = 24
-    watch_max_jobs: int = 500
+    watch_max_jobs: int = 2000
     eventgrid_endpoint: str = ""
     eventgrid_key: str = ""
     appinsights_connection: str = ""

@@ -102,7 +102,7 @@ param watchLookbackHours int = 24
 
 @minValue(1)
 @description('WATCH_MAX_JOBS_PER_RUN: most failed jobs the watcher publishes per run.')
-param watchMaxJobsPerRun int = 500
+param watchMaxJobsPerRun int = 2000
 
 // Ticket sinks and notifications. Secrets are @secure(): kept out of deployment history
 // and logs, stored in Key Vault, and given to the app as Key Vault references.

@@ -366,3 +366,13 @@ def test_vm_delete_outside_the_scope_is_rejected(live: Runtime, sim: AzureSimula
     (outcome,) = handle_vm_deleted(_delete_event(s), scoped)
     assert outcome.kind == REJECTED
     assert sim.calls_to(route="item_put") == []
+
+
+def test_a_large_vault_is_published_in_bounded_batches(
+    watching: Runtime, sim: AzureSimulator, receivers: Receivers
+) -> None:
+    jobs = _failed_jobs(sim, "vault-a", 230, NOW - timedelta(hours=20))
+    watch(watching)
+    batches = receivers.received("eventgrid")
+    assert [len(b.body) for b in batches] == [100, 100, 30]
+    assert sorted(e["data"]["name"] for b in batches for e in b.body) == sorted(jobs)
