@@ -3,7 +3,7 @@
 **Absorb** (a child process, so that its peak RSS is the app's alone). The parent seeds the
 simulator with the failed jobs (one per VM, across 20 vaults) and runs Azurite. The child is
 the Function App: ``handlers.watcher.watch`` runs back to back (``WATCH_MAX_JOBS_PER_RUN`` as
-configured, 500 by default) and publishes through the real ``EventGridPublisherClient`` to a
+as the app's default) and publishes through the real ``EventGridPublisherClient`` to a
 local topic endpoint; like Event Grid, the endpoint pushes every event to worker threads that
 run ``respond()`` in dry run (one in 50 events is delivered twice, as Event Grid may). Time to
 absorb runs from the first watcher run to the last event handled. Then the child checks the
@@ -38,6 +38,7 @@ from typing import Any
 
 from bench import world
 from bench.common import ROOT, Row, peak_rss_mib, rss_mib
+from handlers.settings import Settings
 from sandbox.azurite import Azurite
 from sandbox.simulator import AzureSimulator
 
@@ -464,7 +465,10 @@ def stagger(incidents: int = 200, vaults: int = 4, limit: int = 5, minutes: int 
 
 
 def run(
-    jobs: int = 10_000, vaults: int = 20, workers: int = 4, watch_max_jobs: int = 500
+    jobs: int = 10_000,
+    vaults: int = 20,
+    workers: int = 4,
+    watch_max_jobs: int = Settings().watch_max_jobs,
 ) -> list[Row]:
     report = absorb(jobs, vaults, workers, watch_max_jobs)
     rate = report["jobs"] / report["absorb_seconds"]
