@@ -385,7 +385,7 @@ def _retry_incidents(sim: AzureSimulator, runtime: Any, count: int, vaults: int)
             start_time=failed_at,
             end_time=failed_at + timedelta(minutes=30),
         )
-        event = world.cloud_event(job, vault.rsplit("/", 1)[-1])
+        event = world.cloud_event(job)
         event["source"] = vault
         respond(parse(event), runtime)
 

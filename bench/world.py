@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from handlers.events import EVENT_TYPE
-from sandbox.simulator import resources as res
+from handlers.events import cloud_event as backup_job_failed
+from sandbox.simulator import failed_job_json
 
 SUB = "6f0c3a52-8d1e-4b7a-9c55-2f1d8e4a7b10"
 VAULT_RG = "rg-backup"
@@ -38,33 +38,12 @@ def failed_job(
     vault: str, vm_name: str, vm_group: str, error: tuple[int | str, str], start: datetime
 ) -> dict[str, Any]:
     """A failed ``AzureIaaSVMJob`` as the job details GET returns it."""
-    job = res.job_json(
-        vault_id(vault),
-        name=str(uuid.uuid4()),
-        vm_name=vm_name,
-        vm_resource_group=vm_group,
-        operation="Backup",
-        start=start,
-        is_user_triggered=False,
-    )
-    code, message = error
-    errors = [res.JobError(code, message)]  # type: ignore[arg-type]
-    end = start + timedelta(minutes=30)
-    res.set_job_status(job, res.FAILED, start=start, end=end, now=end, errors=errors)
-    return job
+    return failed_job_json(vault_id(vault), vm_name, vm_group, error, start)
 
 
-def cloud_event(job: dict[str, Any], vault: str) -> dict[str, Any]:
+def cloud_event(job: dict[str, Any]) -> dict[str, Any]:
     """The ``BackupJobFailed`` CloudEvent the watcher publishes for ``job``."""
-    return {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "source": vault_id(vault),
-        "type": EVENT_TYPE,
-        "subject": f"backupJobs/{job['name']}",
-        "datacontenttype": "application/json",
-        "data": job,
-    }
+    return backup_job_failed(job, str(uuid.uuid4()))
 
 
 def events(count: int, vaults: int = 20) -> Iterator[dict[str, Any]]:
@@ -74,4 +53,4 @@ def events(count: int, vaults: int = 20) -> Iterator[dict[str, Any]]:
     for i in range(count):
         vault = f"rsv-{i % vaults:02d}"
         job = failed_job(vault, f"vm-{i:05d}", f"rg-app-{i % 7}", next(errors), start)
-        yield cloud_event(job, vault)
+        yield cloud_event(job)

@@ -235,6 +235,24 @@ def parse_job(job: Any, source: Source, event_id: str = "") -> BackupFailure:
     )
 
 
+def cloud_event(job: Mapping[str, Any], event_id: str) -> dict[str, Any]:
+    """The wire form of our ``BackupJobFailed`` CloudEvent for a job resource.
+
+    >>> event = cloud_event({"id": "/subscriptions/s/x/vaults/v/backupJobs/j", "name": "j"}, "e1")
+    >>> event["source"], event["subject"]
+    ('/subscriptions/s/x/vaults/v', 'backupJobs/j')
+    """
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": str(job["id"]).split("/backupJobs/")[0],
+        "type": EVENT_TYPE,
+        "subject": f"backupJobs/{job['name']}",
+        "datacontenttype": "application/json",
+        "data": job,
+    }
+
+
 def _event_type_ok(event_type: str) -> None:
     if event_type.lower() != EVENT_TYPE.lower():
         raise PayloadError(f"event type {event_type[:200]!r} is not {EVENT_TYPE}")

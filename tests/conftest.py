@@ -146,3 +146,17 @@ def indexed_functions() -> dict[str, Any]:
     import function_app
 
     return {f.get_function_name(): f for f in function_app.app.get_functions()}
+
+
+@pytest.fixture
+def azure_monitor_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """A process that has configured no telemetry yet, with Azure Monitor's setup recorded
+    instead of run: nothing is exported anywhere."""
+    import azure.monitor.opentelemetry as distro
+
+    from handlers import telemetry
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(telemetry, "_state", telemetry._State())
+    monkeypatch.setattr(distro, "configure_azure_monitor", lambda **kw: calls.append(kw))
+    yield calls

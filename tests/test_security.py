@@ -9,17 +9,15 @@ import html
 import json
 import logging
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from handlers import telemetry
 from handlers.actions.retry import run_retry
 from handlers.alerts import handle_alert
 from handlers.azure_ops import AzureCallError
-from handlers.events import EVENT_TYPE, clean
+from handlers.events import clean, cloud_event
 from handlers.incident import ESCALATED, RESOLVED
 from handlers.respond import REJECTED
 from handlers.runtime import Runtime
@@ -32,8 +30,7 @@ from sandbox.receivers import (
     SERVICENOW_USER,
     Receivers,
 )
-from sandbox.simulator import AzureSimulator
-from sandbox.simulator import resources as res
+from sandbox.simulator import AzureSimulator, failed_job_json
 from tests.conftest import FAST_CLIENTS, load_event
 from tests.world import AGENT, STORAGE_TIMEOUT, SUB, VAULT_PREFIX, VM_GONE, deliver, drain, scene
 
@@ -59,28 +56,9 @@ LIVE_MARKUP = ("<script>", "<img", "<@U123>", "<!channel>")
 
 def _failed_job_event(vm_name: str, vm_group: str, code: int, message: str) -> dict[str, Any]:
     """A BackupJobFailed CloudEvent for a job Azure would describe with these names."""
-    vault = f"{VAULT_PREFIX}/rsv-prod"
     start = datetime.now(UTC) - timedelta(hours=2)
-    job = res.job_json(
-        vault,
-        name=str(uuid.uuid4()),
-        vm_name=vm_name,
-        vm_resource_group=vm_group,
-        operation="Backup",
-        start=start,
-        is_user_triggered=False,
-    )
-    end = start + timedelta(minutes=30)
-    errors = [res.JobError(code, message)]
-    res.set_job_status(job, res.FAILED, start=start, end=end, now=end, errors=errors)
-    return {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "source": vault,
-        "type": EVENT_TYPE,
-        "subject": f"backupJobs/{job['name']}",
-        "data": job,
-    }
+    job = failed_job_json(f"{VAULT_PREFIX}/rsv-prod", vm_name, vm_group, (code, message), start)
+    return cloud_event(job, str(uuid.uuid4()))
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES, ids=range(len(HOSTILE_NAMES)))
@@ -209,17 +187,6 @@ STATIC_TOKEN = "static-5ecret-token-0f9d2c"
 INSIGHTS = "InstrumentationKey=5ecret00-1111-4222-8333-444455556666;IngestionEndpoint=https://x"
 
 
-@pytest.fixture
-def no_export(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
-    """Azure Monitor's setup recorded instead of run: nothing is exported anywhere."""
-    import azure.monitor.opentelemetry as distro
-
-    calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(telemetry, "_state", telemetry._State())
-    monkeypatch.setattr(distro, "configure_azure_monitor", lambda **kw: calls.append(kw))
-    yield calls
-
-
 def _basic(user: str, password: str) -> str:
     return base64.b64encode(f"{user}:{password}".encode()).decode()
 
@@ -238,7 +205,7 @@ def test_no_secret_appears_in_any_log_line(
     sim: AzureSimulator,
     receivers: Receivers,
     caplog: pytest.LogCaptureFixture,
-    no_export: list[dict[str, Any]],
+    azure_monitor_calls: list[dict[str, Any]],
 ) -> None:
     settings = dataclasses.replace(
         live.settings,
@@ -274,7 +241,7 @@ def test_no_secret_appears_in_any_log_line(
     assert len(settings.secrets()) == 10  # every secret setting has a value
     caplog.set_level(logging.DEBUG)
     runtime = Runtime.from_settings(settings, FAST_CLIENTS)
-    assert no_export and no_export[0]["connection_string"] == INSIGHTS
+    assert azure_monitor_calls and azure_monitor_calls[0]["connection_string"] == INSIGHTS
 
     # The main paths: a ticket to every sink and channel, a retry through to its follow-up,
     # stop protection, the watcher publishing with the topic key, an alert.

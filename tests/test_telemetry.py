@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,27 +123,16 @@ print(json.dumps({"at_import": at_import,
     }
 
 
-@pytest.fixture
-def fresh_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
-    """A process that has configured nothing yet, with Azure Monitor's setup recorded."""
-    import azure.monitor.opentelemetry as distro
-
-    calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(telemetry, "_state", telemetry._State())
-    monkeypatch.setattr(distro, "configure_azure_monitor", lambda **kw: calls.append(kw))
-    yield calls
-
-
 def test_the_connection_string_turns_azure_monitor_on_once(
-    fresh_state: list[dict[str, Any]],
+    azure_monitor_calls: list[dict[str, Any]],
 ) -> None:
     telemetry.configure(Settings())
-    assert fresh_state == []
+    assert azure_monitor_calls == []
     telemetry.configure(Settings(appinsights_connection=CONNECTION))
     telemetry.configure(Settings(appinsights_connection=CONNECTION))
-    assert len(fresh_state) == 1
-    assert fresh_state[0]["connection_string"] == CONNECTION
-    assert fresh_state[0]["logger_name"] == telemetry.LOGGER
+    assert len(azure_monitor_calls) == 1
+    assert azure_monitor_calls[0]["connection_string"] == CONNECTION
+    assert azure_monitor_calls[0]["logger_name"] == telemetry.LOGGER
 
 
 @pytest.fixture

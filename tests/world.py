@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from handlers.actions.retry import run_retry
-from handlers.events import EVENT_TYPE, Rejection, parse
+from handlers.events import Rejection, cloud_event, parse
 from handlers.incident import Incident
 from handlers.model import BackupFailure
 from handlers.respond import Outcome, respond
@@ -67,14 +67,7 @@ class Scene:
             data["properties"]["errorDetails"] = [
                 {"errorCode": error["code"], "errorString": error["message"]}
             ]
-        return {
-            "specversion": "1.0",
-            "id": f"evt-{self.job_id}",
-            "source": self.vault["id"],
-            "type": EVENT_TYPE,
-            "subject": f"backupJobs/{self.job_id}",
-            "data": data,
-        }
+        return cloud_event(data, f"evt-{self.job_id}")
 
 
 def scene(

@@ -6,6 +6,7 @@ Test and demo infrastructure: the project's real SDK clients talk to it as they 
 from sandbox.simulator.credential import StaticCredential
 from sandbox.simulator.faults import FAULT_KINDS, MUA_DENIED_CODE
 from sandbox.simulator.protocol import Call
+from sandbox.simulator.resources import failed_job_json
 from sandbox.simulator.routes import (
     BACKUP_API_VERSIONS,
     COMPUTE_API_VERSIONS,
@@ -34,4 +35,5 @@ __all__ = [
     "AzureSimulator",
     "Call",
     "StaticCredential",
+    "failed_job_json",
 ]

@@ -7,6 +7,7 @@ Values such as the location, VM size and task names are illustrative.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -280,3 +281,29 @@ def _backup_tasks(status: str) -> list[JsonObject]:
         {"taskId": task, "duration": "PT0S", "status": state}
         for task, state in zip(_BACKUP_TASKS, states, strict=True)
     ]
+
+
+def failed_job_json(
+    vault_id: str,
+    vm_name: str,
+    vm_resource_group: str,
+    error: tuple[int | str, str],
+    start: datetime,
+) -> JsonObject:
+    """A failed ``AzureIaaSVMJob`` as the job details GET returns it, outside any simulator.
+
+    For building events about jobs (benchmarks, hostile-input tests) without seeding state.
+    """
+    job = job_json(
+        vault_id,
+        name=str(uuid.uuid4()),
+        vm_name=vm_name,
+        vm_resource_group=vm_resource_group,
+        operation="Backup",
+        start=start,
+        is_user_triggered=False,
+    )
+    end = start + timedelta(minutes=30)
+    errors = [JobError(error[0], error[1])]  # type: ignore[arg-type]
+    set_job_status(job, FAILED, start=start, end=end, now=end, errors=errors)
+    return job
