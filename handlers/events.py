@@ -23,7 +23,6 @@ from handlers.model import BackupFailure, ErrorDetail, Source
 
 #: The event type of our contract, on our own Event Grid topic.
 EVENT_TYPE = "BackupResponder.BackupJobFailed"
-DATA_VERSION = "1.0"
 
 #: Bounds that keep one hostile event from costing unbounded memory or storage.
 MAX_RAW_CHARS = 16_000

@@ -160,7 +160,12 @@ class Notifier:
             )
             if url
         ]
-        self._http = http or session() if self._channels else http
+        self._http = (http or session()) if self._channels else http
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any channel is configured."""
+        return bool(self._channels)
 
     def announce(self, outcome: str, incident: Incident, text: str) -> list[str]:
         """Announce ``outcome`` of ``incident``; returns the errors (empty when all went well)."""

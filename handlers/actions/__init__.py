@@ -76,9 +76,14 @@ class ActionContext:
         telemetry.action_step(incident, action_name, state, detail)
         return incident
 
-    def notify(self, outcome: str, text: str) -> None:
-        """Announce; a failed notification is logged on the incident, never raised."""
-        incident = self.incident()
+    def notify(self, outcome: str, text: str, incident: Incident | None = None) -> None:
+        """Announce; a failed notification is logged on the incident, never raised.
+
+        :param incident: the incident as just written, when the caller has it (saves a read).
+        """
+        if not self.runtime.notifier.enabled:
+            return
+        incident = incident or self.incident()
         for error in self.runtime.notifier.announce(outcome, incident, text):
             self.log("notify", "failed", error)
 
@@ -92,7 +97,7 @@ class ActionContext:
         for error in result.errors:
             self.log("ticket", "failed", error, ref=result.ticket_id)
         incident = self.log("ticket", state, reason, ref=result.ticket_id, status=ESCALATED)
-        self.notify("ticket_opened", reason)
+        self.notify("ticket_opened", reason, incident)
         return incident
 
     def failure_unconfirmed(self, action_name: str, attempt: int = 0) -> bool:
@@ -111,11 +116,13 @@ class ActionContext:
 
     def resolve(self, action_name: str, reason: str, *, attempt: int = 0, ref: str = "") -> None:
         """The incident needs nothing more: resolve it and its open ticket, if any."""
-        self.log(action_name, "succeeded", reason, attempt=attempt, ref=ref, status=RESOLVED)
-        ticket_id = self.runtime.tickets.resolve(self.incident(), reason)
+        incident = self.log(
+            action_name, "succeeded", reason, attempt=attempt, ref=ref, status=RESOLVED
+        )
+        ticket_id = self.runtime.tickets.resolve(incident, reason)
         if ticket_id:
-            self.log("ticket", "resolved", reason, ref=ticket_id)
-        self.notify("resolved", reason)
+            incident = self.log("ticket", "resolved", reason, ref=ticket_id)
+        self.notify("resolved", reason, incident)
 
 
 def act(runtime: Runtime, pk: str, rk: str, action_name: str) -> None:
