@@ -151,9 +151,9 @@ param notifyFilter string = ''
 
 // Hosting and routing
 
-@minValue(1)
+@minValue(40)
 @maxValue(1000)
-@description('Flex Consumption maximum instance count (bounds parallel calls to the Backup API).')
+@description('Flex Consumption maximum instance count, 40 to 1000 (bounds parallel calls to the Backup API).')
 param maximumInstanceCount int = 40
 
 @allowed([

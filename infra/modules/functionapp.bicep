@@ -18,7 +18,12 @@ param blobEndpoint string
 param queueEndpoint string
 param tableEndpoint string
 param deploymentContainerName string
+
+@minValue(40)
+@maxValue(1000)
+@description('Flex Consumption maximum instance count: the plan accepts 40 to 1000.')
 param maximumInstanceCount int
+
 param instanceMemoryMB int
 
 @secure()
@@ -89,7 +94,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
+      //checkov:skip=CKV_AZURE_78:FTP is disabled by the publishing-credentials policy (basicPublishingCredentialsPolicies 'ftp', allow: false, below); Flex Consumption rejects siteConfig.ftpsState (ARM ExtendedCode 51021).
       http20Enabled: true
       remoteDebuggingEnabled: false
       //checkov:skip=CKV_AZURE_213:Functions on Flex Consumption has no App Service health-check probe to configure; the host's health is monitored through Application Insights.
