@@ -1,7 +1,8 @@
 """Azure Functions entry points: triggers only.
 
-Each trigger hands its typed input to ``handlers``; the handlers (and the Azure SDKs they
-use) are imported inside the functions so that a cold start pays only for what it runs.
+Each trigger hands its typed input, with the process's runtime, to ``handlers.intake`` (or
+``handlers.audit``); the handlers and the Azure SDKs they use are imported inside the
+functions so that a cold start pays only for what it runs.
 """
 
 import azure.functions as func
@@ -13,19 +14,20 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 @app.event_grid_trigger(arg_name="event")
 def on_backup_failure(event: func.EventGridEvent) -> None:
     """A ``BackupResponder.BackupJobFailed`` event (Event Grid schema or CloudEvents 1.0)."""
-    from handlers.intake import handle_failure_event
+    from handlers.intake.eventgrid import handle_failure_event
+    from handlers.pipeline.runtime import current
 
-    handle_failure_event(event)
+    handle_failure_event(current(), event)
 
 
 @app.function_name(name="on_vm_deleted")
 @app.event_grid_trigger(arg_name="event")
 def on_vm_deleted(event: func.EventGridEvent) -> None:
     """``Microsoft.Resources.ResourceDeleteSuccess`` for a VM, from the subscription topic."""
-    from handlers.runtime import current
-    from handlers.vm_deleted import handle_vm_deleted
+    from handlers.intake.vm_deleted import handle_vm_deleted
+    from handlers.pipeline.runtime import current
 
-    handle_vm_deleted(event, current())
+    handle_vm_deleted(current(), event)
 
 
 @app.function_name(name="on_backup_alert")
@@ -34,8 +36,8 @@ def on_backup_alert(req: func.HttpRequest) -> func.HttpResponse:
     """An Azure Monitor "Backup Failure" alert (common alert schema) from the action group."""
     import json
 
-    from handlers.alerts import handle_alert
-    from handlers.runtime import current
+    from handlers.intake.alerts import handle_alert
+    from handlers.pipeline.runtime import current
 
     try:
         payload = req.get_json()
@@ -51,8 +53,8 @@ def on_backup_alert(req: func.HttpRequest) -> func.HttpResponse:
 @app.timer_trigger(arg_name="timer", schedule="%WATCH_SCHEDULE%", run_on_startup=False)
 def watch_backup_jobs(timer: func.TimerRequest) -> None:
     """Publish every newly failed Azure VM backup job of every vault to our topic."""
-    from handlers.runtime import current
-    from handlers.watcher import watch
+    from handlers.intake.watcher import watch
+    from handlers.pipeline.runtime import current
 
     watch(current())
 
@@ -61,10 +63,20 @@ def watch_backup_jobs(timer: func.TimerRequest) -> None:
 @app.queue_trigger(arg_name="msg", queue_name="%RETRY_QUEUE%", connection="AzureWebJobsStorage")
 def run_retry(msg: func.QueueMessage) -> None:
     """A delayed retry or a follow-up check, queued by the ``retry`` action."""
-    from handlers.actions.retry import run_retry as handle
-    from handlers.runtime import current
+    from handlers.intake.retry_queue import run_retry as handle
+    from handlers.pipeline.runtime import current
 
-    handle(current(), msg.get_body().decode("utf-8"), msg.dequeue_count or 1)
+    handle(current(), msg.get_body().decode("utf-8", "replace"), msg.dequeue_count or 1)
+
+
+@app.function_name(name="expire_claims")
+@app.timer_trigger(arg_name="timer", schedule="0 17 * * * *", run_on_startup=False)
+def expire_claims(timer: func.TimerRequest) -> None:
+    """Forget handled jobs older than ``CLAIM_RETENTION_DAYS``, a bounded batch per hour."""
+    from handlers.intake.housekeeping import expire_claims as expire
+    from handlers.pipeline.runtime import current
+
+    expire(current())
 
 
 @app.function_name(name="incidents_api")
@@ -74,9 +86,9 @@ def incidents_api(req: func.HttpRequest) -> func.HttpResponse:
     import json
 
     from handlers.audit.api import list_incidents
-    from handlers.runtime import current
+    from handlers.pipeline.runtime import current
 
-    status, body = list_incidents(current().store, dict(req.params), req.url)
+    status, body = list_incidents(current().storage, dict(req.params), req.url)
     return func.HttpResponse(
         json.dumps(body, ensure_ascii=False), status_code=status, mimetype="application/json"
     )

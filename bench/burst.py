@@ -2,7 +2,7 @@
 
 **Absorb** (a child process, so that its peak RSS is the app's alone). The parent seeds the
 simulator with the failed jobs (one per VM, across 20 vaults) and runs Azurite. The child is
-the Function App: ``handlers.watcher.watch`` runs back to back (``WATCH_MAX_JOBS_PER_RUN`` as
+the Function App: ``handlers.intake.watcher.watch`` runs back to back (``WATCH_MAX_JOBS_PER_RUN`` as
 as the app's default) and publishes through the real ``EventGridPublisherClient`` to a
 local topic endpoint; like Event Grid, the endpoint pushes every event to worker threads that
 run ``respond()`` in dry run (one in 50 events is delivered twice, as Event Grid may). Time to
@@ -38,7 +38,7 @@ from typing import Any
 
 from bench import world
 from bench.common import ROOT, Row, peak_rss_mib, rss_mib
-from handlers.settings import Settings
+from handlers.core.settings import Settings
 from sandbox.azurite import Azurite
 from sandbox.simulator import AzureSimulator
 
@@ -148,12 +148,8 @@ class _App:
     """The Function App in the child process: the runtime, the topic's subscribers."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        from bench.pipeline import RequestLog, table_service
-        from handlers.clients import AzureClients
-        from handlers.runtime import Runtime
-        from handlers.settings import Settings
-        from handlers.store import IncidentStore
-        from rules import default_rule_set
+        from bench.pipeline import RequestLog, instrumented
+        from handlers.core.settings import Settings
 
         self.config = config
         prefix = "burst"
@@ -173,9 +169,8 @@ class _App:
             eventgrid_key=TOPIC_KEY,
         )
         self.log = RequestLog(prefix)
-        self.store = IncidentStore(table_service(config["connection"], self.log), prefix)
-        self.store.ensure_tables()
-        self.runtime = Runtime(settings, self.store, default_rule_set(), AzureClients(settings))
+        self.runtime, service = instrumented(settings, self.log)
+        self.table = lambda name: service.get_table_client(f"{prefix}{name}")
         self.outcomes: Counter[str] = Counter()
         self.errors: list[str] = []
         self._lock = threading.Lock()
@@ -184,32 +179,31 @@ class _App:
         """One event that is not an outage job: warms everything up and shows the table
         requests of one new event, which the baseline replays."""
         from bench.pipeline import RawReplay
-        from handlers.events import parse
-        from handlers.respond import respond
+        from handlers.intake.events import parse
+        from handlers.pipeline.respond import respond
 
         self.log.ops.clear()
-        respond(parse(next(world.events(1))), self.runtime)
+        respond(self.runtime, parse(next(world.events(1))))
         sequence = list(self.log.ops)
         self.log.ops.clear()
         self.log.keep = False  # from now on only counted: the app's memory is measured
         self.log.count = 0
         samples = {
-            op.table: dict(next(iter(self.store.table(op.table).list_entities())))
-            for op in sequence
+            op.table: dict(next(iter(self.table(op.table).list_entities()))) for op in sequence
         }
-        return RawReplay(self.store, sequence, samples)
+        return RawReplay(self.table, sequence, samples)
 
     def _subscriber(self) -> None:
-        from handlers.events import parse
-        from handlers.respond import respond
-        from handlers.store import DeliveryInFlightError
+        from handlers.intake.events import parse
+        from handlers.pipeline.respond import respond
+        from handlers.storage import DeliveryInFlightError
 
         while True:
             event = _Topic.deliveries.get()
             try:
                 if event is None:
                     return
-                outcome = respond(parse(event), self.runtime)
+                outcome = respond(self.runtime, parse(event))
                 with self._lock:
                     self.outcomes[outcome.kind] += 1
             except DeliveryInFlightError:  # the platform redelivers it later
@@ -225,7 +219,7 @@ class _App:
 
     def absorb(self) -> dict[str, Any]:
         """Watcher runs back to back until nothing is left, subscribers handling the events."""
-        from handlers.watcher import watch
+        from handlers.intake.watcher import watch
 
         threads = [threading.Thread(target=self._subscriber) for _ in range(self.config["workers"])]
         for thread in threads:
@@ -251,25 +245,23 @@ class _App:
 
     def verify(self) -> dict[str, Any]:
         """What the tables hold now: incidents per outage job, claims by state."""
-        from handlers.respond import DUPLICATE, NEW
+        from handlers.core.outcome import OutcomeKind
 
         expected = set(self.config["jobs"])
         incidents = Counter(
             e["JobId"]
-            for e in self.store.table("incidents").list_entities(select=["JobId"])
+            for e in self.table("incidents").list_entities(select=["JobId"])
             if e["JobId"] in expected
         )
-        claims = Counter(
-            e["State"] for e in self.store.table("jobs").list_entities(select=["State"])
-        )
+        claims = Counter(e["State"] for e in self.table("jobs").list_entities(select=["State"]))
         published = next(_Topic.received)
         return {
             "jobs": len(expected),
             "published": published,
             "redelivered": _Topic.redelivered[0],
             "outcomes": dict(self.outcomes),
-            "new": self.outcomes[NEW],
-            "duplicates_seen": self.outcomes[DUPLICATE],
+            "new": self.outcomes[OutcomeKind.NEW],
+            "duplicates_seen": self.outcomes[OutcomeKind.DUPLICATE],
             "incidents": sum(incidents.values()),
             "jobs_with_one_incident": sum(1 for n in incidents.values() if n == 1),
             "claims": dict(claims),
@@ -343,13 +335,13 @@ class _RetryQueue:
         self._order = itertools.count()
         self.handled = 0
 
-    def enqueue(self, _runtime: Any, message: Any, delay: timedelta) -> None:
+    def enqueue(self, _queue: Any, message: Any, delay: timedelta, _scale: float) -> None:
         with self._clock.lock:
             due = self._clock.now + delay
             heapq.heappush(self._pending, (due, next(self._order), message.to_json()))
 
     def drain(self, runtime: Any) -> None:
-        from handlers.actions.retry import run_retry
+        from handlers.intake.retry_queue import run_retry
 
         with ThreadPoolExecutor(4) as pool:
             while self._pending:
@@ -365,8 +357,8 @@ class _RetryQueue:
 def _retry_incidents(sim: AzureSimulator, runtime: Any, count: int, vaults: int) -> None:
     """``count`` protected VMs across ``vaults`` vaults, each with a failed job that the
     rules retry, each delivered once (the retry is scheduled)."""
-    from handlers.events import parse
-    from handlers.respond import respond
+    from handlers.intake.events import parse
+    from handlers.pipeline.respond import respond
 
     vault_ids = [
         sim.add_vault(world.SUB, world.VAULT_RG, f"rsv-stagger-{v}")["id"] for v in range(vaults)
@@ -387,14 +379,14 @@ def _retry_incidents(sim: AzureSimulator, runtime: Any, count: int, vaults: int)
         )
         event = world.cloud_event(job)
         event["source"] = vault
-        respond(parse(event), runtime)
+        respond(runtime, parse(event))
 
 
 def _starts(sim: AzureSimulator, runtime: Any, start: datetime, window: timedelta) -> Counter:
     """Backups started per (vault, window), from the start times of the jobs the simulator
     made for the triggers the incidents recorded."""
     started: Counter[tuple[str, int]] = Counter()
-    for incident in runtime.store.incidents():
+    for incident in runtime.storage.incidents.query():
         for entry in incident.actions:
             if entry.action == "retry" and entry.state == "triggered":
                 job = sim.get_job(incident.VaultId, entry.ref)
@@ -406,8 +398,8 @@ def _starts(sim: AzureSimulator, runtime: Any, start: datetime, window: timedelt
 def stagger(incidents: int = 200, vaults: int = 4, limit: int = 5, minutes: int = 15) -> Row:
     """Retries of a burst, started at most ``limit`` per vault per ``minutes`` window."""
     from handlers.actions import retry as retry_module
-    from handlers.runtime import Runtime
-    from handlers.settings import Settings
+    from handlers.core.settings import Settings
+    from handlers.pipeline.runtime import Runtime
 
     window = timedelta(minutes=minutes)
     hours_ago = (datetime.now(UTC) - timedelta(hours=8)).timestamp()
@@ -438,7 +430,7 @@ def stagger(incidents: int = 200, vaults: int = 4, limit: int = 5, minutes: int 
             _retry_incidents(sim, runtime, incidents, vaults)
             retries.drain(runtime)
             started = _starts(sim, runtime, start, window)
-            resolved = sum(i.Status == "resolved" for i in runtime.store.incidents())
+            resolved = sum(i.Status == "resolved" for i in runtime.storage.incidents.query())
             triggers = len(sim.calls_to(route="backup_trigger"))
     finally:
         retry_module.enqueue, retry_module.datetime = saved

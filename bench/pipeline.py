@@ -23,17 +23,14 @@ from azure.data.tables import TableServiceClient, UpdateMode
 
 from bench import world
 from bench.common import Row, median
-from handlers.clients import (
-    STORAGE_CONNECT_TIMEOUT,
-    STORAGE_READ_TIMEOUT,
-    STORAGE_RETRIES,
-    AzureClients,
-)
-from handlers.events import parse
-from handlers.respond import NEW, respond
-from handlers.runtime import Runtime
-from handlers.settings import Settings
-from handlers.store import IncidentStore
+from handlers.azure.clients import AzureClients
+from handlers.core.outcome import OutcomeKind
+from handlers.core.settings import Settings
+from handlers.intake.events import parse
+from handlers.pipeline.respond import respond
+from handlers.pipeline.runtime import Runtime
+from handlers.storage import Storage
+from handlers.storage.clients import table_service as app_table_service
 from rules import default_rule_set
 from sandbox.azurite import Azurite
 from sandbox.simulator import AzureSimulator
@@ -84,23 +81,24 @@ class RequestLog:
         self.ops.append(Op(http.method, "If-Match" in http.headers, table, names))
 
 
-def table_service(connection: str, hook: Callable[[Any], None]) -> TableServiceClient:
-    """A table client configured as :meth:`handlers.clients.AzureClients.tables` does, plus
-    the hook."""
-    return TableServiceClient.from_connection_string(
-        connection,
-        retry_total=STORAGE_RETRIES,
-        connection_timeout=STORAGE_CONNECT_TIMEOUT,
-        read_timeout=STORAGE_READ_TIMEOUT,
-        raw_request_hook=hook,
-    )
+def table_service(settings: Settings, hook: Callable[[Any], None]) -> TableServiceClient:
+    """The app's table client (:func:`handlers.storage.clients.table_service`), plus the hook."""
+    return app_table_service(settings, lambda: None, raw_request_hook=hook)
+
+
+def instrumented(settings: Settings, hook: Callable[[Any], None]) -> tuple[Runtime, Any]:
+    """A dry-run runtime whose table requests go through ``hook``, and its table service."""
+    service = table_service(settings, hook)
+    storage = Storage(service, settings.table_name_prefix)
+    storage.ensure_tables()
+    return Runtime(settings, storage, default_rule_set(), AzureClients(settings)), service
 
 
 def _pipeline_pass(runtime: Runtime, batch: list[dict[str, Any]]) -> float:
     start = time.perf_counter()
     for event in batch:
-        outcome = respond(parse(event), runtime)
-        if outcome.kind != NEW:
+        outcome = respond(runtime, parse(event))
+        if outcome.kind != OutcomeKind.NEW:
             raise AssertionError(f"expected a new incident, got {outcome}")
     return len(batch) / (time.perf_counter() - start)
 
@@ -108,8 +106,8 @@ def _pipeline_pass(runtime: Runtime, batch: list[dict[str, Any]]) -> float:
 class RawReplay:
     """The baseline: the same table operations per event, straight through the SDK."""
 
-    def __init__(self, store: IncidentStore, sequence: list[Op], samples: dict[str, dict]):
-        self._store = store
+    def __init__(self, tables: Callable[[str], Any], sequence: list[Op], samples: dict[str, dict]):
+        self._tables = tables
         self.sequence = sequence
         self._samples = samples
 
@@ -122,7 +120,7 @@ class RawReplay:
     def one(self) -> None:
         keys: dict[str, dict[str, str]] = {}
         for op in self.sequence:
-            table = self._store.table(op.table)
+            table = self._tables(op.table)
             if op.table not in keys:
                 row = uuid.uuid4().hex
                 keys[op.table] = {"PartitionKey": row[:2], "RowKey": row}
@@ -177,30 +175,31 @@ def run(events: int = 2_000, repeats: int = 5) -> list[Row]:
             ca_bundle=sim.ca_pem_path,
             static_token=world.TOKEN,
         )
-        store = IncidentStore(table_service(azurite.connection_string, log), prefix)
-        store.ensure_tables()
-        runtime = Runtime(settings, store, default_rule_set(), AzureClients(settings))
+        runtime, service = instrumented(settings, log)
+
+        def table(name: str) -> Any:
+            return service.get_table_client(f"{prefix}{name}")
 
         # Count: the requests of each event of a warm-up batch (connections warm too).
         warmup = list(world.events(200))
         per_event: list[list[Op]] = []
         for event in warmup:
             log.ops.clear()
-            respond(parse(event), runtime)
+            respond(runtime, parse(event))
             per_event.append(list(log.ops))
         shapes = Counter(tuple((o.method, o.conditional, o.table) for o in e) for e in per_event)
         if len(shapes) != 1:
             raise AssertionError(f"events cost different request sequences: {shapes}")
         sequence = per_event[0]
         log.ops.clear()
-        respond(parse(warmup[0]), runtime)  # a redelivery: counted as a repeat
+        respond(runtime, parse(warmup[0]))  # a redelivery: counted as a repeat
         repeat = list(log.ops)
         log.enabled = False
         samples = {
-            table: dict(next(iter(store.table(table).list_entities())))
-            for table in {op.table for op in sequence}
+            name: dict(next(iter(table(name).list_entities())))
+            for name in {op.table for op in sequence}
         }
-        raw = RawReplay(store, sequence, samples)
+        raw = RawReplay(table, sequence, samples)
 
         batches = [list(world.events(events)) for _ in range(repeats)]
         pipeline_runs, raw_runs = [], []
@@ -209,7 +208,7 @@ def run(events: int = 2_000, repeats: int = 5) -> list[Row]:
             raw_runs.append(raw.rate(events))
         if sim.calls:
             raise AssertionError(f"a dry run called Azure: {sim.calls[0]}")
-        stored = sum(1 for _ in store.table("incidents").list_entities(select=["RowKey"]))
+        stored = sum(1 for _ in table("incidents").list_entities(select=["RowKey"]))
 
     writes = sum(op.write for op in sequence)
     reads = len(sequence) - writes

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from handlers.events import cloud_event as backup_job_failed
+from handlers.intake.events import cloud_event as backup_job_failed
 from sandbox.simulator import failed_job_json
 
 SUB = "6f0c3a52-8d1e-4b7a-9c55-2f1d8e4a7b10"

@@ -63,6 +63,10 @@ param userRulesPath string = ''
 @description('CLAIM_LEASE_SECONDS: keep it at or above host.json functionTimeout (300 s).')
 param claimLeaseSeconds int = 300
 
+@minValue(1)
+@description('CLAIM_RETENTION_DAYS: how long a handled job is remembered (redeliveries only count).')
+param claimRetentionDays int = 30
+
 // Retries
 
 @minLength(3)
@@ -344,6 +348,7 @@ module functionApp 'modules/functionapp.bicep' = {
       userRulesPath: userRulesPath
       subscriptionIds: join(empty(subscriptionIds) ? [subscription().subscriptionId] : subscriptionIds, ',')
       claimLeaseSeconds: string(claimLeaseSeconds)
+      claimRetentionDays: string(claimRetentionDays)
       managementUrl: environment().resourceManager
       retryQueue: retryQueueName
       retryDailyCap: string(retryDailyCap)

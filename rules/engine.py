@@ -25,6 +25,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 UNCLASSIFIED = "unclassified"
 
@@ -115,8 +116,8 @@ class Rule:
     operations: frozenset[str] = frozenset()
     require_both: bool = False
     defers_to_text: bool = False
-    retry_delay_minutes: int = 0
-    retry_max_attempts: int = 0
+    #: The action's parameters, as the rule gives them (e.g. a retry's delay and attempts).
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
     rows: tuple[str, ...] = ()
     user: bool = False
 
@@ -146,8 +147,7 @@ class Decision:
     remediation_ja: str
     doc: str
     matched_by: str
-    retry_delay_minutes: int = 0
-    retry_max_attempts: int = 0
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
     user_rule: bool = False
     raw_error: dict[str, object] = field(default_factory=dict)
 
@@ -167,11 +167,8 @@ class Decision:
             "matched_by": self.matched_by,
             "user_rule": self.user_rule,
         }
-        if self.action == "retry":
-            out["retry"] = {
-                "delay_minutes": self.retry_delay_minutes,
-                "max_attempts": self.retry_max_attempts,
-            }
+        if self.params:  # under the action's name, as the rule file gives them
+            out[self.action] = dict(self.params)
         if self.raw_error:
             out["raw_error"] = self.raw_error
         return out
@@ -187,8 +184,7 @@ def _decision(rule: Rule, matched_by: str) -> Decision:
         remediation_ja=rule.remediation_ja,
         doc=rule.doc,
         matched_by=matched_by,
-        retry_delay_minutes=rule.retry_delay_minutes,
-        retry_max_attempts=rule.retry_max_attempts,
+        params=rule.params,
         user_rule=rule.user,
     )
 

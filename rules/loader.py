@@ -41,9 +41,12 @@ def _where(document: Any, path: list[Any]) -> str:
 
 
 def _reason(error: jsonschema.ValidationError) -> str:
-    # The schema's if/then/else on "retry" yields an unreadable "should not be valid under".
-    if error.validator == "not" and error.validator_value == {"required": ["retry"]}:
-        return "'retry' parameters are only allowed when action is 'retry'"
+    # The schema's if/then/else on each action's parameters yields an unreadable "should not
+    # be valid under".
+    value = error.validator_value
+    if error.validator == "not" and isinstance(value, dict) and list(value) == ["required"]:
+        name = value["required"][0]
+        return f"{name!r} parameters are only allowed when action is {name!r}"
     return error.message
 
 
@@ -67,7 +70,6 @@ def _compile(raw: dict[str, Any], file: str, user: bool) -> Rule:
     require_both = match.get("require") == "code_and_text"
     if require_both and not (clauses and match.get("codes")):
         raise RuleFileError(f"{file}: rule {raw['id']!r}: code_and_text needs codes and text")
-    retry = raw.get("retry", {})
     return Rule(
         id=raw["id"],
         title=raw["title"].strip(),
@@ -81,8 +83,7 @@ def _compile(raw: dict[str, Any], file: str, user: bool) -> Rule:
         operations=frozenset(o.strip().casefold() for o in match.get("operations", ())),
         require_both=require_both,
         defers_to_text=match.get("code_defers_to_text", False),
-        retry_delay_minutes=retry.get("delay_minutes", 0),
-        retry_max_attempts=retry.get("max_attempts", 0),
+        params=dict(raw.get(raw["action"]) or {}),
         rows=tuple(raw.get("rows", ())),
         user=user,
     )

@@ -62,8 +62,8 @@ def _as_trigger_input(raw: Any) -> Any:
 
 def _seed(sim: AzureSimulator, events: list[tuple[str, Any]]) -> None:
     """Make the simulated Azure agree with the samples (the actions verify against it)."""
-    from handlers.events import parse
-    from handlers.model import BackupFailure
+    from handlers.core.model import BackupFailure
+    from handlers.intake.events import parse
     from rules import default_rule_set
 
     rules = default_rule_set()
@@ -124,12 +124,12 @@ def _run_retry_queue(out: TextIO) -> int:
     from azure.functions.queue import QueueMessage  # the worker's concrete trigger type
 
     import function_app
-    from handlers.runtime import current
+    from handlers.pipeline.runtime import current
 
     queue = current().retry_queue
     handled = 0
     for _ in range(50):
-        messages = list(queue.receive_messages(messages_per_page=32, visibility_timeout=60))
+        messages = queue.receive(visibility_seconds=60)
         if not messages:
             break
         for message in messages:
@@ -139,7 +139,7 @@ def _run_retry_queue(out: TextIO) -> int:
             function_app.run_retry(
                 QueueMessage(id=message.id, body=body, dequeue_count=message.dequeue_count)
             )
-            queue.delete_message(message)
+            queue.delete(message)
             handled += 1
     out.write(f"{handled} retry-queue messages handled\n")
     return handled
@@ -156,9 +156,9 @@ def _deliver_all(events: list[tuple[str, Any]], collector: _Outcomes, out: TextI
 
 
 def _actions(out: TextIO) -> None:
-    from handlers.runtime import current
+    from handlers.pipeline.runtime import current
 
-    for incident in sorted(current().store.incidents(), key=lambda i: i.VmName):
+    for incident in sorted(current().storage.incidents.query(), key=lambda i: i.VmName):
         steps = [a for a in incident.actions if a.state != "planned"]
         if steps:
             trail = " → ".join(
@@ -168,16 +168,16 @@ def _actions(out: TextIO) -> None:
 
 
 def _summary(sim: AzureSimulator, hooks: Receivers, out: TextIO) -> bool:
-    from handlers.cli import render_table
-    from handlers.runtime import current
+    from handlers.cli.main import render_table
+    from handlers.pipeline.runtime import current
 
-    store = current().store
-    incidents = sorted(store.incidents(), key=lambda i: (i.VmName, i.RowKey))
+    storage = current().storage
+    incidents = sorted(storage.incidents.query(), key=lambda i: (i.VmName, i.RowKey))
     out.write("\n== incidents ==\n")
     render_table([i.to_entity() for i in incidents], out)
     statuses = Counter(i.Status for i in incidents)
     out.write("status: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) + "\n")
-    out.write(f"{len(list(store.rejections()))} rejected inputs kept with their reason\n")
+    out.write(f"{len(list(storage.rejections.all()))} rejected inputs kept with their reason\n")
     routes = Counter(c.route for c in sim.calls if c.method != "GET")
     out.write("\n== what reached Azure (simulator), ticket systems and chat ==\n")
     out.write(f"on-demand backups started: {routes['backup_trigger']}, ")
@@ -194,7 +194,7 @@ def run(samples: Path, out: TextIO) -> int:
 
     The app settings it sets are removed again at the end.
     """
-    from handlers.runtime import current
+    from handlers.pipeline.runtime import current
 
     saved = dict(os.environ)
     try:
@@ -209,7 +209,7 @@ def _run(samples: Path, out: TextIO) -> int:
     with Azurite() as azurite, AzureSimulator() as sim, Receivers() as hooks:
         sim.auto_complete_backups = "Completed"
         sim.lro_retry_after = 1  # the SDK polls long-running operations after Retry-After
-        from handlers.cli import read_events
+        from handlers.cli.main import read_events
 
         events = list(read_events([str(samples)]))
         _seed(sim, events)

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from handlers.events import EVENT_TYPE
+from handlers.intake.events import EVENT_TYPE
 from rules import default_rule_set
 
 ROOT = Path(__file__).resolve().parent.parent

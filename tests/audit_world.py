@@ -21,20 +21,13 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from handlers.incident import (
-    ESCALATED,
-    REMEDIATING,
-    RESOLVED,
-    ActionEntry,
-    Incident,
-    incident_keys,
-    new_incident,
-)
-from handlers.model import BackupFailure, ErrorDetail, Source
-from handlers.runtime import Runtime
-from handlers.settings import Settings
-from handlers.store import IncidentStore
-from handlers.tickets import TicketDesk
+from handlers.actions.desk import TicketDesk
+from handlers.core.incident import ActionEntry, Incident, IncidentStatus, new_incident
+from handlers.core.model import BackupFailure, ErrorDetail, Source
+from handlers.core.settings import Settings
+from handlers.pipeline.runtime import Runtime
+from handlers.storage import Storage
+from handlers.storage.keys import incident_keys
 from rules import RuleSet, default_rule_set
 
 SUB = "6f0c3a52-8d1e-4b7a-9c55-2f1d8e4a7b10"
@@ -71,10 +64,10 @@ def _vms() -> list[tuple[str, str, str]]:
 
 class _World:
     def __init__(
-        self, store: IncidentStore, rules: RuleSet, rng: random.Random, now: datetime, days: int
+        self, storage: Storage, rules: RuleSet, rng: random.Random, now: datetime, days: int
     ) -> None:
-        self.store, self.rules, self.rng, self.now, self.days = store, rules, rng, now, days
-        self.desk = TicketDesk(store, [], "en")
+        self.storage, self.rules, self.rng, self.now, self.days = storage, rules, rng, now, days
+        self.desk = TicketDesk(storage.tickets, [], "en")
 
     def failure(
         self, failed: datetime, vault: str, group: str, vm: str, code: str
@@ -109,7 +102,7 @@ class _World:
         def escalate(reason: str) -> None:
             result = self.desk.open_or_append(incident, reason)
             step("ticket", "opened" if result.created else "appended", reason)
-            incident.Status = ESCALATED
+            incident.Status = IncidentStatus.ESCALATED
 
         action = incident.PlannedAction
         note = "dry run: nothing is changed" if incident.DryRun else ""
@@ -120,10 +113,10 @@ class _World:
         roll = self.rng.random()
         if action == "record":
             step("record", "done", "informational: nothing to do")
-            incident.Status = RESOLVED
+            incident.Status = IncidentStatus.RESOLVED
         elif action == "retry" and self.now - failed < timedelta(hours=8):
             step("retry", "scheduled", "on-demand backup in 30 min", 1)
-            incident.Status = REMEDIATING
+            incident.Status = IncidentStatus.REMEDIATING
         elif action == "retry":
             attempts = 2 if roll < 0.3 else 1
             for attempt in range(1, attempts + 1):
@@ -133,7 +126,7 @@ class _World:
                     step("retry", "failed", "the retry's backup job ended Failed", attempt)
             if roll < 0.72:
                 step("retry", "succeeded", "the retry's backup job succeeded", attempts)
-                incident.Status = RESOLVED
+                incident.Status = IncidentStatus.RESOLVED
                 if self.desk.resolve(incident, "a retry succeeded"):
                     step("ticket", "resolved", "a retry succeeded")
             else:
@@ -142,7 +135,7 @@ class _World:
         elif action == "stop_protection" and roll < 0.8:
             step(action, "started", "VM confirmed deleted (ARM 404); stopping, data retained")
             step(action, "succeeded", "protection stopped, recovery points retained")
-            incident.Status = RESOLVED
+            incident.Status = IncidentStatus.RESOLVED
             step("ticket", "opened", "owner informed")
         elif action == "stop_protection":
             step(action, "skipped", "a VM with the same name exists elsewhere (moved?)")
@@ -156,7 +149,7 @@ class _World:
         failure = self.failure(failed, *vm, code)
         received = failed + timedelta(minutes=2)
         keys = incident_keys(failure, received)
-        claim = self.store.claim(failure.job_id, keys, received, 300)
+        claim = self.storage.claims.claim(failure.job_id, keys, received, timedelta(minutes=5))
         decision = self.rules.classify(failure.codes, failure.message, failure.operation)
         dry_run = self.now - failed > timedelta(days=self.days - DRY_RUN_DAYS)
         incident = new_incident(failure, decision, keys, dry_run=dry_run, now=received)
@@ -164,8 +157,8 @@ class _World:
             incident.Occurrences = 2
             incident.Source = ",".join(sorted({incident.Source, str(Source.ALERT)}))
         self.act(incident, failed)
-        self.store.save_incident(incident)
-        self.store.complete(claim)
+        self.storage.incidents.insert(incident)
+        self.storage.claims.complete(claim)
         return incident
 
 
@@ -174,7 +167,7 @@ def _dump(log: list[ActionEntry]) -> str:
 
 
 def seed(
-    store: IncidentStore,
+    storage: Storage,
     count: int = 300,
     *,
     days: int = 30,
@@ -184,7 +177,7 @@ def seed(
     """Write ``count`` incidents failed within ``days`` days before ``now``; returns them."""
     rng = random.Random(seed)
     now = now or datetime.now(UTC)
-    world = _World(store, default_rule_set(), rng, now, days)
+    world = _World(storage, default_rule_set(), rng, now, days)
     vms = _vms()
     # A few items fail far more often than the rest, as in real estates.
     vm_weights = [1 / (rank + 1) ** 0.7 for rank in range(len(vms))]
@@ -212,8 +205,8 @@ class World:
     now: datetime
 
     @property
-    def store(self) -> IncidentStore:
-        return Runtime.from_settings(self.settings).store
+    def storage(self) -> Storage:
+        return Runtime.from_settings(self.settings).storage
 
 
 @functools.cache
@@ -223,7 +216,7 @@ def shared_world(connection_string: str, count: int = 300) -> World:
         storage_connection=connection_string, table_name_prefix=f"audit{uuid.uuid4().hex[:8]}"
     )
     now = datetime.now(UTC)
-    return World(settings, seed(Runtime.from_settings(settings).store, count, now=now), now)
+    return World(settings, seed(Runtime.from_settings(settings).storage, count, now=now), now)
 
 
 def main(argv: list[str]) -> int:
@@ -237,9 +230,9 @@ def main(argv: list[str]) -> int:
     target = Path(argv[0] if argv else "docs/report.png")
     with Azurite() as azurite, tempfile.TemporaryDirectory() as tmp, chromium() as browser:
         world = shared_world(azurite.connection_string)
-        store = world.store
+        storage = world.storage
         query = IncidentQuery.from_params({"since": "30d"}, world.now)
-        html = report_html(select(store, query), open_tickets(store), query, world.now)
+        html = report_html(select(storage, query), open_tickets(storage), query, world.now)
         page_file = Path(tmp) / "report.html"
         page_file.write_text(html, encoding="utf-8")
         load(browser, page_file, height=1500).page.screenshot(path=str(target))

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from handlers.runtime import Runtime
-from handlers.settings import Settings
-from handlers.store import IncidentStore
+from handlers.core.settings import Settings
+from handlers.pipeline.runtime import Runtime
+from handlers.storage import Storage
 from sandbox.azurite import Azurite
 from sandbox.receivers import (
     DEVOPS_PAT,
@@ -55,8 +55,8 @@ def runtime(settings: Settings) -> Runtime:
 
 
 @pytest.fixture
-def store(runtime: Runtime) -> IncidentStore:
-    return runtime.store
+def storage(runtime: Runtime) -> Storage:
+    return runtime.storage
 
 
 @pytest.fixture(scope="session")
@@ -127,8 +127,8 @@ def _env_value(value: Any) -> str:
 @pytest.fixture
 def as_app_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Make a runtime's settings the app settings that ``function_app`` reads (environment)."""
-    from handlers import runtime as runtime_module
-    from handlers.settings import SPECS
+    from handlers.core.settings import SPECS
+    from handlers.pipeline import runtime as runtime_module
 
     def export(settings: Settings) -> Runtime:
         for spec in SPECS:
@@ -154,7 +154,7 @@ def azure_monitor_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[s
     instead of run: nothing is exported anywhere."""
     import azure.monitor.opentelemetry as distro
 
-    from handlers import telemetry
+    from handlers.outbound import telemetry
 
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(telemetry, "_state", telemetry._State())

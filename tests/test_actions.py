@@ -7,11 +7,13 @@ import json
 
 import pytest
 
-from handlers.actions.retry import POISON_AFTER, RetryMessage, run_retry
-from handlers.events import parse
-from handlers.incident import ESCALATED, REJECTED, REMEDIATING, RESOLVED
-from handlers.respond import DUPLICATE, NEW
-from handlers.runtime import Runtime
+from handlers.actions.retry import POISON_AFTER
+from handlers.actions.retry_messages import RetryMessage
+from handlers.core.incident import IncidentStatus
+from handlers.core.outcome import OutcomeKind
+from handlers.intake.events import parse
+from handlers.intake.retry_queue import run_retry
+from handlers.pipeline.runtime import Runtime
 from sandbox.receivers import Receivers
 from sandbox.simulator import AzureSimulator
 from tests.conftest import FAST_CLIENTS
@@ -44,7 +46,7 @@ def test_transient_failure_is_retried_and_resolved(
     assert (outcome.rule, outcome.action, outcome.status) == (
         "copy-to-vault-timed-out",
         "retry",
-        REMEDIATING,
+        IncidentStatus.REMEDIATING,
     )
     assert sim.calls_to(route="backup_trigger") == []  # only after the delay
     assert drain(live) == 2  # the retry, then the follow-up
@@ -52,7 +54,7 @@ def test_transient_failure_is_retried_and_resolved(
     assert trigger.body["properties"]["objectType"] == "IaasVMBackupRequest"
     assert "recoveryPointExpiryTimeInUTC" in trigger.body["properties"]
     incident = incident_of(live, s.job_id)
-    assert incident.Status == RESOLVED
+    assert incident.Status == IncidentStatus.RESOLVED
     assert log_of(incident) == [
         ("retry", "planned"),
         ("retry", "scheduled"),
@@ -77,7 +79,7 @@ def test_failed_retries_escalate_to_one_ticket(
     drain(live)
     assert len(sim.calls_to(route="backup_trigger")) == 2  # the rule allows two attempts
     incident = incident_of(live, s.job_id)
-    assert incident.Status == ESCALATED
+    assert incident.Status == IncidentStatus.ESCALATED
     assert ("retry", "exhausted") in log_of(incident)
     assert ("ticket", "opened") in log_of(incident)
     (servicenow,) = [r for r in receivers.received("servicenow") if r.method == "POST"]
@@ -96,7 +98,7 @@ def test_newer_successful_backup_resolves_without_retrying(
     drain(live)
     assert sim.calls_to(route="backup_trigger") == []
     incident = incident_of(live, s.job_id)
-    assert incident.Status == RESOLVED
+    assert incident.Status == IncidentStatus.RESOLVED
     assert incident.actions[-1].ref == later["name"]
 
 
@@ -104,16 +106,18 @@ def test_running_backup_defers_the_retry(live: Runtime, sim: AzureSimulator) -> 
     s = scene(sim, STORAGE_TIMEOUT)
     running = s.add_job(status="InProgress", error_code=None)
     deliver(live, s.event())
-    (message,) = live.retry_queue.receive_messages(visibility_timeout=30)
+    (message,) = live.retry_queue.receive(visibility_seconds=30)
     run_retry(live, message.content.decode(), 1)
-    live.retry_queue.delete_message(message)
+    live.retry_queue.delete(message)
     assert sim.calls_to(route="backup_trigger") == []
     incident = incident_of(live, s.job_id)
     assert incident.actions[-1].state == "deferred"
     assert running["name"] in incident.actions[-1].detail
     sim.complete_job(s.vault["id"], running["name"], status="Completed")
     drain(live)
-    assert incident_of(live, s.job_id).Status == RESOLVED  # the running backup succeeded
+    assert (
+        incident_of(live, s.job_id).Status == IncidentStatus.RESOLVED
+    )  # the running backup succeeded
     assert sim.calls_to(route="backup_trigger") == []
 
 
@@ -129,7 +133,7 @@ def test_daily_cap_holds_across_incidents_of_one_item(live: Runtime, sim: AzureS
     assert len(sim.calls_to(route="backup_trigger")) == 1
     incident = incident_of(capped, second.job_id)
     assert ("retry", "exhausted") in log_of(incident)
-    assert incident.Status == ESCALATED
+    assert incident.Status == IncidentStatus.ESCALATED
 
 
 def test_retries_are_staggered_per_vault(live: Runtime, sim: AzureSimulator) -> None:
@@ -137,9 +141,9 @@ def test_retries_are_staggered_per_vault(live: Runtime, sim: AzureSimulator) -> 
     scenes = [scene(sim, STORAGE_TIMEOUT, vm_name=f"vm-{i}") for i in range(5)]
     for s in scenes:
         deliver(staggered, s.event())
-    for message in staggered.retry_queue.receive_messages(max_messages=5, visibility_timeout=30):
+    for message in staggered.retry_queue.receive(max_messages=5, visibility_seconds=30):
         run_retry(staggered, message.content.decode(), 1)
-        staggered.retry_queue.delete_message(message)
+        staggered.retry_queue.delete(message)
     assert len(sim.calls_to(route="backup_trigger")) == 2
     deferred = [incident_of(staggered, s.job_id).actions[-1] for s in scenes]
     waiting = [a for a in deferred if a.state == "deferred"]
@@ -150,10 +154,10 @@ def test_retries_are_staggered_per_vault(live: Runtime, sim: AzureSimulator) -> 
 def test_poison_message_becomes_a_ticket(live: Runtime, sim: AzureSimulator) -> None:
     s = scene(sim, STORAGE_TIMEOUT)
     deliver(live, s.event())
-    (message,) = live.retry_queue.receive_messages(visibility_timeout=30)
+    (message,) = live.retry_queue.receive(visibility_seconds=30)
     run_retry(live, message.content.decode(), POISON_AFTER)
     incident = incident_of(live, s.job_id)
-    assert incident.Status == ESCALATED
+    assert incident.Status == IncidentStatus.ESCALATED
     assert ("ticket", "opened") in log_of(incident)
     assert sim.calls_to(route="backup_trigger") == []
 
@@ -168,7 +172,7 @@ def test_throttling_is_honoured_and_the_retry_goes_through(
     drain(live)
     triggers = sim.calls_to(route="backup_trigger")
     assert [c.status for c in triggers] == [429, 429, 202]
-    assert incident_of(live, s.job_id).Status == RESOLVED
+    assert incident_of(live, s.job_id).Status == IncidentStatus.RESOLVED
 
 
 @pytest.mark.parametrize("kind", ["500", "drop"])
@@ -178,7 +182,7 @@ def test_persistent_api_fault_is_recorded_then_escalated(
     s = scene(sim, STORAGE_TIMEOUT)
     deliver(live, s.event())
     sim.faults.add("job_get", kind, times=100)
-    (message,) = live.retry_queue.receive_messages(visibility_timeout=30)
+    (message,) = live.retry_queue.receive(visibility_seconds=30)
     body = message.content.decode()
     for dequeue in range(1, POISON_AFTER):
         with pytest.raises(Exception, match="unavailable"):
@@ -187,7 +191,7 @@ def test_persistent_api_fault_is_recorded_then_escalated(
     incident = incident_of(live, s.job_id)
     failures = [a for a in incident.actions if a.action == "retry" and a.state == "failed"]
     assert len(failures) == POISON_AFTER
-    assert incident.Status == ESCALATED
+    assert incident.Status == IncidentStatus.ESCALATED
     assert sim.calls_to(route="backup_trigger") == []
 
 
@@ -197,7 +201,7 @@ def test_denied_trigger_becomes_a_ticket(live: Runtime, sim: AzureSimulator) -> 
     deliver(live, s.event())
     drain(live)
     incident = incident_of(live, s.job_id)
-    assert incident.Status == ESCALATED
+    assert incident.Status == IncidentStatus.ESCALATED
     assert any("denied by authorization" in a.detail for a in incident.actions)
 
 
@@ -224,7 +228,7 @@ def test_deleted_vm_stops_protection_and_keeps_the_data(
     s = scene(sim, VM_GONE)
     sim.delete_vm(s.vm_id)
     outcome = deliver(live, s.event())
-    assert (outcome.action, outcome.status) == ("stop_protection", RESOLVED)
+    assert (outcome.action, outcome.status) == ("stop_protection", IncidentStatus.RESOLVED)
     (put,) = sim.calls_to(route="item_put")
     assert put.body["properties"]["protectionState"] == "ProtectionStopped"
     assert put.body["properties"]["protectedItemType"] == "Microsoft.Compute/virtualMachines"
@@ -253,7 +257,7 @@ def test_vm_that_exists_is_never_stopped(live: Runtime, sim: AzureSimulator) -> 
     assert outcome.action == "stop_protection"  # what the payload claims...
     assert sim.calls_to(route="item_put") == []  # ...is not what ARM says
     incident = incident_of(live, s.job_id)
-    assert incident.Status == ESCALATED
+    assert incident.Status == IncidentStatus.ESCALATED
     assert any("still has the VM" in a.detail for a in incident.actions)
     assert (
         sim.get_protected_item(s.vault["id"], s.vm_name, s.vm_group)["properties"][
@@ -277,7 +281,7 @@ def test_denied_stop_becomes_a_ticket(live: Runtime, sim: AzureSimulator, kind: 
     sim.delete_vm(s.vm_id)
     sim.faults.add("item_put", kind, times=1)
     outcome = deliver(live, s.event())
-    assert outcome.status == ESCALATED
+    assert outcome.status == IncidentStatus.ESCALATED
     incident = incident_of(live, s.job_id)
     assert any("Multi-User Authorization" in a.detail for a in incident.actions)
     assert (
@@ -295,7 +299,7 @@ def test_ticket_goes_to_every_sink_and_repeats_append(
     live: Runtime, sim: AzureSimulator, receivers: Receivers
 ) -> None:
     first = scene(sim, AGENT)
-    assert deliver(live, first.event()).status == ESCALATED
+    assert deliver(live, first.event()).status == IncidentStatus.ESCALATED
     repeat = first.repeat(AGENT)
     deliver(live, repeat.event())
     tickets = live.tickets.tickets()
@@ -349,7 +353,7 @@ def test_a_failing_sink_or_channel_never_blocks_the_action(
     receivers.fail("teams", 500)
     s = scene(sim, AGENT)
     outcome = deliver(live, s.event())
-    assert outcome.status == ESCALATED
+    assert outcome.status == IncidentStatus.ESCALATED
     incident = incident_of(live, s.job_id)
     failed = [a for a in incident.actions if a.state == "failed"]
     assert {a.action for a in failed} == {"ticket", "notify"}
@@ -383,7 +387,7 @@ def test_triple_concurrent_delivery_acts_once(
     sim.auto_complete_backups = "Completed"
     kinds = deliver_concurrently(live, parse(s.event()), 3)
     drain(live)
-    assert sorted(kinds) == [DUPLICATE, DUPLICATE, NEW]
+    assert sorted(kinds) == [OutcomeKind.DUPLICATE, OutcomeKind.DUPLICATE, OutcomeKind.NEW]
     assert len(sim.calls_to(route="backup_trigger")) == (1 if error == STORAGE_TIMEOUT else 0)
     assert len(sim.calls_to(route="item_put")) == (1 if error == VM_GONE else 0)
     tickets = [r for r in receivers.received("servicenow") if r.method == "POST"]
@@ -402,7 +406,7 @@ def test_dry_run_changes_nothing_in_azure(
     drain(dry)
     assert [c for c in sim.calls if c.method != "GET"] == []
     assert receivers.received() == []
-    assert all(i.DryRun and i.Status == "open" for i in dry.store.incidents())
+    assert all(i.DryRun and i.Status == "open" for i in dry.storage.incidents.query())
 
 
 def test_retry_message_round_trips() -> None:
@@ -424,7 +428,7 @@ def test_a_failure_the_backup_api_does_not_confirm_is_rejected(
     deliver(live, event)
     drain(live)
     incident = incident_of(live, s.job_id)
-    assert incident.Status == REJECTED
+    assert incident.Status == IncidentStatus.REJECTED
     assert "not Failed" in incident.actions[-1].detail
     assert [c for c in sim.calls if c.method != "GET"] == []
     assert receivers.received("servicenow") == []

@@ -19,14 +19,14 @@ import pytest
 from azure.data.tables import TableClient
 
 import function_app
-from handlers import runtime as runtime_module
+from handlers.actions.desk import TicketDesk
 from handlers.audit.query import IncidentQuery, QueryError, failed_at, parse_moment, select
 from handlers.audit.records import CSV_COLUMNS
-from handlers.cli import main
-from handlers.incident import ESCALATED, Incident
-from handlers.keys import safe_key
-from handlers.settings import Settings
-from handlers.tickets import TicketDesk
+from handlers.cli.main import main
+from handlers.core.incident import Incident, IncidentStatus
+from handlers.core.settings import Settings
+from handlers.pipeline import runtime as runtime_module
+from handlers.storage.keys import safe_key
 from sandbox.azurite import Azurite
 from tests.audit_world import World, shared_world
 from tests.conftest import EVENTS, indexed_functions
@@ -77,7 +77,7 @@ def _cases(world: World) -> list[tuple[dict[str, Any], Predicate]]:
         ({"rule": "copy-to-vault-timed-out"}, lambda i: i.Rule == "copy-to-vault-timed-out"),
         ({"category": "vm_agent"}, lambda i: i.Category == "vm_agent"),
         ({"action": "retry"}, lambda i: i.PlannedAction == "retry"),
-        ({"status": "escalated"}, lambda i: i.Status == ESCALATED),
+        ({"status": "escalated"}, lambda i: i.Status == IncidentStatus.ESCALATED),
         ({"dry_run": "true"}, lambda i: i.DryRun),
         ({"dry_run": "false"}, lambda i: not i.DryRun),
         ({"since": "7d"}, lambda i: failed(i) >= week_ago),
@@ -87,27 +87,27 @@ def _cases(world: World) -> list[tuple[dict[str, Any], Predicate]]:
             lambda i: (
                 fortnight <= failed(i) < week_ago
                 and i.VmName == "vm-sql-02"
-                and i.Status == ESCALATED
+                and i.Status == IncidentStatus.ESCALATED
             ),
         ),
     ]
 
 
 def test_every_filter_selects_exactly_the_matching_incidents(world: World) -> None:
-    store = world.store
+    storage = world.storage
     for params, wanted in _cases(world):
         query = IncidentQuery.from_params(params, world.now)
         expected = ids(i for i in world.incidents if wanted(i))
         assert expected, f"the seed has no incident for {params}"
-        assert ids(select(store, query)) == expected, params
+        assert ids(select(storage, query)) == expected, params
 
 
 def test_time_bounds_are_exact_since_inclusive_until_exclusive(world: World) -> None:
-    store = world.store
+    storage = world.storage
     pivot = sorted(world.incidents, key=failed)[len(world.incidents) // 2]
     moment = failed(pivot).isoformat()
-    since = ids(select(store, IncidentQuery.from_params({"since": moment}, world.now)))
-    until = ids(select(store, IncidentQuery.from_params({"until": moment}, world.now)))
+    since = ids(select(storage, IncidentQuery.from_params({"since": moment}, world.now)))
+    until = ids(select(storage, IncidentQuery.from_params({"until": moment}, world.now)))
     assert pivot.IncidentId in since and pivot.IncidentId not in until
     assert since | until == ids(world.incidents) and not since & until
 
@@ -129,7 +129,7 @@ def test_a_vm_is_a_partition_query_and_a_time_range_a_row_key_range(
 
     monkeypatch.setattr(TableClient, "query_entities", spy)
     query = IncidentQuery.from_params({"vm": "VM-Web-04", "since": "7d"}, world.now)
-    found = list(select(world.store, query))
+    found = list(select(world.storage, query))
     ((text, values),) = sent
     assert text.startswith("PartitionKey eq @vm") and values["vm"] == safe_key("vm-web-04")
     assert "RowKey lt @since" in text
@@ -278,7 +278,7 @@ def test_summary_numbers(env: World) -> None:
     chosen_ids = ids(chosen)
     open_tickets = [
         t
-        for t in TicketDesk(env.store, [], "en").tickets()
+        for t in TicketDesk(env.storage.tickets, [], "en").tickets()
         if t["Status"] == "open" and chosen_ids & set(json.loads(t["Incidents"]))
     ]
     assert {t["ticket_id"] for t in summary["open_tickets"]} == {
@@ -334,7 +334,7 @@ def test_api_filters_like_the_cli(env: World) -> None:
         for i in env.incidents
         if i.VmName == "vm-web-04"
         and failed(i) >= env.now - timedelta(days=7)
-        and i.Status == ESCALATED
+        and i.Status == IncidentStatus.ESCALATED
     )
     assert status == 200 and {i["IncidentId"] for i in body["value"]} == expected
     assert "continuation" not in body

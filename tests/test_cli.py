@@ -7,14 +7,14 @@ import json
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from handlers.cli import main
-from handlers.runtime import Runtime
+from handlers.cli.main import main
+from handlers.pipeline.runtime import Runtime
 from tests.conftest import EVENTS
 
 CONTRACT = {"rule", "category", "action", "title", "remediation"}
@@ -23,7 +23,7 @@ ACTIONS = {"retry", "stop_protection", "ticket", "record"}
 
 def _classify(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     script = shutil.which("backup-responder", path=str(Path(sys.executable).parent))
-    command = [script] if script else [sys.executable, "-m", "handlers.cli"]
+    command = [script] if script else [sys.executable, "-m", "handlers.cli.main"]
     return subprocess.run(
         [*command, "classify", *args], input=stdin, capture_output=True, text=True, check=False
     )
@@ -115,14 +115,16 @@ def test_replay_takes_files_arrays_and_folders(replay_env: Runtime, tmp_path: Pa
     assert main(["replay", str(tmp_path)], out=out) == 0
     lines = out.getvalue().splitlines()
     assert [line.split()[0] for line in lines] == ["new", "new", "rejected"]
-    assert len(list(replay_env.store.incidents())) == 2
-    assert len(list(replay_env.store.rejections())) == 1
+    assert len(list(replay_env.storage.incidents.query())) == 2
+    assert len(list(replay_env.storage.rejections.all())) == 1
 
 
 def test_replay_goes_on_past_an_event_it_cannot_finish(replay_env: Runtime, tmp_path: Path) -> None:
     timeout = json.loads((EVENTS / "eventgrid-storage-timeout.json").read_text())
     job_id = timeout["data"]["name"]
-    replay_env.store.claim(job_id, ("vm", "row"), datetime.now(UTC), lease_seconds=600)  # busy
+    replay_env.storage.claims.claim(
+        job_id, ("vm", "row"), datetime.now(UTC), timedelta(seconds=600)
+    )  # busy
     out = io.StringIO()
     code = main(
         [

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from handlers.events import EVENT_TYPE, MAX_RAW_CHARS, Rejection, parse
-from handlers.model import BackupFailure, Source
+from handlers.core.model import BackupFailure, Rejection, Source
+from handlers.core.text import MAX_RAW_CHARS
+from handlers.intake.events import EVENT_TYPE, parse
 from tests.conftest import load_event
 
 

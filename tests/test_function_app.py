@@ -12,9 +12,9 @@ from azure.functions.eventgrid import EventGridEventInConverter
 from azure.functions.meta import Datum
 
 import function_app
-from handlers import runtime as runtime_module
-from handlers.runtime import Runtime
-from handlers.settings import Settings
+from handlers.core.settings import Settings
+from handlers.pipeline import runtime as runtime_module
+from handlers.pipeline.runtime import Runtime
 from tests.conftest import indexed_functions, load_event
 
 
@@ -55,6 +55,7 @@ def _decode(payload: dict) -> func.EventGridEvent | func.CloudEvent:
             },
         ),
         ("incidents_api", {"type": "httpTrigger", "route": "incidents", "methods": ["GET"]}),
+        ("expire_claims", {"type": "timerTrigger", "schedule": "0 17 * * * *"}),
     ],
 )
 def test_every_trigger_is_declared_as_the_infra_expects(name: str, trigger: dict) -> None:
@@ -71,6 +72,7 @@ def test_the_app_has_exactly_these_functions() -> None:
             "watch_backup_jobs",
             "run_retry",
             "incidents_api",
+            "expire_claims",
         ]
     )
 
@@ -79,7 +81,7 @@ def test_event_grid_event_becomes_an_incident(app_runtime: Runtime) -> None:
     event = _decode(load_event("eventgrid-storage-timeout"))
     assert isinstance(event, func.EventGridEvent)
     function_app.on_backup_failure(event)
-    incident = app_runtime.store.find_incident("c1a2b3c4-d5e6-4f70-8a9b-0c1d2e3f4a5b")
+    incident = app_runtime.storage.find_incident("c1a2b3c4-d5e6-4f70-8a9b-0c1d2e3f4a5b")
     assert incident is not None and incident.Source == "eventgrid"
 
 
@@ -87,7 +89,7 @@ def test_cloud_event_becomes_an_incident(app_runtime: Runtime) -> None:
     event = _decode(load_event("cloudevent-vm-not-found"))
     assert isinstance(event, func.CloudEvent)
     function_app.on_backup_failure(event)
-    incident = app_runtime.store.find_incident("a9b8c7d6-e5f4-4a3b-9c2d-1e0f9a8b7c6d")
+    incident = app_runtime.storage.find_incident("a9b8c7d6-e5f4-4a3b-9c2d-1e0f9a8b7c6d")
     assert incident is not None and incident.PlannedAction == "stop_protection"
 
 
@@ -102,13 +104,13 @@ def test_constructed_event_objects_are_accepted(app_runtime: Runtime) -> None:
     )
     function_app.on_backup_failure(grid)
     function_app.on_backup_failure(cloud)
-    (incident,) = app_runtime.store.incidents()
+    (incident,) = app_runtime.storage.incidents.query()
     assert incident.Occurrences == 2
 
 
 def test_malformed_event_is_recorded_not_raised(app_runtime: Runtime) -> None:
     function_app.on_backup_failure(_decode(load_event("malformed-foreign-type")))
-    (row,) = app_runtime.store.rejections()
+    (row,) = app_runtime.storage.rejections.all()
     assert "is not BackupResponder.BackupJobFailed" in row["Reason"]
 
 
@@ -118,6 +120,6 @@ def test_event_whose_data_is_not_an_object_is_rejected(app_runtime: Runtime) -> 
         event_time=None, data="{not json", data_version="1.0",
     )  # fmt: skip
     function_app.on_backup_failure(event)
-    (row,) = app_runtime.store.rejections()
+    (row,) = app_runtime.storage.rejections.all()
     assert row["Reason"] == "data is a str, not an object"
     assert row["EventId"] == "e2"

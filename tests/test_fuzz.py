@@ -21,13 +21,15 @@ from azure.functions.meta import Datum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers.alerts import FiredAlert, handle_alert, read_alert
-from handlers.events import PayloadError, Rejection, excerpt, parse
-from handlers.incident import incident_keys, new_incident
-from handlers.intake import handle_failure_event
-from handlers.model import BackupFailure
-from handlers.respond import REJECTED
-from handlers.runtime import Runtime
+from handlers.core.incident import new_incident
+from handlers.core.model import BackupFailure, Rejection
+from handlers.core.outcome import OutcomeKind
+from handlers.core.text import excerpt
+from handlers.intake.alerts import FiredAlert, handle_alert, read_alert
+from handlers.intake.eventgrid import handle_failure_event
+from handlers.intake.events import PayloadError, parse
+from handlers.pipeline.runtime import Runtime
+from handlers.storage.keys import incident_keys
 from rules import default_rule_set
 from tests.conftest import load_event
 
@@ -271,11 +273,11 @@ def _as_trigger_input(raw: Any) -> Any:
 def test_mutated_events_are_recorded_or_rejected_in_storage(runtime: Runtime, raw: Any) -> None:
     """Through the Functions worker's decoding (so the envelope stays one it accepts) and the
     trigger's handler, into Azurite."""
-    outcome = handle_failure_event(_as_trigger_input(raw), runtime)
-    if outcome.kind == REJECTED:
+    outcome = handle_failure_event(runtime, _as_trigger_input(raw))
+    if outcome.kind == OutcomeKind.REJECTED:
         assert outcome.reason
     else:
-        assert runtime.store.find_incident(outcome.job_id) is not None
+        assert runtime.storage.find_incident(outcome.job_id) is not None
 
 
 @WITH_STORAGE
@@ -309,18 +311,18 @@ def test_a_1_mb_message_costs_bounded_memory(runtime: Runtime, kind: str) -> Non
     size = len(json.dumps(raw))
     assert size > 1_000_000
     event = _as_trigger_input(raw)
-    handle_failure_event(_as_trigger_input(load_event("eventgrid-storage-timeout")), runtime)
+    handle_failure_event(runtime, _as_trigger_input(load_event("eventgrid-storage-timeout")))
     tracemalloc.start()
     try:
-        outcome = handle_failure_event(event, runtime)
+        outcome = handle_failure_event(runtime, event)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < 3 * size, f"{peak:,} bytes at peak for a {size:,}-byte message"
     if kind == "rejected":
-        assert outcome.kind == REJECTED
-        (row,) = [r for r in runtime.store.rejections() if r["Reason"] == outcome.reason]
+        assert outcome.kind == OutcomeKind.REJECTED
+        (row,) = [r for r in runtime.storage.rejections.all() if r["Reason"] == outcome.reason]
         assert len(row["Payload"]) < 17_000
     else:
-        incident = runtime.store.find_incident(outcome.job_id)
+        incident = runtime.storage.find_incident(outcome.job_id)
         assert incident is not None and len(incident.ErrorMessage) <= 8_000

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from handlers.settings import SPECS
+from handlers.core.settings import SPECS
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"

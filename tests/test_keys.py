@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from azure.data.tables import TableServiceClient
 
-from handlers.keys import MAX_KEY_CHARS, inverted_ticks, safe_key
+from handlers.storage.keys import MAX_KEY_CHARS, inverted_ticks, safe_key
 
 HOSTILE = [
     "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm",

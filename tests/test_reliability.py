@@ -19,15 +19,16 @@ from azure.core.exceptions import AzureError
 from azure.functions.eventgrid import EventGridEventInConverter
 from azure.functions.meta import Datum
 
-from handlers.actions.retry import run_retry
-from handlers.azure_ops import UNAVAILABLE, AzureCallError, BackupApi
-from handlers.incident import RESOLVED, Incident
-from handlers.intake import handle_failure_event
-from handlers.respond import DUPLICATE, NEW, RESUMED, Outcome
-from handlers.runtime import Runtime
-from handlers.settings import Settings
-from handlers.store import DeliveryInFlightError
-from handlers.watcher import watch
+from handlers.azure.backup import ItemApi
+from handlers.azure.errors import AzureCallError, ErrorKind
+from handlers.core.incident import Incident, IncidentStatus
+from handlers.core.outcome import Outcome, OutcomeKind
+from handlers.core.settings import Settings
+from handlers.intake.eventgrid import handle_failure_event
+from handlers.intake.retry_queue import run_retry
+from handlers.intake.watcher import watch
+from handlers.pipeline.runtime import Runtime
+from handlers.storage import DeliveryInFlightError
 from sandbox.azurite import Azurite
 from sandbox.receivers import Receivers
 from sandbox.simulator import AzureSimulator
@@ -135,9 +136,12 @@ def test_500_failures_delivered_three_times_concurrently_act_once_each(
     with ThreadPoolExecutor(max_workers=6) as pool:
         list(pool.map(until_handled, deliveries))
 
-    assert all(sorted(k) == [DUPLICATE, DUPLICATE, NEW] for k in kinds.values())
+    assert all(
+        sorted(k) == [OutcomeKind.DUPLICATE, OutcomeKind.DUPLICATE, OutcomeKind.NEW]
+        for k in kinds.values()
+    )
     assert len(kinds) == 500
-    incidents = {i.JobId: i for i in quiet.store.incidents()}
+    incidents = {i.JobId: i for i in quiet.storage.incidents.query()}
     assert len(incidents) == 500
     assert {i.Occurrences for i in incidents.values()} == {3}
     for error, s in scenes:
@@ -151,7 +155,7 @@ def test_500_failures_delivered_three_times_concurrently_act_once_each(
     # One retry message per retry incident, one ticket per ticket or stop incident, one
     # protection change per deleted VM.
     messages = []
-    while batch := list(quiet.retry_queue.receive_messages(max_messages=32, visibility_timeout=60)):
+    while batch := list(quiet.retry_queue.receive(max_messages=32, visibility_seconds=60)):
         messages += [json.loads(m.content.decode()) for m in batch]
     retried = [s.job_id for error, s in scenes if error == STORAGE_TIMEOUT]
     assert sorted(incidents[j].RowKey for j in retried) == sorted(m["rk"] for m in messages)
@@ -226,9 +230,9 @@ def test_storage_outage_mid_batch_then_redelivery_handles_every_event_once(
         if error == VM_GONE:
             sim.delete_vm(s.vm_id)
     crashing = scenes[5]  # the second stop-protection of the batch
-    stop_for_real = BackupApi.stop_protection
+    stop_for_real = ItemApi.stop_protection
 
-    def stop_then_storage_vanishes(api: BackupApi, source_resource_id: str) -> str:
+    def stop_then_storage_vanishes(api: ItemApi, source_resource_id: str) -> str:
         state = stop_for_real(api, source_resource_id)
         if api.item.vm_name == crashing.vm_name:
             storage.stop()  # after the change in Azure, before its outcome is recorded
@@ -238,11 +242,11 @@ def test_storage_outage_mid_batch_then_redelivery_handles_every_event_once(
         decoded = EventGridEventInConverter.decode(
             Datum(json.dumps(s.event()), "json"), trigger_metadata=None
         )
-        return handle_failure_event(decoded, runtime)
+        return handle_failure_event(runtime, decoded)
 
-    monkeypatch.setattr(BackupApi, "stop_protection", stop_then_storage_vanishes)
+    monkeypatch.setattr(ItemApi, "stop_protection", stop_then_storage_vanishes)
     for s in scenes[:5]:
-        assert on_backup_failure(s).kind == NEW
+        assert on_backup_failure(s).kind == OutcomeKind.NEW
     for s in scenes[5:8]:  # the function raises: the platform will redeliver
         with pytest.raises(AzureError):
             on_backup_failure(s)
@@ -250,22 +254,22 @@ def test_storage_outage_mid_batch_then_redelivery_handles_every_event_once(
     time.sleep(1.1)  # the redelivery comes after the crashed delivery's lease
     kinds = [on_backup_failure(s).kind for s in scenes]  # redelivery, and the rest
 
-    assert kinds == [DUPLICATE] * 5 + [RESUMED] + [NEW] * 6
-    incidents = {i.JobId: i for i in runtime.store.incidents()}
+    assert kinds == [OutcomeKind.DUPLICATE] * 5 + [OutcomeKind.RESUMED] + [OutcomeKind.NEW] * 6
+    incidents = {i.JobId: i for i in runtime.storage.incidents.query()}
     assert len(incidents) == 12
     assert all(_half_recorded(i) == [] for i in incidents.values())
     crashed = log_of(incidents[crashing.job_id])
     assert crashed.count(("stop_protection", "started")) == 1
     assert crashed.count(("stop_protection", "succeeded")) == 1
     assert crashed.count(("ticket", "opened")) == 1
-    assert incidents[crashing.job_id].Status == RESOLVED
+    assert incidents[crashing.job_id].Status == IncidentStatus.RESOLVED
     puts = [c.path for c in sim.calls_to(route="item_put")]
     assert len(puts) == len(set(puts)) == 4  # one change per deleted VM, none repeated
     tickets = [r.body["correlation_id"] for r in receivers.received("servicenow")]
     assert sorted(tickets) == sorted(
         s.job_id for e, s in zip(errors, scenes, strict=True) if e != STORAGE_TIMEOUT
     )
-    claims = {e["State"] for e in runtime.store.table("jobs").list_entities()}
+    claims = set(runtime.storage.claims.states().values())
     assert claims == {"done"}
     sim.auto_complete_backups = "Completed"
     drain(runtime)  # the retry messages survived the outage: one backup per retry incident
@@ -279,34 +283,34 @@ def test_retry_interrupted_between_backup_start_and_its_record_is_not_started_tw
     runtime = _on_storage(storage, sim, receivers)
     s = scene(sim, STORAGE_TIMEOUT)
     deliver(runtime, s.event())
-    (message,) = runtime.retry_queue.receive_messages(visibility_timeout=1)
-    trigger_for_real = BackupApi.trigger_backup
+    (message,) = runtime.retry_queue.receive(visibility_seconds=1)
+    trigger_for_real = ItemApi.trigger_backup
 
-    def trigger_then_storage_vanishes(api: BackupApi, expiry_days: int) -> str:
+    def trigger_then_storage_vanishes(api: ItemApi, expiry_days: int) -> str:
         operation = trigger_for_real(api, expiry_days)
         storage.stop()
         return operation
 
-    monkeypatch.setattr(BackupApi, "trigger_backup", trigger_then_storage_vanishes)
+    monkeypatch.setattr(ItemApi, "trigger_backup", trigger_then_storage_vanishes)
     with pytest.raises(AzureError):
         run_retry(runtime, message.content.decode(), message.dequeue_count)
     storage.restart()
     time.sleep(1.1)  # the message becomes visible again: the host redelivers it
-    (again,) = runtime.retry_queue.receive_messages(visibility_timeout=30)
+    (again,) = runtime.retry_queue.receive(visibility_seconds=30)
     assert again.dequeue_count == 2
     run_retry(runtime, again.content.decode(), again.dequeue_count)
-    runtime.retry_queue.delete_message(again)
+    runtime.retry_queue.delete(again)
 
     assert len(sim.calls_to(route="backup_trigger")) == 1
     incident = incident_of(runtime, s.job_id)
     assert log_of(incident).count(("retry", "started")) == 1
     (triggered,) = [a for a in incident.actions if a.state == "triggered"]
     assert sim.get_job(s.vault["id"], triggered.ref)["properties"]["isUserTriggered"] is True
-    counters = [e["Count"] for e in runtime.store.table("retries").list_entities()]
+    counters = runtime.storage.counters.counts()
     assert counters == [1, 1]  # the daily attempt and the stagger slot, each taken once
     sim.complete_job(s.vault["id"], triggered.ref, status="Completed")
     drain(runtime)
-    assert incident_of(runtime, s.job_id).Status == RESOLVED
+    assert incident_of(runtime, s.job_id).Status == IncidentStatus.RESOLVED
     assert len(sim.calls_to(route="backup_trigger")) == 1
 
 
@@ -328,7 +332,7 @@ def _fails_at(sim: AzureSimulator, route: str, kind: str, attempt: Any) -> None:
             attempt()
     finally:
         sim.faults.clear()
-    assert raised.value.kind == UNAVAILABLE
+    assert raised.value.kind == ErrorKind.UNAVAILABLE
     if kind == "latency":
         time.sleep(LATENCY)  # the platform redelivers later than the slow answer arrives
 
@@ -345,7 +349,7 @@ def test_fault_storms_give_bounded_retries_recorded_outcomes_and_no_duplicate_ac
     sim.delete_vm(gone.vm_id)
     for route in STOP_ROUTES:
         _fails_at(sim, route, kind, lambda: deliver(stormy, gone.event()))
-    assert deliver(stormy, gone.event()).status == RESOLVED
+    assert deliver(stormy, gone.event()).status == IncidentStatus.RESOLVED
     incident = incident_of(stormy, gone.job_id)
     failed = [a for a in incident.actions if a.state == "failed"]
     assert len(failed) == len(STOP_ROUTES)
@@ -359,8 +363,8 @@ def test_fault_storms_give_bounded_retries_recorded_outcomes_and_no_duplicate_ac
     for route in ("backup_trigger", "item_operation_status"):
         s = scene(sim, STORAGE_TIMEOUT, vm_name=f"vm-{route}")
         deliver(stormy, s.event())
-        (message,) = stormy.retry_queue.receive_messages(visibility_timeout=60)
-        stormy.retry_queue.delete_message(message)
+        (message,) = stormy.retry_queue.receive(visibility_seconds=60)
+        stormy.retry_queue.delete(message)
         body = message.content.decode()
         _fails_at(sim, route, kind, lambda body=body: run_retry(stormy, body, 1))
         run_retry(stormy, body, 2)
@@ -368,13 +372,13 @@ def test_fault_storms_give_bounded_retries_recorded_outcomes_and_no_duplicate_ac
         (triggered,) = [a for a in incident.actions if a.state == "triggered"]
         if sim.get_job(s.vault["id"], triggered.ref)["properties"]["status"] == "InProgress":
             sim.complete_job(s.vault["id"], triggered.ref, status="Completed")
-        (follow_up,) = stormy.retry_queue.receive_messages(visibility_timeout=60)
-        stormy.retry_queue.delete_message(follow_up)
+        (follow_up,) = stormy.retry_queue.receive(visibility_seconds=60)
+        stormy.retry_queue.delete(follow_up)
         body = follow_up.content.decode()
         _fails_at(sim, "job_get", kind, lambda body=body: run_retry(stormy, body, 1))
         run_retry(stormy, body, 2)
         incident = incident_of(stormy, s.job_id)
-        assert incident.Status == RESOLVED
+        assert incident.Status == IncidentStatus.RESOLVED
         assert [a.state for a in incident.actions if a.action == "retry"].count("failed") == 2
         started = [
             c for c in sim.calls_to(route="backup_trigger") if s.vm_name in c.path and c.status

@@ -56,11 +56,12 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def report(world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    store = world.store
+    storage = world.storage
     query = IncidentQuery.from_params({"since": "30d"}, world.now)
     path = tmp_path_factory.mktemp("report") / "report.html"
     path.write_text(
-        report_html(select(store, query), open_tickets(store), query, world.now), encoding="utf-8"
+        report_html(select(storage, query), open_tickets(storage), query, world.now),
+        encoding="utf-8",
     )
     return path
 

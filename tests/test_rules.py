@@ -239,15 +239,15 @@ def test_acceptance_mapping(
 
 def test_retry_parameters_of_the_retry_rules(builtin: RuleSet) -> None:
     storage = classify(builtin, "CopyingVHDsFromBackUpVaultTakingLongTime")
-    assert (storage.retry_delay_minutes, storage.retry_max_attempts) == (30, 2)
+    assert (storage.params["delay_minutes"], storage.params["max_attempts"]) == (30, 2)
     internal = classify(builtin, "BackUpOperationFailed")
-    assert (internal.retry_delay_minutes, internal.retry_max_attempts) == (30, 2)
+    assert (internal.params["delay_minutes"], internal.params["max_attempts"]) == (30, 2)
     in_progress = classify(builtin, "UserErrorBackupOperationInProgress")
-    assert in_progress.retry_max_attempts == 1
-    assert in_progress.retry_delay_minutes >= 30
+    assert in_progress.params["max_attempts"] == 1
+    assert in_progress.params["delay_minutes"] >= 30
     vm_state = classify(builtin, "VmNotInDesirableState")
-    assert vm_state.retry_max_attempts == 1
-    assert vm_state.retry_delay_minutes >= 30
+    assert vm_state.params["max_attempts"] == 1
+    assert vm_state.params["delay_minutes"] >= 30
     assert storage.as_dict()["retry"] == {"delay_minutes": 30, "max_attempts": 2}
 
 
@@ -518,11 +518,11 @@ def test_retry_rules_are_bounded(builtin: RuleSet) -> None:
         "vm-not-in-backup-state",
     }
     for rule in retry_rules:
-        assert 1 <= rule.retry_max_attempts <= 9, rule.id
-        assert rule.retry_delay_minutes >= 1, rule.id
+        assert 1 <= rule.params["max_attempts"] <= 9, rule.id
+        assert rule.params["delay_minutes"] >= 1, rule.id
     for rule in builtin.rules:
         if rule.action != "retry":
-            assert rule.retry_max_attempts == 0, rule.id
+            assert rule.params == {}, rule.id
 
 
 def test_restore_point_collection_limit_is_never_retried(builtin: RuleSet) -> None:

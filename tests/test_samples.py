@@ -6,7 +6,8 @@ import io
 import json
 from pathlib import Path
 
-from handlers.events import Rejection, parse
+from handlers.core.model import Rejection
+from handlers.intake.events import parse
 from rules import default_rule_set
 from sandbox import demo, samples
 

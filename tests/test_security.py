@@ -14,14 +14,15 @@ from typing import Any
 
 import pytest
 
-from handlers.actions.retry import run_retry
-from handlers.alerts import handle_alert
-from handlers.azure_ops import AzureCallError
-from handlers.events import clean, cloud_event
-from handlers.incident import ESCALATED, RESOLVED
-from handlers.respond import REJECTED
-from handlers.runtime import Runtime
-from handlers.watcher import watch
+from handlers.azure.errors import AzureCallError
+from handlers.core.incident import IncidentStatus
+from handlers.core.outcome import OutcomeKind
+from handlers.core.text import clean
+from handlers.intake.alerts import handle_alert
+from handlers.intake.events import cloud_event
+from handlers.intake.retry_queue import run_retry
+from handlers.intake.watcher import watch
+from handlers.pipeline.runtime import Runtime
 from sandbox.azurite import free_port
 from sandbox.receivers import (
     DEVOPS_PAT,
@@ -68,9 +69,11 @@ def test_hostile_names_and_markup_reach_storage_and_every_sink_safely(
     group = f"rg-{name[:40]}" if len(name) < 100 else "rg"  # the container name holds 1,024
     event = _failed_job_event(name, group, AGENT[0], f"{AGENT[1]} {MARKUP} {name}")
     outcome = deliver(live, event)
-    assert outcome.status == ESCALATED  # a ticket: the rule for an unresponsive agent
+    assert (
+        outcome.status == IncidentStatus.ESCALATED
+    )  # a ticket: the rule for an unresponsive agent
     stored = clean(name)
-    incident = live.store.find_incident(outcome.job_id)
+    incident = live.storage.find_incident(outcome.job_id)
     assert incident is not None and incident.VmName == stored
     assert MARKUP in incident.ErrorMessage  # kept as it came, escaped only where rendered
     (ticket,) = live.tickets.tickets()
@@ -108,7 +111,7 @@ def test_names_longer_than_azure_could_send_are_rejected_not_cut(runtime: Runtim
     reasons = [deliver(runtime, event).reason for event in (long_vm, long_job)]
     assert reasons[0].startswith("properties.containerName is longer than 1024 characters")
     assert reasons[1].startswith("data.id is longer than 2048 characters")
-    assert list(runtime.store.incidents()) == []
+    assert list(runtime.storage.incidents.query()) == []
 
 
 def test_the_subscription_comes_from_the_job_not_from_the_envelope(live: Runtime) -> None:
@@ -121,8 +124,11 @@ def test_the_subscription_comes_from_the_job_not_from_the_envelope(live: Runtime
     event = _failed_job_event("vm-1", "rg-1", VM_GONE[0], VM_GONE[1])
     event["data"]["id"] = event["data"]["id"].replace(SUB, foreign)
     outcome = deliver(scoped, event)
-    assert outcome.kind == REJECTED and f"subscription {foreign} is outside" in outcome.reason
-    assert list(scoped.store.incidents()) == []
+    assert (
+        outcome.kind == OutcomeKind.REJECTED
+        and f"subscription {foreign} is outside" in outcome.reason
+    )
+    assert list(scoped.storage.incidents.query()) == []
 
 
 def _vm_gone_claims(live: Runtime) -> list[tuple[object, str]]:
@@ -144,11 +150,11 @@ def test_no_claim_that_the_vm_is_gone_stops_a_vm_that_exists(
         event["data"]["properties"]["extendedInfo"]["dynamicErrorMessage"] = message
         outcome = deliver(live, event)
         assert outcome.action == "stop_protection", (code, message)
-        assert outcome.status == ESCALATED
+        assert outcome.status == IncidentStatus.ESCALATED
     assert sim.calls_to(route="item_put") == []
     assert all(
         any("still has the VM" in a.detail for a in incident.actions)
-        for incident in live.store.incidents()
+        for incident in live.storage.incidents.query()
     )
 
 
@@ -166,11 +172,13 @@ def test_a_failing_vm_check_is_never_taken_for_a_deleted_vm(
     event = s.event(code=VM_GONE[0], message=VM_GONE[1])
     sim.faults.add("vm_get", kind, times=2, retry_after=0)
     if kind == "403":
-        assert deliver(redelivering, event).status == ESCALATED  # denied: a person decides
+        assert (
+            deliver(redelivering, event).status == IncidentStatus.ESCALATED
+        )  # denied: a person decides
     else:
         with pytest.raises(AzureCallError):
             deliver(redelivering, event)  # unavailable: the platform redelivers
-        assert deliver(redelivering, event).status == ESCALATED
+        assert deliver(redelivering, event).status == IncidentStatus.ESCALATED
     assert sim.calls_to(route="item_put") == []
     item = sim.get_protected_item(s.vault["id"], s.vm_name, s.vm_group)
     assert item["properties"]["protectionState"] == "Protected"
@@ -271,11 +279,11 @@ def test_no_secret_appears_in_any_log_line(
     failing = scene(sim, STORAGE_TIMEOUT, vm_name="vm-failing")
     deliver(runtime, failing.event())
     sim.faults.add("job_get", "500", times=100)
-    (message,) = runtime.retry_queue.receive_messages(visibility_timeout=60)
+    (message,) = runtime.retry_queue.receive(visibility_seconds=60)
     with pytest.raises(AzureCallError):
         run_retry(runtime, message.content.decode(), 1)
     sim.faults.clear()
-    assert incident_status(runtime, gone.job_id) == RESOLVED
+    assert incident_status(runtime, gone.job_id) == IncidentStatus.RESOLVED
 
     assert len(caplog.records) > 50  # the SDKs and the app did log, at every level
     loggers = {r.name.split(".")[0] for r in caplog.records}
@@ -291,6 +299,6 @@ def test_no_secret_appears_in_any_log_line(
 
 
 def incident_status(runtime: Runtime, job_id: str) -> str:
-    incident = runtime.store.find_incident(job_id)
+    incident = runtime.storage.find_incident(job_id)
     assert incident is not None
     return incident.Status

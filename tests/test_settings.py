@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.settings import (
+from handlers.core.settings import (
     AZURITE_CONNECTION_STRING,
     NAMES,
     SPECS,
@@ -80,4 +80,4 @@ def test_readme_documents_every_setting() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = re.search(r"<!-- settings:start.*?-->\n(.*?)<!-- settings:end -->", readme, re.DOTALL)
     assert section is not None
-    assert section.group(1) == markdown_table(), "regenerate with: python -m handlers.settings"
+    assert section.group(1) == markdown_table(), "regenerate with: python -m handlers.core.settings"

@@ -13,12 +13,12 @@ import pytest
 from azure.functions.eventgrid import EventGridEventInConverter
 from azure.functions.meta import Datum
 
-from handlers.alerts import handle_alert
-from handlers.incident import ESCALATED, RESOLVED
-from handlers.respond import DUPLICATE, NEW, REJECTED
-from handlers.runtime import Runtime
-from handlers.vm_deleted import handle_vm_deleted
-from handlers.watcher import Checkpoints, watch
+from handlers.core.incident import IncidentStatus
+from handlers.core.outcome import OutcomeKind
+from handlers.intake.alerts import handle_alert
+from handlers.intake.vm_deleted import handle_vm_deleted
+from handlers.intake.watcher import watch
+from handlers.pipeline.runtime import Runtime
 from sandbox.receivers import EVENTGRID_KEY, Receivers
 from sandbox.simulator import AzureSimulator
 from tests.conftest import FAST_CLIENTS, load_event
@@ -116,10 +116,10 @@ def test_checkpoint_moves_only_after_a_successful_publish(
     receivers.fail("eventgrid", 403)
     report = watch(watching)
     assert vault_id in report.errors
-    assert Checkpoints(watching).get(vault_id) is None
+    assert watching.storage.checkpoints.get(vault_id) is None
     watch(watching)
     assert {e["data"]["name"] for e in _published(receivers)} == set(jobs)
-    assert Checkpoints(watching).get(vault_id) is not None
+    assert watching.storage.checkpoints.get(vault_id) is not None
 
 
 def test_a_failing_vault_does_not_block_the_others(
@@ -189,8 +189,8 @@ def test_end_to_end_watcher_topic_function_and_alert_make_one_incident(
     _deliver_published(receivers)  # Event Grid redelivers
     alert = _alert_for(s)
     answer = handle_alert(watching, alert)
-    assert (answer.status, answer.body["status"]) == (200, DUPLICATE)
-    (incident,) = watching.store.incidents()
+    assert (answer.status, answer.body["status"]) == (200, OutcomeKind.DUPLICATE)
+    (incident,) = watching.storage.incidents.query()
     assert incident.JobId == s.job_id
     assert incident.Occurrences == 3
     assert set(incident.Source.split(",")) == {"cloudevent", "alert"}
@@ -229,7 +229,7 @@ def test_fired_alert_reads_the_job_and_responds(alerting: Runtime, sim: AzureSim
     s = scene(sim, AGENT)
     response = _http(_alert_for(s))
     assert response.status_code == 200
-    assert json.loads(response.get_body())["status"] == NEW
+    assert json.loads(response.get_body())["status"] == OutcomeKind.NEW
     incident = incident_of(alerting, s.job_id)
     assert incident.Source == "alert"
     assert (
@@ -243,7 +243,10 @@ def test_resolved_alert_is_acknowledged_and_ignored(alerting: Runtime, sim: Azur
     response = _http(_alert_for(s, "Resolved"))
     assert response.status_code == 200
     assert json.loads(response.get_body())["status"] == "ignored"
-    assert list(alerting.store.incidents()) == [] and list(alerting.store.rejections()) == []
+    assert (
+        list(alerting.storage.incidents.query()) == []
+        and list(alerting.storage.rejections.all()) == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -262,7 +265,7 @@ def test_other_payloads_get_400_and_are_recorded(
     response = _http(payload)
     assert response.status_code == 400
     assert reason in json.loads(response.get_body())["reason"]
-    (row,) = alerting.store.rejections()
+    (row,) = alerting.storage.rejections.all()
     assert reason in row["Reason"] and row["Source"] == "alert"
 
 
@@ -302,24 +305,33 @@ def test_vm_delete_stops_protection_before_any_backup_fails(
 ) -> None:
     s = scene(sim, AGENT)
     sim.delete_vm(s.vm_id)
-    (outcome,) = handle_vm_deleted(_delete_event(s), live)
-    assert (outcome.kind, outcome.rule, outcome.status) == (NEW, "vm-not-found", RESOLVED)
+    (outcome,) = handle_vm_deleted(live, _delete_event(s))
+    assert (outcome.kind, outcome.rule, outcome.status) == (
+        OutcomeKind.NEW,
+        "vm-not-found",
+        IncidentStatus.RESOLVED,
+    )
     item = sim.get_protected_item(s.vault["id"], s.vm_name, s.vm_group)
     assert item["properties"]["protectionState"] == "ProtectionStopped"
     incident = incident_of(live, outcome.job_id)
     assert ("stop_protection", "succeeded") in log_of(incident)
     assert ("ticket", "opened") in log_of(incident)
-    assert handle_vm_deleted(_delete_event(s), live) == []  # redelivery: nothing protected now
+    (again,) = handle_vm_deleted(live, _delete_event(s))  # redelivery: only counted
+    assert (again.kind, again.job_id, again.occurrences) == (
+        OutcomeKind.DUPLICATE,
+        outcome.job_id,
+        2,
+    )
     assert len(sim.calls_to(route="item_put")) == 1
-    assert len(list(live.store.incidents())) == 1
+    assert len(list(live.storage.incidents.query())) == 1
 
 
 def test_vm_delete_event_for_a_vm_that_still_exists_never_stops(
     live: Runtime, sim: AzureSimulator
 ) -> None:
     s = scene(sim, AGENT)
-    (outcome,) = handle_vm_deleted(_delete_event(s), live)
-    assert outcome.status == ESCALATED
+    (outcome,) = handle_vm_deleted(live, _delete_event(s))
+    assert outcome.status == IncidentStatus.ESCALATED
     assert sim.calls_to(route="item_put") == []
 
 
@@ -328,8 +340,8 @@ def test_unprotected_vm_delete_makes_no_incident(live: Runtime, sim: AzureSimula
     sim.add_vault(SUB, VAULT_RG, "rsv-empty")
     sim.delete_vm(vm["id"])
     fake = dataclasses.make_dataclass("S", ["vm_id"])(vm["id"])
-    assert handle_vm_deleted(_delete_event(fake), live) == []
-    assert list(live.store.incidents()) == []
+    assert handle_vm_deleted(live, _delete_event(fake)) == []
+    assert list(live.storage.incidents.query()) == []
 
 
 @pytest.mark.parametrize(
@@ -353,8 +365,8 @@ def test_other_resource_events_are_rejected(live: Runtime, mutate: Any, reason: 
     raw = copy.deepcopy(load_event("resource-delete-vm"))
     mutate(raw)
     event = EventGridEventInConverter.decode(Datum(json.dumps(raw), "json"), trigger_metadata=None)
-    (outcome,) = handle_vm_deleted(event, live)
-    assert outcome.kind == REJECTED and reason in outcome.reason
+    (outcome,) = handle_vm_deleted(live, event)
+    assert outcome.kind == OutcomeKind.REJECTED and reason in outcome.reason
 
 
 def test_vm_delete_outside_the_scope_is_rejected(live: Runtime, sim: AzureSimulator) -> None:
@@ -363,8 +375,8 @@ def test_vm_delete_outside_the_scope_is_rejected(live: Runtime, sim: AzureSimula
     )
     s = scene(sim, VM_GONE)
     sim.delete_vm(s.vm_id)
-    (outcome,) = handle_vm_deleted(_delete_event(s), scoped)
-    assert outcome.kind == REJECTED
+    (outcome,) = handle_vm_deleted(scoped, _delete_event(s))
+    assert outcome.kind == OutcomeKind.REJECTED
     assert sim.calls_to(route="item_put") == []
 
 

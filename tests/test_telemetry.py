@@ -16,11 +16,11 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from handlers import telemetry
-from handlers.events import parse
-from handlers.respond import respond
-from handlers.runtime import Runtime
-from handlers.settings import Settings
+from handlers.core.settings import Settings
+from handlers.intake.events import parse
+from handlers.outbound import telemetry
+from handlers.pipeline.respond import respond
+from handlers.pipeline.runtime import Runtime
 from sandbox.simulator import AzureSimulator
 from tests.conftest import load_event
 from tests.world import AGENT, deliver, scene
@@ -42,7 +42,7 @@ def test_every_line_about_an_incident_carries_its_ids(
 ) -> None:
     caplog.set_level(logging.INFO, logger=telemetry.LOGGER)
     event = load_event("cloudevent-vm-not-found")
-    outcome = respond(parse(event), runtime)
+    outcome = respond(runtime, parse(event))
     records = _about_incidents(caplog.records)
     assert len(records) == 2  # the planned step and the one outcome line
     for record in records:
@@ -79,7 +79,7 @@ def test_secrets_never_reach_the_logs(
     try:
         raise RuntimeError(f"authentication failed: {secrets[-1]}")
     except RuntimeError:
-        logging.getLogger("handlers.sinks").exception("sink failed")
+        logging.getLogger("handlers.outbound.sinks").exception("sink failed")
     logged = caplog.text + "".join(telemetry.JsonFormatter().format(r) for r in caplog.records)
     assert "***" in logged
     assert [s for s in secrets if s in logged] == []
@@ -99,9 +99,9 @@ def test_without_a_connection_string_nothing_heavy_is_imported_or_exported() -> 
 import json, sys
 import function_app
 at_import = sorted(m for m in ("opentelemetry", "azure.monitor.opentelemetry", "rich",
-                               "handlers.audit", "handlers.telemetry") if m in sys.modules)
-from handlers import telemetry
-from handlers.settings import Settings
+                               "handlers.audit", "handlers.outbound.telemetry") if m in sys.modules)
+from handlers.outbound import telemetry
+from handlers.core.settings import Settings
 telemetry.configure(Settings.from_env({}))
 telemetry.counters().incidents.add(1, {"category": "transient"})
 from opentelemetry import metrics
@@ -161,8 +161,8 @@ def test_counters_count_incidents_actions_and_rejections(
     runtime: Runtime, reader: InMemoryMetricReader
 ) -> None:
     for name in ("cloudevent-vm-not-found", "eventgrid-storage-timeout", "cloudevent-vm-not-found"):
-        respond(parse(load_event(name)), runtime)
-    respond(parse("not an event"), runtime)
+        respond(runtime, parse(load_event(name)))
+    respond(runtime, parse("not an event"))
     readings = _readings(reader)
     incidents = {
         dict(attrs)["category"]: n for (name, attrs), n in readings.items() if name == "incidents"

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from handlers.actions.retry import run_retry
-from handlers.events import Rejection, cloud_event, parse
-from handlers.incident import Incident
-from handlers.model import BackupFailure
-from handlers.respond import Outcome, respond
-from handlers.runtime import Runtime
-from handlers.store import DeliveryInFlightError
+from handlers.core.incident import Incident
+from handlers.core.model import BackupFailure, Rejection
+from handlers.core.outcome import Outcome
+from handlers.intake.events import cloud_event, parse
+from handlers.intake.retry_queue import run_retry
+from handlers.pipeline.respond import respond
+from handlers.pipeline.runtime import Runtime
+from handlers.storage import DeliveryInFlightError
 from sandbox.simulator import AzureSimulator
 
 SUB = "6f0c3a52-8d1e-4b7a-9c55-2f1d8e4a7b10"
@@ -103,7 +104,7 @@ def scene(
 
 
 def deliver(runtime: Runtime, event: dict[str, Any]) -> Outcome:
-    return respond(parse(event), runtime)
+    return respond(runtime, parse(event))
 
 
 def deliver_concurrently(
@@ -118,7 +119,7 @@ def deliver_concurrently(
         start.wait()
         while True:
             try:
-                kinds.append(respond(item, runtime).kind)
+                kinds.append(respond(runtime, item).kind)
                 return
             except DeliveryInFlightError:
                 continue
@@ -135,20 +136,18 @@ def drain(runtime: Runtime, rounds: int = 30) -> int:
     """Play the Functions host for the retry queue: run every visible message. Returns the count."""
     handled = 0
     for _ in range(rounds):
-        messages = list(
-            runtime.retry_queue.receive_messages(messages_per_page=32, visibility_timeout=30)
-        )
+        messages = list(runtime.retry_queue.receive(visibility_seconds=30))
         if not messages:
             return handled
         for message in messages:
             run_retry(runtime, message.content.decode(), message.dequeue_count)
-            runtime.retry_queue.delete_message(message)
+            runtime.retry_queue.delete(message)
             handled += 1
     raise AssertionError(f"the retry queue did not drain in {rounds} rounds")
 
 
 def incident_of(runtime: Runtime, job_id: str) -> Incident:
-    incident = runtime.store.find_incident(job_id)
+    incident = runtime.storage.find_incident(job_id)
     assert incident is not None, f"no incident for job {job_id}"
     return incident
 

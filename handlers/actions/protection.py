@@ -9,13 +9,14 @@ Authorization denial, becomes a ticket instead.
 
 from __future__ import annotations
 
-from handlers.actions import ActionContext, action
-from handlers.azure_ops import DENIED, UNAVAILABLE, AzureCallError
-from handlers.incident import RESOLVED
-from handlers.model import Source
+from handlers.actions.context import ActionContext
+from handlers.actions.registry import register
+from handlers.azure.backup import STOPPED
+from handlers.azure.errors import AzureCallError, ErrorKind
+from handlers.core.incident import IncidentStatus
+from handlers.core.model import Source
 
 NAME = "stop_protection"
-STOPPED = "ProtectionStopped"
 
 DONE_NOTE = (
     "Protection of {vm} was stopped because the VM no longer exists (Azure Resource Manager "
@@ -28,9 +29,6 @@ DONE_NOTE = (
 
 def _precheck(ctx: ActionContext) -> str:
     """Why protection must NOT be stopped, or ``""`` when every check passed."""
-    incident = ctx.incident()
-    if not incident.VmResourceGroup:
-        return "the VM's resource group is unknown, so its deletion cannot be verified"
     if ctx.api.vm_exists():
         return "Azure Resource Manager still has the VM; protection was left on"
     moved_to = ctx.api.vm_elsewhere()
@@ -39,7 +37,7 @@ def _precheck(ctx: ActionContext) -> str:
     return ""
 
 
-@action(NAME)
+@register(NAME)
 def stop_protection(ctx: ActionContext) -> None:
     """Verify, then stop protection with data retained, then tell the owner by ticket."""
     incident = ctx.incident()
@@ -59,25 +57,28 @@ def stop_protection(ctx: ActionContext) -> None:
             ctx.log(NAME, "skipped", "the vault has no such protected item")
             ctx.escalate("Protection not stopped: the vault has no matching protected item.")
             return
-        if item.get("protectionState") != STOPPED:
+        if item.protection_state != STOPPED:
             ctx.log(NAME, "started", "VM confirmed deleted (ARM 404); stopping, data retained")
-            state = ctx.api.stop_protection(item.get("sourceResourceId") or incident.VmId)
+            state = ctx.api.stop_protection(item.source_resource_id or ctx.api.item.vm_id)
             if state != STOPPED:
                 raise AzureCallError(
-                    UNAVAILABLE, "", f"protection state is {state!r} after the stop"
+                    ErrorKind.UNAVAILABLE, "", f"protection state is {state!r} after the stop"
                 )
     except AzureCallError as error:
         ctx.log(NAME, "failed", str(error))
-        if error.kind == UNAVAILABLE:
+        if error.kind == ErrorKind.UNAVAILABLE:
             raise  # redelivery retries; the checks above run again first
         denied = (
-            "denied by authorization or Multi-User Authorization" if error.kind == DENIED else ""
+            "denied by authorization or Multi-User Authorization"
+            if error.kind == ErrorKind.DENIED
+            else ""
         )
         ctx.escalate(f"Stopping protection failed: {denied or error}. Nothing was changed.")
         return
-    note = DONE_NOTE.format(vm=incident.VmId or incident.VmName, vault=incident.VaultName)
-    ctx.log(NAME, "succeeded", "protection stopped, recovery points retained", status=RESOLVED)
-    result = ctx.runtime.tickets.open_or_append(ctx.incident(), note)
+    note = DONE_NOTE.format(vm=ctx.api.item.vm_id or incident.VmName, vault=incident.VaultName)
+    stopped = "protection stopped, recovery points retained"
+    ctx.log(NAME, "succeeded", stopped, status=IncidentStatus.RESOLVED)
+    result = ctx.services.tickets.open_or_append(ctx.incident(), note)
     ctx.log(
         "ticket", "opened" if result.created else "appended", "owner informed", ref=result.ticket_id
     )

@@ -1,14 +1,12 @@
-"""The ``ticket`` action: hand a failure to a person, with the remediation steps.
-
-(``record`` rules need no action: ``respond()`` resolves their incidents as it records them.)
-"""
+"""The ``ticket`` action: hand a failure to a person, with the remediation steps."""
 
 from __future__ import annotations
 
-from handlers.actions import ActionContext, action
+from handlers.actions.context import ActionContext
+from handlers.actions.registry import register
 
 
-@action("ticket")
+@register("ticket")
 def open_ticket(ctx: ActionContext) -> None:
     """Open (or add to) the ticket for this item and rule, with the remediation steps."""
     incident = ctx.incident()

@@ -24,7 +24,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from handlers.audit.query import FILTERS, IncidentQuery, QueryError, page
 from handlers.audit.records import as_record
-from handlers.store import IncidentStore
+from handlers.storage import Storage
 
 DEFAULT_TOP, MAX_TOP = 100, 1000
 #: ``code`` carries the function key when it is not sent as the ``x-functions-key`` header.
@@ -49,7 +49,7 @@ def _next_link(url: str, params: Mapping[str, str], continuation: str) -> str:
 
 
 def list_incidents(
-    store: IncidentStore, params: Mapping[str, str], url: str
+    storage: Storage, params: Mapping[str, str], url: str
 ) -> tuple[int, dict[str, Any]]:
     """Answer one request: HTTP status and JSON body (400 with ``error`` for bad parameters)."""
     unknown = sorted(set(params) - PARAMETERS)
@@ -59,7 +59,7 @@ def list_incidents(
             raise QueryError(f"unknown parameter {', '.join(unknown)}; known: {known}")
         query = IncidentQuery.from_params(params, datetime.now(UTC))
         top = _top(params.get("top") or str(DEFAULT_TOP))
-        items, continuation = page(store, query, top, params.get("continuation", ""))
+        items, continuation = page(storage, query, top, params.get("continuation", ""))
     except QueryError as error:
         return 400, {"error": str(error)}
     body: dict[str, Any] = {"value": [as_record(i) for i in items], "count": len(items)}

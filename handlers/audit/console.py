@@ -18,7 +18,7 @@ from rich.text import Text
 from handlers.audit.query import failed_at
 from handlers.audit.records import TABLE_COLUMNS, outcome, table_cells
 from handlers.audit.summary import Summary
-from handlers.incident import Incident
+from handlers.core.incident import Incident
 
 #: Width of tables written to a file or a pipe, where no terminal says how wide to be.
 PLAIN_WIDTH = 220

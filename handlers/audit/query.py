@@ -28,9 +28,9 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from handlers.incident import STATUSES, Incident
-from handlers.keys import inverted_ticks, safe_key
-from handlers.store import INCIDENTS, IncidentStore
+from handlers.core.incident import STATUSES, Incident
+from handlers.storage import Storage
+from handlers.storage.keys import inverted_ticks, safe_key
 
 _EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 #: The inverted form of tick 0: subtracting a RowKey's time prefix from it gives the ticks.
@@ -206,9 +206,9 @@ class IncidentQuery:
 FILTERS = tuple(f.name for f in fields(IncidentQuery))
 
 
-def select(store: IncidentStore, query: IncidentQuery) -> Iterator[Incident]:
+def select(storage: Storage, query: IncidentQuery) -> Iterator[Incident]:
     """Every incident matching ``query``, in table order (VM, then newest first)."""
-    yield from store.incidents(*query.odata())
+    yield from storage.incidents.query(*query.odata())
 
 
 def encode_token(token: Mapping[str, str | None]) -> str:
@@ -233,22 +233,13 @@ def decode_token(text: str) -> dict[str, str | None]:
 
 
 def page(
-    store: IncidentStore, query: IncidentQuery, size: int, continuation: str = ""
+    storage: Storage, query: IncidentQuery, size: int, continuation: str = ""
 ) -> tuple[list[Incident], str]:
     """One page of at most ``size`` incidents and the token of the next (``""`` at the end).
 
     The service may return fewer than ``size`` (even none) with a token: follow it.
     """
-    table = store.table(INCIDENTS)
     flt, values = query.odata()
-    entities = (
-        table.query_entities(flt, parameters=values, results_per_page=size)
-        if flt
-        else table.list_entities(results_per_page=size)
-    )
-    pages = entities.by_page(
-        continuation_token=decode_token(continuation) if continuation else None
-    )
-    items = [Incident.from_entity(dict(e)) for e in next(pages, [])]
-    token = pages.continuation_token
-    return items, encode_token(token) if token else ""
+    token = decode_token(continuation) if continuation else None
+    items, following = storage.incidents.page(flt, values, size, token)
+    return items, encode_token(following) if following else ""

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from handlers.audit.query import failed_at
-from handlers.incident import Incident
+from handlers.core.incident import Incident
 
 #: Columns of ``--format csv`` (the action log is left to JSON and ``show``).
 CSV_COLUMNS = (

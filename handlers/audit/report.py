@@ -21,7 +21,7 @@ from handlers.audit import charts
 from handlers.audit.query import IncidentQuery, failed_at
 from handlers.audit.records import TABLE_COLUMNS, action_outcome, table_cells
 from handlers.audit.summary import Summary, retry_result, summarize
-from handlers.incident import ESCALATED, Incident
+from handlers.core.incident import Incident, IncidentStatus
 
 TEMPLATE = Template((Path(__file__).parent / "report.html").read_text(encoding="utf-8"))
 #: Categories drawn in their own colour per day; the rest are stacked as "other".
@@ -152,7 +152,7 @@ def report_html(
     ordered = sorted(incidents, key=lambda i: i.RowKey)  # newest first
     summary = summarize(ordered, tickets, query)
     rate = f"{summary.retry.rate:.0%}" if summary.retry.rate is not None else "n/a"
-    escalated = dict(summary.by_status).get(ESCALATED, 0)
+    escalated = dict(summary.by_status).get(IncidentStatus.ESCALATED, 0)
     kpis = "".join(
         (
             _kpi("incidents", summary.total, "incidents"),

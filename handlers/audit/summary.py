@@ -21,8 +21,9 @@ from typing import Any
 
 from handlers.audit.query import IncidentQuery, failed_at
 from handlers.audit.records import action_outcome, outcome
-from handlers.incident import ESCALATED, Incident
-from handlers.store import TICKETS, IncidentStore
+from handlers.core.incident import Incident, IncidentStatus
+from handlers.storage import Storage
+from handlers.storage.tickets import TicketStatus
 
 RETRY = "retry"
 #: An item with at least this many incidents in the window is "failing repeatedly".
@@ -94,7 +95,7 @@ def retry_result(incident: Incident) -> str:
     state = outcome(incident)
     if state == "succeeded":
         return "succeeded"
-    if state in ("exhausted", "failed") and incident.Status == ESCALATED:
+    if state in ("exhausted", "failed") and incident.Status == IncidentStatus.ESCALATED:
         return "failed"
     if state == "skipped":
         return "redirected"
@@ -124,10 +125,9 @@ def _repeated(incidents: Sequence[Incident]) -> list[RepeatedItem]:
     return sorted(items, key=lambda r: (-r.failures, r.vault, r.vm))
 
 
-def open_tickets(store: IncidentStore) -> list[dict[str, Any]]:
+def open_tickets(storage: Storage) -> list[dict[str, Any]]:
     """Every open ticket row (the tickets table is small: one per item and rule)."""
-    rows = store.table(TICKETS).query_entities("Status eq @open", parameters={"open": "open"})
-    return [dict(row) for row in rows]
+    return storage.tickets.rows(status=TicketStatus.OPEN)
 
 
 def _tickets_of(

@@ -152,6 +152,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           value: settings.claimLeaseSeconds
         }
         {
+          name: 'CLAIM_RETENTION_DAYS'
+          value: settings.claimRetentionDays
+        }
+        {
           name: 'AZURE_MANAGEMENT_URL'
           value: settings.managementUrl
         }

@@ -1,0 +1,178 @@
+"""What an action works with: :class:`ActionContext` (one incident) over :class:`Services`.
+
+Every step an action takes is written to the incident's action log (ETag-guarded), so a
+redelivery can tell what already happened and never does it twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from handlers.azure.backup import ItemApi, VaultApi, job_state
+from handlers.azure.clients import AzureClients
+from handlers.core.incident import Incident, IncidentStatus
+from handlers.core.model import ProtectedItemRef
+from handlers.core.settings import Settings
+from handlers.outbound import telemetry
+from handlers.storage import RetryQueue, Storage
+
+if TYPE_CHECKING:
+    from handlers.actions.desk import TicketDesk
+    from handlers.outbound.notify import Notifier
+
+
+class Services(Protocol):
+    """The services actions use (the pipeline's runtime provides them)."""
+
+    settings: Settings
+    storage: Storage
+    clients: AzureClients
+
+    @property
+    def tickets(self) -> TicketDesk: ...
+
+    @property
+    def notifier(self) -> Notifier: ...
+
+    @property
+    def retry_queue(self) -> RetryQueue: ...
+
+
+class ItemUnresolvedError(RuntimeError):
+    """The job names no container and the vault does not say which item is the VM's."""
+
+
+@dataclass
+class ActionContext:
+    """One incident being acted on."""
+
+    services: Services
+    pk: str
+    rk: str
+    _api: ItemApi | None = field(default=None, init=False, repr=False)
+
+    def incident(self) -> Incident:
+        """The incident as stored now."""
+        return self.services.storage.incidents.get(self.pk, self.rk)
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    def params(self, defaults: dict[str, Any]) -> dict[str, Any]:
+        """The action's parameters as the rule gave them (recorded on the incident)."""
+        return {**defaults, **self.incident().action_params}
+
+    @property
+    def api(self) -> ItemApi:
+        """The item's API; resolves the item from the Backup API first when the job did not
+        name it (see :meth:`resolve_item`)."""
+        if self._api is None:
+            self._api = self.resolve_item()
+        return self._api
+
+    def resolve_item(self) -> ItemApi:
+        """The protected item of the incident, for the item calls.
+
+        A job that names its container says which VM it is; one that does not (Azure's job
+        details need not carry ``containerName``) is matched by VM name among the vault's
+        protected Azure VM items, and the VM's id comes from the item's ``sourceResourceId``.
+        The result is written on the incident once, so later steps read it from there.
+
+        :raises ItemUnresolvedError: no item, or several, carry the VM's name: never a guess.
+        """
+        incident = self.incident()
+        clients = self.services.clients
+        if incident.VmResourceGroup:
+            return ItemApi(clients, incident.item)
+        candidates = VaultApi(clients, incident.item.vault).vm_items(incident.VmName)
+        vms = [c.vm for c in candidates if c.vm is not None]
+        if len(vms) != 1 or len(candidates) != 1:
+            named = ", ".join(c.source_resource_id or c.id for c in candidates) or "none"
+            raise ItemUnresolvedError(
+                f"the job names no container and vault {incident.VaultName} has "
+                f"{len(candidates)} protected VM item(s) named {incident.VmName!r}: {named}"
+            )
+        vm = vms[0]
+        item = ProtectedItemRef.from_vault_id(incident.VaultId, vm.resource_group, vm.name)
+
+        def record(stored: Incident) -> None:
+            stored.VmResourceGroup, stored.VmId = vm.resource_group, vm.id
+            stored.ProtectedItem = item.protected_item_name
+            stored.log("item", "resolved", f"{candidates[0].id} backs up {vm.id}")
+
+        self.services.storage.incidents.mutate(self.pk, self.rk, record)
+        return ItemApi(clients, item, same_name_items=1)
+
+    def log(
+        self,
+        action_name: str,
+        state: str,
+        detail: str = "",
+        *,
+        attempt: int = 0,
+        ref: str = "",
+        status: str = "",
+    ) -> Incident:
+        """Append to the action log and, optionally, move the incident to ``status``."""
+
+        def change(incident: Incident) -> None:
+            incident.log(action_name, state, detail, attempt=attempt, ref=ref)
+            incident.LastSeen = datetime.now(UTC)
+            if status:
+                incident.Status = status
+
+        incident = self.services.storage.incidents.mutate(self.pk, self.rk, change)
+        telemetry.action_step(incident, action_name, state, detail)
+        return incident
+
+    def notify(self, outcome: str, text: str, incident: Incident | None = None) -> None:
+        """Announce; a failed notification is logged on the incident, never raised.
+
+        :param incident: the incident as just written, when the caller has it (saves a read).
+        """
+        if not self.services.notifier.enabled:
+            return
+        incident = incident or self.incident()
+        for error in self.services.notifier.announce(outcome, incident, text):
+            self.log("notify", "failed", error)
+
+    def escalate(self, reason: str) -> Incident:
+        """Hand the incident to a person: a ticket with the remediation, status escalated."""
+        result = self.services.tickets.open_or_append(self.incident(), reason)
+        state = "opened" if result.created else "appended"
+        for error in result.errors:
+            self.log("ticket", "failed", error, ref=result.ticket_id)
+        incident = self.log(
+            "ticket", state, reason, ref=result.ticket_id, status=IncidentStatus.ESCALATED
+        )
+        self.notify("ticket_opened", reason, incident)
+        return incident
+
+    def failure_unconfirmed(self, action_name: str, attempt: int = 0) -> bool:
+        """Re-read the job: when the Backup API does not report it failed, reject the incident.
+
+        The event is never trusted for an action; a job the API does not show as failed
+        means the payload was stale or wrong, and nothing is done about it.
+        """
+        incident = self.incident()
+        vault = VaultApi(self.services.clients, incident.item.vault)
+        status = job_state(vault.job_details(incident.JobId)).status
+        if status.lower() == "failed":
+            return False
+        reason = f"the Backup API reports job {incident.JobId} as {status}, not Failed"
+        self.log(action_name, "skipped", reason, attempt=attempt, status=IncidentStatus.REJECTED)
+        return True
+
+    def resolve(self, action_name: str, reason: str, *, attempt: int = 0, ref: str = "") -> None:
+        """The incident needs nothing more: resolve it and its open ticket, if any."""
+        resolved = IncidentStatus.RESOLVED
+        incident = self.log(
+            action_name, "succeeded", reason, attempt=attempt, ref=ref, status=resolved
+        )
+        ticket_id = self.services.tickets.resolve(incident, reason)
+        if ticket_id:
+            incident = self.log("ticket", "resolved", reason, ref=ticket_id)
+        self.notify("resolved", reason, incident)

@@ -1,0 +1,88 @@
+"""The retry queue's messages: which incident, which attempt, what to check next.
+
+A message is JSON; reading one validates it before anything is read from storage (unknown
+fields are ignored, so a newer or older app version can read it) and raises
+:class:`MessageError` with the reason when it cannot be used.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import MISSING, asdict, dataclass, fields
+from datetime import timedelta
+from typing import Any
+
+from handlers.storage import RetryQueue
+
+
+class MessageKind:
+    """What a retry-queue message asks for."""
+
+    #: Start (or re-check) an attempt of the on-demand backup.
+    RETRY = "retry"
+    #: Read the job an attempt started and act on its outcome.
+    FOLLOW_UP = "follow_up"
+    ALL = (RETRY, FOLLOW_UP)
+
+
+class MessageError(ValueError):
+    """A queue message that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class RetryMessage:
+    """A retry-queue message.
+
+    :ivar operation: the on-demand backup's operation status URL (follow-ups).
+    :ivar job: the backup job the attempt started, once known (follow-ups).
+    :ivar checks: follow-up checks of a running job so far.
+    """
+
+    kind: str
+    pk: str
+    rk: str
+    attempt: int
+    operation: str = ""
+    job: str = ""
+    checks: int = 0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> RetryMessage:
+        """:raises MessageError: not JSON, not an object, a field missing or of a wrong type."""
+        try:
+            raw: Any = json.loads(text)
+        except (ValueError, RecursionError):
+            raise MessageError("not JSON") from None
+        if not isinstance(raw, dict):
+            raise MessageError("not a JSON object")
+        values = {}
+        for spec in fields(cls):
+            if spec.name not in raw:
+                if spec.default is MISSING:
+                    raise MessageError(f"{spec.name} is missing")
+                continue
+            values[spec.name] = raw[spec.name]
+        message = cls(**values)
+        message._check()
+        return message
+
+    def _check(self) -> None:
+        for name in ("kind", "pk", "rk", "operation", "job"):
+            if not isinstance(getattr(self, name), str):
+                raise MessageError(f"{name} must be a string")
+        for name in ("attempt", "checks"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise MessageError(f"{name} must be a whole number")
+        if self.kind not in MessageKind.ALL:
+            raise MessageError(f"unknown kind {self.kind[:50]!r}")
+        if not (self.pk and self.rk) or self.attempt < 1:
+            raise MessageError("pk, rk and attempt (from 1) are required")
+
+
+def enqueue(queue: RetryQueue, message: RetryMessage, delay: timedelta, scale: float) -> None:
+    """Put ``message`` on the retry queue, visible after ``delay`` times ``scale``."""
+    queue.send(message.to_json(), int(delay.total_seconds() * scale))

@@ -1,0 +1,116 @@
+"""The one factory for the Azure management clients: Backup, Compute, vault lists.
+
+In Azure every client authenticates with the app's managed identity
+(``DefaultAzureCredential``) against the public endpoints. In the sandbox and the tests the
+same SDK clients are pointed at the local simulator by settings: ``AZURE_MANAGEMENT_URL``,
+``AZURE_STATIC_TOKEN`` and ``AZURE_CA_BUNDLE``. Every client gets timeouts and a bounded
+retry (azure-core honours ``Retry-After`` on 429 and 503).
+
+The management SDKs are imported on first use: a cold start that only records an incident
+never pays for them.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+from typing import Any
+
+from azure.core.credentials import AccessToken, TokenCredential
+
+from handlers.core.settings import Settings
+
+#: Per-request limits for every Azure call (seconds, attempts).
+CONNECT_TIMEOUT = 10
+READ_TIMEOUT = 60
+RETRIES = 3
+BACKOFF_FACTOR = 0.8
+BACKOFF_MAX = 30
+#: Interval between polls of a long-running operation when the service gives none.
+POLLING_INTERVAL = 10
+
+
+class StaticTokenCredential(TokenCredential):
+    """A fixed bearer token, for the local simulator only (``AZURE_STATIC_TOKEN``)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self._token, int(time.time()) + 3600)
+
+    def __repr__(self) -> str:  # never show the token in logs or tracebacks
+        return "StaticTokenCredential(***)"
+
+
+class AzureClients:
+    """Builds and caches the SDK clients for one set of settings.
+
+    :param client_options: extra keyword arguments for the management clients, e.g.
+        ``{"polling_interval": 0}`` in tests (the simulator answers at once).
+    """
+
+    def __init__(self, settings: Settings, client_options: dict[str, Any] | None = None) -> None:
+        self.settings = settings
+        self._options = client_options or {}
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    @cached_property
+    def credential(self) -> TokenCredential:
+        if self.settings.static_token:
+            return StaticTokenCredential(self.settings.static_token)
+        from azure.identity import DefaultAzureCredential
+
+        return DefaultAzureCredential(
+            managed_identity_client_id=self.settings.managed_identity_client_id or None
+        )
+
+    @property
+    def polling_interval(self) -> float:
+        """Seconds between polls of a long-running operation that gives no ``Retry-After``."""
+        return float(self._options.get("polling_interval", POLLING_INTERVAL))
+
+    def _transport_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "connection_timeout": CONNECT_TIMEOUT,
+            "read_timeout": READ_TIMEOUT,
+            "retry_total": RETRIES,
+            "retry_backoff_factor": BACKOFF_FACTOR,
+            "retry_backoff_max": BACKOFF_MAX,
+        }
+        if self.settings.ca_bundle:
+            options["connection_verify"] = self.settings.ca_bundle
+        return options
+
+    def _management(self, kind: str, subscription_id: str, factory: Any) -> Any:
+        key = (kind, subscription_id.lower())
+        if key not in self._cache:
+            self._cache[key] = factory(
+                self.credential,
+                subscription_id,
+                base_url=self.settings.management_url,
+                **{
+                    "polling_interval": POLLING_INTERVAL,
+                    **self._transport_options(),
+                    **self._options,
+                },
+            )
+        return self._cache[key]
+
+    def backup(self, subscription_id: str) -> Any:
+        """``RecoveryServicesBackupClient`` for one subscription."""
+        from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
+
+        return self._management("backup", subscription_id, RecoveryServicesBackupClient)
+
+    def compute(self, subscription_id: str) -> Any:
+        """``ComputeManagementClient`` for one subscription."""
+        from azure.mgmt.compute import ComputeManagementClient
+
+        return self._management("compute", subscription_id, ComputeManagementClient)
+
+    def vaults(self, subscription_id: str) -> Any:
+        """``RecoveryServicesClient`` (vault listing) for one subscription."""
+        from azure.mgmt.recoveryservices import RecoveryServicesClient
+
+        return self._management("vaults", subscription_id, RecoveryServicesClient)

@@ -1,0 +1,115 @@
+"""Azure Resource Manager ids: the one parser and the one formatter of the app.
+
+ARM compares ids case-insensitively and Azure itself spells them several ways
+(``/Subscriptions/`` in job ids, ``/Vaults/`` in some vault lists), so parsing ignores the case
+of the fixed segments and keeps the names as given.
+
+>>> vault = VaultRef.parse("/Subscriptions/s1/resourceGroups/rg/providers/"
+...                        "Microsoft.RecoveryServices/Vaults/v1")
+>>> vault, vault.id
+(VaultRef(subscription_id='s1', resource_group='rg', name='v1'), \
+'/subscriptions/s1/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v1')
+>>> job_ref(vault.id + "/backupJobs/j-1")
+(VaultRef(subscription_id='s1', resource_group='rg', name='v1'), 'j-1')
+>>> VmRef.parse("/subscriptions/s1/resourcegroups/rg-vm/providers/microsoft.compute/"
+...             "virtualmachines/vm1").name
+'vm1'
+>>> vm_from_container("IaasVMContainer;iaasvmcontainerv2;rg-vm;vm1")
+('rg-vm', 'vm1')
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_SEGMENT = r"[^/]+"
+_GROUP_PREFIX = rf"^/subscriptions/(?P<sub>{_SEGMENT})/resourcegroups/(?P<rg>{_SEGMENT})"
+_VAULT = re.compile(
+    _GROUP_PREFIX + rf"/providers/microsoft\.recoveryservices/vaults/(?P<name>{_SEGMENT})/?$",
+    re.IGNORECASE,
+)
+_JOB = re.compile(
+    _GROUP_PREFIX + rf"/providers/microsoft\.recoveryservices/vaults/(?P<name>{_SEGMENT})"
+    rf"/backupjobs/(?P<job>{_SEGMENT})/?$",
+    re.IGNORECASE,
+)
+_VM = re.compile(
+    _GROUP_PREFIX + rf"/providers/microsoft\.compute/virtualmachines/(?P<name>{_SEGMENT})/?$",
+    re.IGNORECASE,
+)
+#: The Backup container of an Azure VM: ``[IaasVMContainer;]iaasvmcontainerv2;{rg};{vm}``.
+VM_CONTAINER_KIND = "iaasvmcontainerv2"
+
+
+class ArmIdError(ValueError):
+    """The text is not an ARM id of the expected kind; the message quotes it (bounded)."""
+
+
+def _match(pattern: re.Pattern[str], text: str, kind: str) -> re.Match[str]:
+    found = pattern.match(text.strip()) if isinstance(text, str) else None
+    if found is None:
+        raise ArmIdError(f"not a {kind} id: {str(text)[:200]!r}")
+    return found
+
+
+@dataclass(frozen=True)
+class VaultRef:
+    """A Recovery Services vault."""
+
+    subscription_id: str
+    resource_group: str
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> VaultRef:
+        """:raises ArmIdError: ``text`` is not a vault id."""
+        found = _match(_VAULT, text, "Recovery Services vault")
+        return cls(found["sub"], found["rg"], found["name"])
+
+    @property
+    def id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.RecoveryServices/vaults/{self.name}"
+        )
+
+
+@dataclass(frozen=True)
+class VmRef:
+    """An Azure virtual machine."""
+
+    subscription_id: str
+    resource_group: str
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> VmRef:
+        """:raises ArmIdError: ``text`` is not a virtual machine id."""
+        found = _match(_VM, text, "virtual machine")
+        return cls(found["sub"], found["rg"], found["name"])
+
+    @property
+    def id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.Compute/virtualMachines/{self.name}"
+        )
+
+
+def job_ref(text: str) -> tuple[VaultRef, str]:
+    """The vault and the job name (GUID) of a backup job id.
+
+    :raises ArmIdError: ``text`` is not a backup job id.
+    """
+    found = _match(_JOB, text, "Recovery Services backup job")
+    return VaultRef(found["sub"], found["rg"], found["name"]), found["job"]
+
+
+def vm_from_container(container: str) -> tuple[str, str]:
+    """``(resource group, VM name)`` from a VM's Backup container or item name; ``("", "")``
+    when it names no Azure VM."""
+    parts = container.split(";")
+    if len(parts) >= 3 and parts[-3].lower() == VM_CONTAINER_KIND:
+        return parts[-2], parts[-1]
+    return "", ""

@@ -1,0 +1,189 @@
+"""The incident: one per backup job, the audit trail of what was decided and done.
+
+Lifecycle (``Incident.status``)::
+
+    open ──► remediating ──► resolved
+      │           │
+      │           └────────► escalated   (retries exhausted, action failed, needs a person)
+      ├────────────────────► resolved    (``record`` rules: nothing to do)
+      ├────────────────────► escalated   (``ticket`` rules: a person owns it now)
+      └────────────────────► rejected    (the Backup API does not confirm the failure)
+
+An incident is keyed for the questions operators ask: PartitionKey is the VM name, so "what
+happened to this VM" is one partition query; RowKey starts with an inverted time, so a
+partition reads newest first.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from handlers.core.model import BackupFailure, ProtectedItemRef
+
+if TYPE_CHECKING:
+    from rules.engine import Decision
+
+
+class IncidentStatus:
+    """An incident's status (see the lifecycle above)."""
+
+    OPEN = "open"
+    REMEDIATING = "remediating"
+    RESOLVED = "resolved"
+    ESCALATED = "escalated"
+    #: The Backup API does not report the job as failed: a stale or forged event.
+    REJECTED = "rejected"
+    #: Nothing more will happen to an incident in one of these.
+    FINAL = (RESOLVED, ESCALATED, REJECTED)
+
+
+STATUSES = (
+    IncidentStatus.OPEN,
+    IncidentStatus.REMEDIATING,
+    IncidentStatus.RESOLVED,
+    IncidentStatus.ESCALATED,
+    IncidentStatus.REJECTED,
+)
+
+#: Longest error text kept on an incident (the Table service caps a string at 64 KiB).
+MAX_STORED_TEXT = 8_000
+#: The action log keeps its first and latest entries within the same cap.
+LOG_HEAD, LOG_TAIL, MAX_DETAIL = 10, 60, 300
+
+
+@dataclass
+class ActionEntry:
+    """One line of an incident's action log."""
+
+    at: str
+    action: str
+    state: str
+    detail: str = ""
+    attempt: int = 0
+    ref: str = ""
+
+
+@dataclass
+class Incident:
+    """An incident as stored in the ``incidents`` table (field names are entity properties)."""
+
+    PartitionKey: str
+    RowKey: str
+    IncidentId: str
+    JobId: str
+    JobResourceId: str
+    SubscriptionId: str
+    VaultName: str
+    VaultId: str
+    VmName: str
+    VmResourceGroup: str
+    VmId: str
+    ProtectedItem: str
+    Operation: str
+    ErrorCodes: str
+    ErrorMessage: str
+    Rule: str
+    RuleTitle: str
+    Category: str
+    MatchedBy: str
+    PlannedAction: str
+    Remediation: str
+    RemediationJa: str
+    Doc: str
+    DryRun: bool
+    Status: str
+    Source: str
+    FirstSeen: datetime
+    LastSeen: datetime
+    Occurrences: int = 1
+    JobStartTime: datetime | None = None
+    JobEndTime: datetime | None = None
+    ActionLog: str = "[]"
+    #: The rule's parameters for its action (JSON), e.g. a retry's delay and attempts.
+    ActionParams: str = "{}"
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def to_entity(self) -> dict[str, Any]:
+        entity = {k: v for k, v in asdict(self).items() if k != "extra" and v is not None}
+        entity.update(self.extra)
+        return entity
+
+    @classmethod
+    def from_entity(cls, entity: dict[str, Any]) -> Incident:
+        names = {f.name for f in fields(cls)} - {"extra"}
+        known = {k: v for k, v in entity.items() if k in names}
+        extra = {k: v for k, v in entity.items() if k not in names}
+        return cls(**known, extra=extra)
+
+    @property
+    def item(self) -> ProtectedItemRef:
+        return ProtectedItemRef.from_vault_id(self.VaultId, self.VmResourceGroup, self.VmName)
+
+    @property
+    def action_params(self) -> dict[str, Any]:
+        """The rule's parameters for the planned action."""
+        return dict(json.loads(self.ActionParams or "{}"))
+
+    @property
+    def actions(self) -> list[ActionEntry]:
+        return [ActionEntry(**entry) for entry in json.loads(self.ActionLog or "[]")]
+
+    def log(
+        self, action: str, state: str, detail: str = "", *, attempt: int = 0, ref: str = ""
+    ) -> None:
+        """Append to the action log (the caller saves the incident)."""
+        entries = json.loads(self.ActionLog or "[]")
+        at = datetime.now(UTC).isoformat(timespec="seconds")
+        entries.append(asdict(ActionEntry(at, action, state, detail[:MAX_DETAIL], attempt, ref)))
+        if len(entries) > LOG_HEAD + LOG_TAIL + 1:
+            dropped = len(entries) - LOG_HEAD - LOG_TAIL
+            gap = ActionEntry(at, "log", "trimmed", f"{dropped} older entries omitted")
+            entries = [*entries[:LOG_HEAD], asdict(gap), *entries[-LOG_TAIL:]]
+        self.ActionLog = json.dumps(entries, ensure_ascii=False)
+
+
+def new_incident(
+    failure: BackupFailure,
+    decision: Decision,
+    keys: tuple[str, str],
+    *,
+    dry_run: bool,
+    now: datetime,
+) -> Incident:
+    """Build the incident for a failure seen for the first time."""
+    return Incident(
+        PartitionKey=keys[0],
+        RowKey=keys[1],
+        IncidentId=failure.job_id,
+        JobId=failure.job_id,
+        JobResourceId=failure.job_resource_id,
+        SubscriptionId=failure.subscription_id,
+        VaultName=failure.vault_name,
+        VaultId=failure.vault_id,
+        VmName=failure.vm_name,
+        VmResourceGroup=failure.vm_resource_group,
+        VmId=failure.vm_id,
+        ProtectedItem=failure.protected_item_name,
+        Operation=failure.operation,
+        ErrorCodes=",".join(failure.codes),
+        ErrorMessage=failure.message[:MAX_STORED_TEXT],
+        Rule=decision.rule,
+        RuleTitle=decision.title,
+        Category=decision.category,
+        MatchedBy=decision.matched_by,
+        PlannedAction=decision.action,
+        Remediation=decision.remediation,
+        RemediationJa=decision.remediation_ja,
+        Doc=decision.doc,
+        DryRun=dry_run,
+        Status=IncidentStatus.OPEN,
+        Source=str(failure.source),
+        FirstSeen=now,
+        LastSeen=now,
+        JobStartTime=failure.start_time,
+        JobEndTime=failure.end_time,
+        ActionParams=json.dumps(decision.params, sort_keys=True),
+    )

@@ -1,0 +1,290 @@
+"""Every setting the app reads, in one place.
+
+Settings come from the environment (Function App settings in Azure, exported variables
+locally). :data:`SPECS` lists each one with its default and meaning; the README's settings
+table and ``infra/`` are checked against it by a test, so the three cannot drift apart.
+
+>>> s = Settings.from_env({"DRY_RUN": "false", "TICKET_LANGUAGE": "ja"})
+>>> s.dry_run, s.ticket_language
+(False, 'ja')
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+AZURITE_CONNECTION_STRING = "UseDevelopmentStorage=true"
+PUBLIC_MANAGEMENT_URL = "https://management.azure.com"
+#: Azure's hard limit of on-demand backups per item per UTC day (error-codes.md §3.1).
+AZURE_ON_DEMAND_DAILY_LIMIT = 9
+LANGUAGES = ("en", "ja")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the app cannot use; the message names the setting."""
+
+
+def _text(raw: str, name: str) -> str:
+    return raw
+
+
+def _flag(raw: str, name: str) -> bool:
+    value = raw.lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name}={raw!r}: expected true or false")
+
+
+def _count(raw: str, name: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a whole number") from None
+    if value < 0:
+        raise SettingsError(f"{name}={raw!r}: must not be negative")
+    return value
+
+
+def _language(raw: str, name: str) -> str:
+    if raw.lower() not in LANGUAGES:
+        raise SettingsError(f"{name}={raw!r}: expected one of {', '.join(LANGUAGES)}")
+    return raw.lower()
+
+
+def _table_prefix(raw: str, name: str) -> str:
+    if raw and not (raw.isascii() and raw.isalnum() and raw[0].isalpha()):
+        raise SettingsError(f"{name}={raw!r}: letters and digits only, starting with a letter")
+    return raw
+
+
+def _ids(raw: str, name: str) -> frozenset[str]:
+    return frozenset(part.strip().lower() for part in raw.split(",") if part.strip())
+
+
+def _url(raw: str, name: str) -> str:
+    if raw and not raw.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        raise SettingsError(f"{name}: must be an https:// URL")
+    return raw.rstrip("/")
+
+
+def _scale(raw: str, name: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a number") from None
+    if not 0 <= value <= 1:
+        raise SettingsError(f"{name}={raw!r}: must be between 0 and 1")
+    return value
+
+
+def _daily_cap(raw: str, name: str) -> int:
+    value = _count(raw, name)
+    if not 1 <= value <= AZURE_ON_DEMAND_DAILY_LIMIT:
+        raise SettingsError(f"{name}={raw!r}: must be 1 to {AZURE_ON_DEMAND_DAILY_LIMIT}")
+    return value
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One setting: environment name, Settings field, parser, default (as text), meaning.
+
+    ``secret`` values are kept out of logs; ``local_only`` settings serve the sandbox and
+    tests and are never set by ``infra/``.
+    """
+
+    env: str
+    field: str
+    parse: Callable[[str, str], Any]
+    default: str
+    doc: str
+    secret: bool = False
+    local_only: bool = False
+
+
+SPECS: tuple[Spec, ...] = (
+    # Storage
+    Spec("AzureWebJobsStorage", "storage_connection", _text, "",
+         "connection string of the storage account (tables, queues); `UseDevelopmentStorage=true` "
+         "is Azurite; leave empty in Azure, where the identity-based URIs below are used",
+         secret=True, local_only=True),
+    Spec("AzureWebJobsStorage__tableServiceUri", "table_service_uri", _url, "",
+         "Table service URI when storage is reached with the managed identity"),
+    Spec("AzureWebJobsStorage__queueServiceUri", "queue_service_uri", _url, "",
+         "Queue service URI when storage is reached with the managed identity"),
+    Spec("AZURE_CLIENT_ID", "managed_identity_client_id", _text, "",
+         "client id of the user-assigned managed identity the app runs as"),
+    Spec("TABLE_NAME_PREFIX", "table_name_prefix", _table_prefix, "",
+         "prefix for every table name (letters and digits)"),
+    # Behaviour
+    Spec("DRY_RUN", "dry_run", _flag, "true",
+         "plan and record every action, change nothing in Azure"),
+    Spec("USER_RULES_PATH", "user_rules_path", _text, "",
+         "YAML file of your own rules; they take precedence over the built-in ones"),
+    Spec("SUBSCRIPTION_IDS", "subscription_ids", _ids, "",
+         "comma-separated subscriptions this deployment answers for; others are rejected "
+         "(empty: any)"),
+    Spec("CLAIM_LEASE_SECONDS", "claim_lease_seconds", _count, "300",
+         "how long a delivery owns a job before a redelivery may take it over; keep it at or "
+         "above the function timeout (`host.json` `functionTimeout`, a test holds them together)"),
+    Spec("CLAIM_RETENTION_DAYS", "claim_retention_days", _count, "30",
+         "how long a handled job is remembered: a redelivery within it (any source) only counts "
+         "as an occurrence; older claims are removed hourly"),
+    # Azure management APIs
+    Spec("AZURE_MANAGEMENT_URL", "management_url", _url, PUBLIC_MANAGEMENT_URL,
+         "Azure Resource Manager endpoint (the local simulator's URL in the sandbox)"),
+    Spec("AZURE_CA_BUNDLE", "ca_bundle", _text, "",
+         "CA certificate file to trust for the management endpoint (sandbox only)",
+         local_only=True),
+    Spec("AZURE_STATIC_TOKEN", "static_token", _text, "",
+         "bearer token for the management endpoint instead of the managed identity "
+         "(sandbox only)", secret=True, local_only=True),
+    # Retries
+    Spec("RETRY_QUEUE", "retry_queue", _text, "backup-retries",
+         "Storage queue of delayed retries and follow-up checks"),
+    Spec("RETRY_DAILY_CAP", "retry_daily_cap", _daily_cap, "3",
+         "most on-demand backups the app starts per item per UTC day, whatever a rule allows "
+         f"(1-{AZURE_ON_DEMAND_DAILY_LIMIT}, Azure's limit)"),
+    Spec("RETRY_STAGGER_LIMIT", "retry_stagger_limit", _count, "5",
+         "most retries started per vault within one stagger window; the rest wait"),
+    Spec("RETRY_STAGGER_MINUTES", "retry_stagger_minutes", _count, "15",
+         "length of the stagger window, minutes"),
+    Spec("RECOVERY_POINT_EXPIRY_DAYS", "recovery_point_expiry_days", _count, "30",
+         "retention of recovery points made by retries, days"),
+    Spec("FOLLOW_UP_MINUTES", "follow_up_minutes", _count, "60",
+         "when to check on the backup job a retry started, minutes"),
+    Spec("QUEUE_DELAY_SCALE", "queue_delay_scale", _scale, "1",
+         "factor on every queue delay; 0 makes delayed retries visible at once (the incident "
+         "log still says the delay the rule asked for)", local_only=True),
+    # Tickets
+    Spec("TICKET_LANGUAGE", "ticket_language", _language, "en",
+         "language of remediation text in tickets and notifications: `en` or `ja`"),
+    Spec("TICKET_WEBHOOK_URL", "ticket_webhook_url", _url, "",
+         "generic JSON webhook that receives tickets", secret=True),
+    Spec("SERVICENOW_INSTANCE_URL", "servicenow_url", _url, "",
+         "ServiceNow instance, e.g. https://contoso.service-now.com"),
+    Spec("SERVICENOW_USERNAME", "servicenow_username", _text, "", "ServiceNow user"),
+    Spec("SERVICENOW_PASSWORD", "servicenow_password", _text, "",
+         "ServiceNow password (a Key Vault reference in Azure)", secret=True),
+    Spec("AZURE_DEVOPS_ORG_URL", "devops_org_url", _url, "",
+         "Azure DevOps organization, e.g. https://dev.azure.com/contoso"),
+    Spec("AZURE_DEVOPS_PROJECT", "devops_project", _text, "", "Azure DevOps project"),
+    Spec("AZURE_DEVOPS_WORK_ITEM_TYPE", "devops_work_item_type", _text, "Issue",
+         "work item type of tickets"),
+    Spec("AZURE_DEVOPS_PAT", "devops_pat", _text, "",
+         "Azure DevOps personal access token (a Key Vault reference in Azure)", secret=True),
+    # Notifications
+    Spec("TEAMS_WEBHOOK_URL", "teams_webhook_url", _url, "",
+         "Teams Workflows webhook for notifications", secret=True),
+    Spec("SLACK_WEBHOOK_URL", "slack_webhook_url", _url, "",
+         "Slack incoming webhook for notifications", secret=True),
+    Spec("NOTIFY_WEBHOOK_URL", "notify_webhook_url", _url, "",
+         "generic JSON webhook for notifications", secret=True),
+    Spec("NOTIFY_FILTER", "notify_filter", _text, "",
+         "what to announce, e.g. `outcome=retry_exhausted,protection_stopped;category=vm_missing` "
+         "(empty: everything)"),
+    # Watcher
+    Spec("WATCH_SCHEDULE", "watch_schedule", _text, "0 */15 * * * *",
+         "NCRONTAB schedule of the job watcher (read by the Functions host)"),
+    Spec("WATCH_LOOKBACK_HOURS", "watch_lookback_hours", _count, "24",
+         "how far back the watcher looks in a vault it has no checkpoint for, hours"),
+    Spec("WATCH_MAX_JOBS_PER_RUN", "watch_max_jobs", _count, "2000",
+         "most failed jobs the watcher publishes in one run; the rest wait for the next"),
+    Spec("EVENTGRID_TOPIC_ENDPOINT", "eventgrid_endpoint", _url, "",
+         "endpoint of our Event Grid topic, where the watcher publishes"),
+    Spec("EVENTGRID_TOPIC_KEY", "eventgrid_key", _text, "",
+         "access key of the topic (local testing only; Azure uses the managed identity)",
+         secret=True, local_only=True),
+    # Telemetry
+    Spec("APPLICATIONINSIGHTS_CONNECTION_STRING", "appinsights_connection", _text, "",
+         "Application Insights; when empty, no telemetry is exported", secret=True),
+)  # fmt: skip
+
+NAMES = tuple(spec.env for spec in SPECS)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The app's configuration, validated once. Field meanings: see :data:`SPECS`."""
+
+    storage_connection: str = ""
+    table_service_uri: str = ""
+    queue_service_uri: str = ""
+    managed_identity_client_id: str = ""
+    table_name_prefix: str = ""
+    dry_run: bool = True
+    user_rules_path: str = ""
+    subscription_ids: frozenset[str] = frozenset()
+    claim_lease_seconds: int = 300
+    claim_retention_days: int = 30
+    management_url: str = PUBLIC_MANAGEMENT_URL
+    ca_bundle: str = ""
+    static_token: str = ""
+    retry_queue: str = "backup-retries"
+    retry_daily_cap: int = 3
+    retry_stagger_limit: int = 5
+    retry_stagger_minutes: int = 15
+    recovery_point_expiry_days: int = 30
+    follow_up_minutes: int = 60
+    queue_delay_scale: float = 1.0
+    ticket_language: str = "en"
+    ticket_webhook_url: str = ""
+    servicenow_url: str = ""
+    servicenow_username: str = ""
+    servicenow_password: str = ""
+    devops_org_url: str = ""
+    devops_project: str = ""
+    devops_work_item_type: str = "Issue"
+    devops_pat: str = ""
+    teams_webhook_url: str = ""
+    slack_webhook_url: str = ""
+    notify_webhook_url: str = ""
+    notify_filter: str = ""
+    watch_schedule: str = "0 */15 * * * *"
+    watch_lookback_hours: int = 24
+    watch_max_jobs: int = 2000
+    eventgrid_endpoint: str = ""
+    eventgrid_key: str = ""
+    appinsights_connection: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the settings from ``env`` (default: ``os.environ``).
+
+        :raises SettingsError: a value is unusable; the message names the setting.
+        """
+        env = os.environ if env is None else env
+        values = {}
+        for spec in SPECS:
+            raw = env.get(spec.env, "").strip() or spec.default
+            values[spec.field] = spec.parse(raw, spec.env)
+        settings = cls(**values)
+        if not (settings.storage_connection or settings.table_service_uri):
+            settings = cls(**{**values, "storage_connection": AZURITE_CONNECTION_STRING})
+        return settings
+
+    def in_scope(self, subscription_id: str) -> bool:
+        """Whether this deployment answers for ``subscription_id``."""
+        return not self.subscription_ids or subscription_id.lower() in self.subscription_ids
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in a log line."""
+        return [getattr(self, s.field) for s in SPECS if s.secret and getattr(self, s.field)]
+
+
+def markdown_table() -> str:
+    """The README's settings table, generated from :data:`SPECS`."""
+    lines = ["| setting | default | meaning |", "|---|---|---|"]
+    for spec in SPECS:
+        default = f"`{spec.default}`" if spec.default else "—"
+        where = " (local only)" if spec.local_only else ""
+        lines.append(f"| `{spec.env}` | {default} | {spec.doc}{where} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")

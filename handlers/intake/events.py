@@ -1,0 +1,256 @@
+"""The edge: raw event payloads in, :class:`BackupFailure` or :class:`Rejection` out.
+
+Accepted shapes, all carrying our ``BackupJobFailed`` contract (see
+``docs/backup-job-failed.schema.json``): an Event Grid schema event, a CloudEvents 1.0 event,
+the ``azure.functions`` objects for both, and, for replaying, a bare job resource as the
+Backup Jobs REST API returns it. Anything else becomes a :class:`Rejection` with a reason;
+parsing never raises.
+
+>>> parse({"specversion": "1.0"}).reason
+'CloudEvent: missing required attribute(s): id, source, type'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from handlers.core.ids import ArmIdError, job_ref, vm_from_container
+from handlers.core.model import BackupFailure, ErrorDetail, Rejection, Source
+from handlers.core.text import clean, excerpt
+
+#: The event type of our contract, on our own Event Grid topic.
+EVENT_TYPE = "BackupResponder.BackupJobFailed"
+
+#: Bounds that keep one hostile event from costing unbounded memory or storage.
+MAX_TEXT_CHARS = 8_000
+MAX_ERRORS = 20
+MAX_NAME_CHARS = 1_024
+
+_VM_JOB_TYPES = frozenset({"azureiaasvmjob", "azureiaasvmjobv2"})
+# JobSupportedAction in the REST spec, for old payloads that serialize it as a number.
+_ACTIONS_INFO = ("Invalid", "Cancellable", "Retriable")
+
+
+class PayloadError(ValueError):
+    """The payload is not a usable ``BackupJobFailed`` event; the message says why."""
+
+
+def _text(
+    value: Any,
+    path: str,
+    *,
+    limit: int = MAX_TEXT_CHARS,
+    required: bool = False,
+    name: bool = False,
+) -> str:
+    """A string field, cut at ``limit``; a ``name`` (an id) is never cut: too long rejects."""
+    if value is None:
+        if required:
+            raise PayloadError(f"{path} is missing")
+        return ""
+    if not isinstance(value, str):
+        raise PayloadError(f"{path} must be a string, not {type(value).__name__}")
+    if name and len(value) > limit:
+        raise PayloadError(f"{path} is longer than {limit} characters ({len(value)})")
+    return clean(value[:limit])
+
+
+def _mapping(value: Any, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        kind = "missing" if value is None else f"a {type(value).__name__}, not an object"
+        raise PayloadError(f"{path} is {kind}")
+    return value
+
+
+def _list(value: Any, path: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise PayloadError(f"{path} must be a list, not {type(value).__name__}")
+    return value
+
+
+def _time(value: Any, path: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        text = _text(value, path, limit=64)
+        try:
+            moment = datetime.fromisoformat(_trim_fraction(text))
+        except ValueError:
+            raise PayloadError(f"{path} is not an ISO 8601 time: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _trim_fraction(text: str) -> str:
+    # Azure writes 7 fractional digits; Python 3.11 accepts at most 6.
+    return re.sub(r"(\.\d{6})\d+", r"\1", text.strip().replace("Z", "+00:00"))
+
+
+def _code(value: Any, path: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | str | None):
+        raise PayloadError(f"{path} must be a number or a string")
+    return "" if value is None else clean(str(value).strip()[:200])
+
+
+def _error(raw: Any, path: str) -> ErrorDetail:
+    entry = _mapping(raw, path)
+    recommendations = tuple(
+        _text(r, f"{path}.recommendations[{i}]")
+        for i, r in enumerate(_list(entry.get("recommendations"), f"{path}.recommendations"))
+    )
+    return ErrorDetail(
+        code=_code(entry.get("errorCode"), f"{path}.errorCode"),
+        message=_text(entry.get("errorString"), f"{path}.errorString"),
+        recommendations=recommendations[:MAX_ERRORS],
+    )
+
+
+def _actions_info(raw: Any) -> tuple[str, ...]:
+    names = []
+    for i, action in enumerate(_list(raw, "properties.actionsInfo")):
+        if isinstance(action, int) and not isinstance(action, bool):
+            if not 0 <= action < len(_ACTIONS_INFO):
+                raise PayloadError(f"properties.actionsInfo[{i}] is not a known action: {action}")
+            names.append(_ACTIONS_INFO[action])
+        else:
+            names.append(_text(action, f"properties.actionsInfo[{i}]", limit=64))
+    return tuple(names)
+
+
+def parse_job(job: Any, source: Source, event_id: str = "") -> BackupFailure:
+    """Normalize one job resource (the Backup Jobs REST API's JSON) into a BackupFailure.
+
+    :raises PayloadError: the job is not a failed Azure VM backup job in a usable shape.
+    """
+    job = _mapping(job, "data")
+    job_id = _text(job.get("id"), "data.id", required=True, limit=MAX_NAME_CHARS * 2, name=True)
+    try:
+        vault, job_name = job_ref(job_id)
+    except ArmIdError:
+        raise PayloadError(
+            f"data.id is not a Recovery Services backup job id: {job_id[:200]!r}"
+        ) from None
+    props = _mapping(job.get("properties"), "data.properties")
+    job_type = _text(props.get("jobType"), "properties.jobType", required=True, limit=64)
+    if job_type.lower() not in _VM_JOB_TYPES:
+        raise PayloadError(f"properties.jobType {job_type!r} is not an Azure VM backup job")
+    status = _text(props.get("status"), "properties.status", required=True, limit=64)
+    if status.lower() != "failed":
+        raise PayloadError(f"properties.status is {status!r}, not 'Failed'")
+    container = _text(
+        props.get("containerName"), "properties.containerName", limit=MAX_NAME_CHARS, name=True
+    )
+    vm_group, vm_name = vm_from_container(container)
+    errors = tuple(
+        _error(e, f"properties.errorDetails[{i}]")
+        for i, e in enumerate(_list(props.get("errorDetails"), "properties.errorDetails"))
+    )
+    extended = props.get("extendedInfo")
+    dynamic = ""
+    if extended is not None:
+        dynamic = _text(
+            _mapping(extended, "properties.extendedInfo").get("dynamicErrorMessage"),
+            "properties.extendedInfo.dynamicErrorMessage",
+        )
+    return BackupFailure(
+        job_id=job_name,
+        subscription_id=vault.subscription_id,
+        vault_resource_group=vault.resource_group,
+        vault_name=vault.name,
+        vm_name=vm_name
+        or _text(
+            props.get("entityFriendlyName"),
+            "properties.entityFriendlyName",
+            limit=MAX_NAME_CHARS,
+            name=True,
+        ),
+        vm_resource_group=vm_group,
+        operation=_text(props.get("operation"), "properties.operation", limit=64),
+        status=status,
+        errors=errors[:MAX_ERRORS],
+        source=source,
+        start_time=_time(props.get("startTime"), "properties.startTime"),
+        end_time=_time(props.get("endTime"), "properties.endTime"),
+        event_id=event_id,
+        actions_info=_actions_info(props.get("actionsInfo")),
+        dynamic_message=dynamic,
+    )
+
+
+def cloud_event(job: Mapping[str, Any], event_id: str) -> dict[str, Any]:
+    """The wire form of our ``BackupJobFailed`` CloudEvent for a job resource.
+
+    >>> event = cloud_event({"id": "/subscriptions/s/x/vaults/v/backupJobs/j", "name": "j"}, "e1")
+    >>> event["source"], event["subject"]
+    ('/subscriptions/s/x/vaults/v', 'backupJobs/j')
+    """
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": str(job["id"]).split("/backupJobs/")[0],
+        "type": EVENT_TYPE,
+        "subject": f"backupJobs/{job['name']}",
+        "datacontenttype": "application/json",
+        "data": job,
+    }
+
+
+def _event_type_ok(event_type: str) -> None:
+    if event_type.lower() != EVENT_TYPE.lower():
+        raise PayloadError(f"event type {event_type[:200]!r} is not {EVENT_TYPE}")
+
+
+def _parse_cloud_event(raw: Mapping[str, Any]) -> BackupFailure:
+    missing = [k for k in ("id", "source", "type") if not raw.get(k)]
+    if missing:
+        raise PayloadError(f"CloudEvent: missing required attribute(s): {', '.join(missing)}")
+    if raw.get("specversion") != "1.0":
+        raise PayloadError(f"CloudEvent: specversion {raw.get('specversion')!r} is not '1.0'")
+    event_id = _text(raw["id"], "id", limit=256)
+    _event_type_ok(_text(raw["type"], "type", limit=256))
+    return parse_job(raw.get("data"), Source.CLOUD_EVENT, event_id)
+
+
+def _parse_event_grid(raw: Mapping[str, Any]) -> BackupFailure:
+    missing = [k for k in ("id", "eventType", "subject", "data") if raw.get(k) in (None, "")]
+    if missing:
+        raise PayloadError(f"Event Grid event: missing field(s): {', '.join(missing)}")
+    event_id = _text(raw["id"], "id", limit=256)
+    _event_type_ok(_text(raw["eventType"], "eventType", limit=256))
+    return parse_job(raw["data"], Source.EVENT_GRID, event_id)
+
+
+def _source_of(raw: Any) -> str:
+    if isinstance(raw, Mapping):
+        if "specversion" in raw:
+            return Source.CLOUD_EVENT
+        if "eventType" in raw:
+            return Source.EVENT_GRID
+    return Source.REPLAY
+
+
+def parse(raw: Any) -> BackupFailure | Rejection:
+    """Parse one event (a dict from JSON) into a BackupFailure, or say why it cannot be."""
+    source = _source_of(raw)
+    try:
+        if not isinstance(raw, Mapping):
+            raise PayloadError(f"an event must be a JSON object, not {type(raw).__name__}")
+        if source == Source.CLOUD_EVENT:
+            return _parse_cloud_event(raw)
+        if source == Source.EVENT_GRID:
+            return _parse_event_grid(raw)
+        return parse_job(raw, Source.REPLAY)
+    except PayloadError as exc:
+        event_id = raw.get("id") if isinstance(raw, Mapping) else ""
+        return Rejection(
+            reason=str(exc),
+            source=str(source),
+            payload=excerpt(raw),
+            event_id=event_id[:256] if isinstance(event_id, str) else "",
+        )

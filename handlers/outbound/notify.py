@@ -1,0 +1,192 @@
+"""Automatic notifications: incidents and action outcomes to Teams, Slack and a webhook.
+
+``NOTIFY_FILTER`` keeps a quiet night quiet, e.g.
+``outcome=retry_exhausted,protection_stopped,ticket_opened;category=vm_missing``: each part
+restricts one dimension (``outcome``, ``category``, ``action``); an empty filter announces
+everything. A notification that fails is returned as an error for the incident's log and
+never blocks or fails the action it reports.
+
+>>> NotifyFilter.parse("outcome=retry_exhausted;category=vm_missing,transient").wants(
+...     "retry_exhausted", "transient", "retry")
+True
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from handlers.core.incident import Incident
+from handlers.core.settings import Settings, SettingsError
+from handlers.outbound.http import SinkError, send, session
+
+OUTCOMES = (
+    "incident_opened",
+    "retry_scheduled",
+    "retry_started",
+    "retry_succeeded",
+    "retry_failed",
+    "retry_exhausted",
+    "protection_stopped",
+    "ticket_opened",
+    "action_failed",
+    "resolved",
+)
+_DIMENSIONS = ("outcome", "category", "action")
+
+
+@dataclass(frozen=True)
+class NotifyFilter:
+    """Which (outcome, category, action) triples to announce; an empty set means any."""
+
+    outcomes: frozenset[str] = frozenset()
+    categories: frozenset[str] = frozenset()
+    actions: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, text: str) -> NotifyFilter:
+        parts: dict[str, frozenset[str]] = {}
+        for clause in filter(None, (c.strip() for c in text.split(";"))):
+            name, _, values = clause.partition("=")
+            name = name.strip().lower()
+            if name not in _DIMENSIONS:
+                raise SettingsError(
+                    f"NOTIFY_FILTER: unknown part {name!r} (use {', '.join(_DIMENSIONS)})"
+                )
+            parts[name] = frozenset(v.strip().lower() for v in values.split(",") if v.strip())
+        unknown = parts.get("outcome", frozenset()) - set(OUTCOMES)
+        if unknown:
+            raise SettingsError(f"NOTIFY_FILTER: unknown outcome(s) {', '.join(sorted(unknown))}")
+        return cls(
+            parts.get("outcome", frozenset()),
+            parts.get("category", frozenset()),
+            parts.get("action", frozenset()),
+        )
+
+    def wants(self, outcome: str, category: str, action: str) -> bool:
+        return all(
+            not allowed or value.lower() in allowed
+            for allowed, value in (
+                (self.outcomes, outcome),
+                (self.categories, category),
+                (self.actions, action),
+            )
+        )
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
+
+
+def markdown_escape(text: str) -> str:
+    """Escape Markdown (Teams Adaptive Card text) so event text shows as typed."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def slack_escape(text: str) -> str:
+    """Slack's own escaping for mrkdwn text: ``&``, ``<`` and ``>``."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _facts(incident: Incident) -> list[tuple[str, str]]:
+    return [
+        ("VM", incident.VmName or "?"),
+        ("Vault", incident.VaultName),
+        ("Rule", incident.Rule),
+        ("Action", incident.PlannedAction),
+        ("Status", incident.Status),
+        ("Incident", incident.IncidentId),
+    ]
+
+
+def teams_card(title: str, text: str, incident: Incident) -> dict[str, Any]:
+    """An Adaptive Card message, as a Teams Workflows webhook accepts it."""
+    facts = [{"title": k, "value": markdown_escape(v)} for k, v in _facts(incident)]
+    card = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": [
+            {
+                "type": "TextBlock",
+                "text": markdown_escape(title),
+                "weight": "Bolder",
+                "size": "Medium",
+                "wrap": True,
+            },
+            {"type": "TextBlock", "text": markdown_escape(text), "wrap": True},
+            {"type": "FactSet", "facts": facts},
+        ],
+        "actions": [{"type": "Action.OpenUrl", "title": "Microsoft guidance", "url": incident.Doc}],
+    }
+    return {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": card,
+            }
+        ],
+    }
+
+
+def slack_message(title: str, text: str, incident: Incident) -> dict[str, Any]:
+    """An incoming-webhook message with blocks and a plain fallback."""
+    facts = "\n".join(f"*{k}:* {slack_escape(v)}" for k, v in _facts(incident))
+    return {
+        "text": slack_escape(f"{title}: {text}"),
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": slack_escape(text)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": facts}},
+        ],
+    }
+
+
+class Notifier:
+    """Sends announcements to the configured channels."""
+
+    def __init__(self, settings: Settings, http: requests.Session | None = None) -> None:
+        self._filter = NotifyFilter.parse(settings.notify_filter)
+        self._channels = [
+            (name, url)
+            for name, url in (
+                ("teams", settings.teams_webhook_url),
+                ("slack", settings.slack_webhook_url),
+                ("webhook", settings.notify_webhook_url),
+            )
+            if url
+        ]
+        self._http = (http or session()) if self._channels else http
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any channel is configured."""
+        return bool(self._channels)
+
+    def announce(self, outcome: str, incident: Incident, text: str) -> list[str]:
+        """Announce ``outcome`` of ``incident``; returns the errors (empty when all went well)."""
+        if not self._channels or not self._filter.wants(
+            outcome, incident.Category, incident.PlannedAction
+        ):
+            return []
+        title = f"Backup {outcome.replace('_', ' ')}: {incident.VmName or '?'}"
+        bodies = {
+            "teams": lambda: teams_card(title, text, incident),
+            "slack": lambda: slack_message(title, text, incident),
+            "webhook": lambda: {
+                "event": f"backup-responder.{outcome}",
+                "text": text,
+                "incident": dict(_facts(incident)) | {"category": incident.Category},
+            },
+        }
+        errors = []
+        for name, url in self._channels:
+            try:
+                send(self._http, "POST", url, name, json=bodies[name]())
+            except SinkError as error:
+                errors.append(str(error))
+        return errors

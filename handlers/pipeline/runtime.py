@@ -1,0 +1,64 @@
+"""What a running function needs, built once per process from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Any
+
+from handlers.azure.clients import AzureClients
+from handlers.core.settings import Settings
+from handlers.outbound import telemetry
+from handlers.storage import RetryQueue, Storage, retry_queue
+from rules import RuleSet, default_rule_set
+
+if TYPE_CHECKING:
+    from handlers.actions.desk import TicketDesk
+    from handlers.outbound.notify import Notifier
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Settings plus the clients, storage and rules built from them (the actions' services)."""
+
+    settings: Settings
+    storage: Storage
+    rules: RuleSet
+    clients: AzureClients
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, client_options: dict[str, Any] | None = None
+    ) -> Runtime:
+        """The runtime of a function: tables are created when missing."""
+        telemetry.configure(settings)
+        clients = AzureClients(settings, client_options)
+        storage = Storage.from_settings(settings, lambda: clients.credential)
+        storage.ensure_tables()
+        return cls(settings, storage, default_rule_set(settings.user_rules_path), clients)
+
+    @cached_property
+    def tickets(self) -> TicketDesk:
+        from handlers.actions.desk import TicketDesk
+        from handlers.outbound.sinks import configured_sinks
+
+        return TicketDesk(
+            self.storage.tickets, configured_sinks(self.settings), self.settings.ticket_language
+        )
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        from handlers.outbound.notify import Notifier
+
+        return Notifier(self.settings)
+
+    @cached_property
+    def retry_queue(self) -> RetryQueue:
+        """The queue of delayed retries and follow-ups (created when missing)."""
+        return retry_queue(self.settings, lambda: self.clients.credential)
+
+
+@cache
+def current() -> Runtime:
+    """The process-wide runtime, from the environment (the Functions host's app settings)."""
+    return Runtime.from_settings(Settings.from_env())

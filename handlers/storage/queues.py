@@ -1,0 +1,56 @@
+"""The retry queue: delayed retry attempts and follow-up checks (Storage queue, base64)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from azure.core.exceptions import ResourceExistsError
+
+#: The longest visibility delay the Queue service accepts: 7 days.
+MAX_DELAY_SECONDS = 7 * 86_400
+
+
+class RetryQueue:
+    """Messages of the ``run_retry`` queue trigger.
+
+    :param client: a ``QueueClient`` with base64 encoding (what the trigger expects).
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._created = False
+
+    def _ensure(self) -> None:
+        if not self._created:
+            with contextlib.suppress(ResourceExistsError):
+                self._client.create_queue()
+            self._created = True
+
+    def send(self, body: str, delay_seconds: int) -> None:
+        """Enqueue ``body``, visible after ``delay_seconds`` (at most 7 days)."""
+        self._ensure()
+        self._client.send_message(
+            body.encode(), visibility_timeout=max(0, min(delay_seconds, MAX_DELAY_SECONDS))
+        )
+
+    def receive(self, max_messages: int | None = None, visibility_seconds: int = 30) -> list[Any]:
+        """Take visible messages, hidden for ``visibility_seconds`` (what the Functions host
+        does for the trigger; tests and tools play the host with it)."""
+        self._ensure()
+        page = min(max_messages or 32, 32)
+        return list(
+            self._client.receive_messages(
+                max_messages=max_messages,
+                messages_per_page=page,
+                visibility_timeout=visibility_seconds,
+            )
+        )
+
+    def delete(self, message: Any) -> None:
+        self._client.delete_message(message)
+
+    def peek(self, count: int = 32) -> list[Any]:
+        """Messages without taking them (visible ones only)."""
+        self._ensure()
+        return list(self._client.peek_messages(max_messages=count))
