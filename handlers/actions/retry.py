@@ -21,9 +21,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from handlers.actions import retry_limits
 from handlers.actions.context import ActionContext, Services
 from handlers.actions.registry import ACTIONS, register
+from handlers.actions.retry_limits import (
+    daily_attempts_allowed,
+    take_daily_attempt,
+    take_stagger_slot,
+)
 from handlers.actions.retry_messages import MessageKind, RetryMessage, enqueue
 from handlers.azure.backup import JobState
 from handlers.azure.errors import AzureCallError, ErrorKind
@@ -56,7 +60,7 @@ def _delay(ctx: ActionContext) -> timedelta:
 
 
 def _max_attempts(ctx: ActionContext) -> int:
-    return retry_limits.max_attempts(ctx.settings, _params(ctx)["max_attempts"])
+    return daily_attempts_allowed(ctx.settings, _params(ctx)["max_attempts"])
 
 
 def _enqueue(ctx: ActionContext, message: RetryMessage, delay: timedelta) -> None:
@@ -153,12 +157,12 @@ def _later(ctx: ActionContext, message: RetryMessage, delay: timedelta, why: str
 def _start(ctx: ActionContext, message: RetryMessage, incident: Incident) -> None:
     now = datetime.now(UTC)
     storage, settings = ctx.services.storage, ctx.settings
-    wait = retry_limits.take_stagger_slot(storage, settings, incident, now)
+    wait = take_stagger_slot(storage, settings, incident, now)
     if wait is not None:
         limit = settings.retry_stagger_limit
         _later(ctx, message, wait, f"{limit} retries already started in vault {incident.VaultName}")
         return
-    if not retry_limits.take_daily_attempt(storage, incident, _max_attempts(ctx), now):
+    if not take_daily_attempt(storage, incident, _max_attempts(ctx), now):
         ctx.log(
             NAME, "exhausted", "daily retry limit reached for this item", attempt=message.attempt
         )

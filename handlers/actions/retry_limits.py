@@ -10,7 +10,7 @@ from handlers.core.settings import AZURE_ON_DEMAND_DAILY_LIMIT, Settings
 from handlers.storage import Storage
 
 
-def max_attempts(settings: Settings, rule_max: int) -> int:
+def daily_attempts_allowed(settings: Settings, rule_max: int) -> int:
     """Attempts allowed per item per UTC day: the rule's, within the app's and Azure's caps."""
     return min(rule_max or 1, settings.retry_daily_cap, AZURE_ON_DEMAND_DAILY_LIMIT)
 

@@ -1,5 +1,7 @@
 """The operator's view of the incidents table: queries, summaries, the HTML report, the API.
 
+Reads only, through ``handlers.storage``; may import ``handlers.storage`` and ``handlers.core``.
+
 - :mod:`~handlers.audit.query`: filters → OData (a partition query when a VM is given, a
   RowKey range for a time window), run whole or page by page.
 - :mod:`~handlers.audit.records`: what one incident says, flattened for JSON and CSV.

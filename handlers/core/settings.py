@@ -50,6 +50,13 @@ def _count(raw: str, name: str) -> int:
     return value
 
 
+def _positive(raw: str, name: str) -> int:
+    value = _count(raw, name)
+    if value < 1:
+        raise SettingsError(f"{name}={raw!r}: must be at least 1")
+    return value
+
+
 def _language(raw: str, name: str) -> str:
     if raw.lower() not in LANGUAGES:
         raise SettingsError(f"{name}={raw!r}: expected one of {', '.join(LANGUAGES)}")
@@ -131,7 +138,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("CLAIM_LEASE_SECONDS", "claim_lease_seconds", _count, "300",
          "how long a delivery owns a job before a redelivery may take it over; keep it at or "
          "above the function timeout (`host.json` `functionTimeout`, a test holds them together)"),
-    Spec("CLAIM_RETENTION_DAYS", "claim_retention_days", _count, "30",
+    Spec("CLAIM_RETENTION_DAYS", "claim_retention_days", _positive, "30",
          "how long a handled job is remembered: a redelivery within it (any source) only counts "
          "as an occurrence; older claims are removed hourly"),
     # Azure management APIs

@@ -8,9 +8,8 @@ from datetime import datetime
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from handlers.storage import tables
 from handlers.storage.keys import safe_key
-from handlers.storage.tables import TableSet
+from handlers.storage.tables import CHECKPOINTS, TableSet
 
 ROW = "watcher"
 
@@ -19,7 +18,7 @@ class CheckpointStore:
     """Latest published job end time per vault."""
 
     def __init__(self, tableset: TableSet) -> None:
-        self._table = tableset[tables.CHECKPOINTS]
+        self._table = tableset[CHECKPOINTS]
 
     def get(self, vault_id: str) -> datetime | None:
         try:

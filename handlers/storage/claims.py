@@ -16,10 +16,9 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
-from handlers.storage import tables
 from handlers.storage.errors import DeliveryInFlightError
 from handlers.storage.keys import safe_key
-from handlers.storage.tables import TableSet
+from handlers.storage.tables import CLAIMS, TableSet
 
 
 class ClaimKind:
@@ -61,7 +60,7 @@ class ClaimStore:
     """Claims of jobs: insert-if-absent, leases, completion, expiry."""
 
     def __init__(self, tableset: TableSet, retention: timedelta) -> None:
-        self._table = tableset[tables.CLAIMS]
+        self._table = tableset[CLAIMS]
         self._retention = retention
 
     def claim(

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.storage import etag, tables
+from handlers.storage.etag import guarded_update
 from handlers.storage.keys import safe_key
-from handlers.storage.tables import TableSet
+from handlers.storage.tables import COUNTERS, TableSet
 
 
 class CounterStore:
     """Named counters: PartitionKey the counter's subject, RowKey its period."""
 
     def __init__(self, tableset: TableSet) -> None:
-        self._table = tableset[tables.COUNTERS]
+        self._table = tableset[COUNTERS]
 
     def take(self, subject: str, period: str, limit: int) -> bool:
         """Count one more for ``subject`` in ``period`` unless ``limit`` is reached.
@@ -32,7 +32,7 @@ class CounterStore:
             taken[0] = True
             return True
 
-        etag.update(self._table, safe_key(subject), period, bump, initial={"Count": 0})
+        guarded_update(self._table, safe_key(subject), period, bump, initial={"Count": 0})
         return taken[0]
 
     def counts(self) -> list[int]:

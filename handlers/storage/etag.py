@@ -29,7 +29,7 @@ Entity = dict[str, Any]
 Change = Callable[[Entity], bool | None]
 
 
-def update(
+def guarded_update(
     table: TableClient,
     pk: str,
     rk: str,

@@ -13,15 +13,15 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
 from handlers.core.incident import Incident
-from handlers.storage import etag, tables
-from handlers.storage.tables import TableSet
+from handlers.storage.etag import guarded_update
+from handlers.storage.tables import INCIDENTS, TableSet
 
 
 class IncidentStore:
     """Reads and guarded writes of incidents."""
 
     def __init__(self, tableset: TableSet) -> None:
-        self._table = tableset[tables.INCIDENTS]
+        self._table = tableset[INCIDENTS]
 
     def insert(self, incident: Incident) -> bool:
         """Write a new incident; False (nothing written) when one is stored at its keys."""
@@ -66,7 +66,7 @@ class IncidentStore:
             entity.update(incident.to_entity())
             written[:] = [incident]
 
-        etag.update(self._table, pk, rk, apply)
+        guarded_update(self._table, pk, rk, apply)
         return written[0]
 
     def query(

@@ -12,16 +12,15 @@ from datetime import UTC
 from typing import Any
 
 from handlers.core.model import Rejection
-from handlers.storage import tables
 from handlers.storage.keys import inverted_ticks
-from handlers.storage.tables import TableSet
+from handlers.storage.tables import REJECTIONS, TableSet
 
 
 class RejectionStore:
     """Rejected inputs, newest first per day."""
 
     def __init__(self, tableset: TableSet) -> None:
-        self._table = tableset[tables.REJECTIONS]
+        self._table = tableset[REJECTIONS]
 
     def record(self, rejection: Rejection) -> str:
         """Keep a rejected input with its reason; returns the row's id."""

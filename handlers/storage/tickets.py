@@ -14,8 +14,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
-from handlers.storage import etag, tables
-from handlers.storage.tables import TableSet
+from handlers.storage.etag import guarded_update
+from handlers.storage.tables import TICKETS, TableSet
 
 OPEN_POINTER = "open"
 
@@ -31,7 +31,7 @@ class TicketStore:
     """The open-ticket pointer and the ticket rows of each item + rule."""
 
     def __init__(self, tableset: TableSet) -> None:
-        self._table = tableset[tables.TICKETS]
+        self._table = tableset[TICKETS]
 
     def open_ticket_id(self, pk: str, candidate: str) -> str:
         """The id of the open ticket of ``pk``: ``candidate`` when it becomes the open one."""
@@ -62,7 +62,7 @@ class TicketStore:
 
         :raises handlers.storage.errors.ContentionError: it kept changing; retry later.
         """
-        return etag.update(self._table, pk, ticket_id, change, mode=UpdateMode.MERGE)
+        return guarded_update(self._table, pk, ticket_id, change, mode=UpdateMode.MERGE)
 
     def close_pointer(self, pk: str) -> str:
         """Remove the open-ticket pointer of ``pk``; returns the ticket it pointed at (or
