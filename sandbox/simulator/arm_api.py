@@ -14,7 +14,7 @@ Params = Mapping[str, str]
 def list_vaults(state: SimState, request: Request, params: Params) -> Response:
     """``GET …/providers/Microsoft.RecoveryServices/vaults`` of a subscription or group."""
     vaults = state.list_vaults(params["sub"], params.get("rg"))
-    return paginate(request, vaults, state.page_size)
+    return paginate(request, vaults, state.page_size, state.renderer.vault)
 
 
 def get_vm(state: SimState, _request: Request, params: Params) -> Response:
@@ -25,4 +25,4 @@ def get_vm(state: SimState, _request: Request, params: Params) -> Response:
 def list_vms(state: SimState, request: Request, params: Params) -> Response:
     """``GET …/providers/Microsoft.Compute/virtualMachines`` of a subscription or group."""
     vms = state.list_vms(params["sub"], params.get("rg"))
-    return paginate(request, vms, state.page_size)
+    return paginate(request, vms, state.page_size, lambda vm: vm)

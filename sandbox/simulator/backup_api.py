@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import TypeVar
 
 from sandbox.simulator import resources as res
-from sandbox.simulator.filters import FilterError, Predicate, item_filter, job_filter
+from sandbox.simulator.filters import FilterError, item_filter, job_filter
 from sandbox.simulator.paging import paginate
-from sandbox.simulator.protocol import ArmError, JsonObject, Request, Response, bad_request
-from sandbox.simulator.state import Operation, SimState
+from sandbox.simulator.protocol import BackupError, JsonObject, Request, Response
+from sandbox.simulator.records import ItemRecord, Operation, VaultRecord
+from sandbox.simulator.state import SimState
 
 VAULT = (
     "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.RecoveryServices/vaults/{vault}"
@@ -17,37 +19,39 @@ VAULT = (
 ITEM = VAULT + "/backupFabrics/{fabric}/protectionContainers/{container}/protectedItems/{item}"
 
 Params = Mapping[str, str]
+_Predicate = TypeVar("_Predicate")
 # A protection change only sets one of these states; "Protected" resumes with a policy.
 _STOPPED_STATES = frozenset({"ProtectionStopped", "BackupsSuspended"})
 
 
 def list_jobs(state: SimState, request: Request, params: Params) -> Response:
-    """``GET …/backupJobs``: filtered, paged, without ``errorDetails`` (as the real list)."""
+    """``GET …/backupJobs``: filtered and paged list entries (shorter than the job details)."""
     jobs = state.find_jobs(_vault(state, params), _predicate(job_filter, request))
-    summaries = [_without_error_details(job) for job in jobs]
-    return paginate(request, summaries, state.page_size)
+    now, shapes = state.clock(), state.renderer
+    return paginate(request, jobs, state.page_size, lambda job: shapes.job_summary(job, now))
 
 
 def get_job(state: SimState, _request: Request, params: Params) -> Response:
     """``GET …/backupJobs/{job}``: the full ``AzureIaaSVMJob``."""
-    return Response(200, state.find_job(_vault(state, params), params["job"]))
+    job = state.find_job(_vault(state, params), params["job"])
+    return Response(200, state.renderer.job(job, state.clock()))
 
 
 def list_items(state: SimState, request: Request, params: Params) -> Response:
     """``GET …/backupProtectedItems``: filtered and paged."""
     items = state.find_items(_vault(state, params), _predicate(item_filter, request))
-    return paginate(request, items, state.page_size)
+    return paginate(request, items, state.page_size, state.renderer.item)
 
 
 def get_item(state: SimState, _request: Request, params: Params) -> Response:
     """``GET …/protectedItems/{item}``."""
-    return Response(200, _item(state, params))
+    return Response(200, state.renderer.item(_item(state, params)))
 
 
 def put_item(state: SimState, request: Request, params: Params) -> Response:
     """``PUT …/protectedItems/{item}``: stop (or resume) protection, answered 202.
 
-    :raises ArmError: 400 for a body Azure would reject.
+    :raises BackupError: 400 for a body Azure would reject.
     """
     item = _item(state, params)
     protection_state, policy_id = _protection_change(item, _properties(request))
@@ -58,11 +62,11 @@ def put_item(state: SimState, request: Request, params: Params) -> Response:
 def delete_item(state: SimState, request: Request, _params: Params) -> Response:
     """``DELETE …/protectedItems/{item}`` deletes backup data: recorded as a violation, refused.
 
-    :raises ArmError: always, 409.
+    :raises BackupError: always, 409.
     """
     state.record_violation(f"DELETE {request.path}")
     # Simulator-specific code: nothing in this project may ever delete backup data.
-    raise ArmError(
+    raise BackupError(
         409,
         "DeleteBackupDataRefused",
         "The simulator refuses to delete backup data; stop protection and retain data instead.",
@@ -72,14 +76,14 @@ def delete_item(state: SimState, request: Request, _params: Params) -> Response:
 def trigger_backup(state: SimState, request: Request, params: Params) -> Response:
     """``POST …/protectedItems/{item}/backup``: on-demand backup, answered 202.
 
-    :raises ArmError: 400 for a bad body, a running job or the daily limit.
+    :raises BackupError: 400 for a bad body, a running job or the daily limit.
     """
     item = _item(state, params)
     properties = _properties(request)
     if properties.get("objectType") != "IaasVMBackupRequest":
-        raise bad_request("properties.objectType must be 'IaasVMBackupRequest'.")
-    _check_time(properties.get("recoveryPointExpiryTimeInUTC"), "recoveryPointExpiryTimeInUTC")
-    return _accepted(state, request, item, state.start_backup(item))
+        raise _bad_request("properties.objectType must be 'IaasVMBackupRequest'.")
+    expiry = _time(properties.get("recoveryPointExpiryTimeInUTC"), "recoveryPointExpiryTimeInUTC")
+    return _accepted(state, request, item, state.start_backup(item, expiry))
 
 
 def item_operation_status(state: SimState, _request: Request, params: Params) -> Response:
@@ -102,92 +106,104 @@ def item_operation_result(state: SimState, request: Request, params: Params) -> 
     operation = state.find_operation(params["op"], vault, item)
     state.poll(operation)
     if operation.ended is None:
-        headers = {
-            "Location": f"{request.base_url}{request.path}?api-version={request.api_version}",
-            "Retry-After": str(state.lro_retry_after),
-        }
+        location, async_operation = _polling_urls(state, request, item, operation.op_id)
+        headers = state.renderer.pending_result_headers(
+            location, async_operation, state.lro_retry_after
+        )
         return Response(202, None, headers)
-    return Response(204) if operation.is_backup else Response(200, item)
+    if operation.is_backup:
+        return Response(204)
+    return Response(200, state.renderer.item(item))
 
 
 def _status(state: SimState, operation: Operation) -> Response:
     state.poll(operation)
-    return Response(200, operation.status_json())
+    return Response(200, state.renderer.operation_status(operation))
 
 
-def _vault(state: SimState, params: Params) -> JsonObject:
+def _vault(state: SimState, params: Params) -> VaultRecord:
     return state.find_vault(params["sub"], params["rg"], params["vault"])
 
 
-def _vault_and_item(state: SimState, params: Params) -> tuple[JsonObject, JsonObject]:
+def _vault_and_item(state: SimState, params: Params) -> tuple[VaultRecord, ItemRecord]:
     vault = _vault(state, params)
     return vault, state.find_item(vault, params["fabric"], params["container"], params["item"])
 
 
-def _item(state: SimState, params: Params) -> JsonObject:
+def _item(state: SimState, params: Params) -> ItemRecord:
     return _vault_and_item(state, params)[1]
 
 
-def _predicate(build: Callable[[str | None], Predicate], request: Request) -> Predicate:
+def _bad_request(message: str) -> BackupError:
+    return BackupError(400, "BadRequest", message)
+
+
+def _predicate(build: Callable[[str | None], _Predicate], request: Request) -> _Predicate:
     try:
         return build(request.param("$filter"))
     except FilterError as exc:
-        raise bad_request(str(exc)) from exc
-
-
-def _without_error_details(job: JsonObject) -> JsonObject:
-    properties = {key: value for key, value in job["properties"].items() if key != "errorDetails"}
-    return {**job, "properties": properties}
+        raise _bad_request(str(exc)) from exc
 
 
 def _properties(request: Request) -> JsonObject:
     properties = (request.body or {}).get("properties")
     if not isinstance(properties, dict):
-        raise bad_request("The request body must contain a 'properties' object.")
+        raise _bad_request("The request body must contain a 'properties' object.")
     return properties
 
 
-def _protection_change(item: JsonObject, properties: JsonObject) -> tuple[str, str]:
+def _protection_change(item: ItemRecord, properties: JsonObject) -> tuple[str, str]:
     """Validate a protected-item PUT like Azure and return ``(protectionState, policyId)``."""
     item_type = str(properties.get("protectedItemType", ""))
     if item_type.lower() != res.COMPUTE_VM_ITEM_TYPE.lower():
-        raise bad_request(
+        raise _bad_request(
             f"protectedItemType '{item_type}' is invalid for an Azure VM; "
             f"expected '{res.COMPUTE_VM_ITEM_TYPE}'."
         )
     source = properties.get("sourceResourceId")
     if not source:
-        raise bad_request("sourceResourceId is required.")
-    if str(source).lower() != item["properties"]["sourceResourceId"].lower():
-        raise bad_request("sourceResourceId does not match the protected item.")
+        raise _bad_request("sourceResourceId is required.")
+    if str(source).lower() != item.vm_id.lower():
+        raise _bad_request("sourceResourceId does not match the protected item.")
     protection_state = properties.get("protectionState")
     policy_id = properties.get("policyId") or ""
     if protection_state in _STOPPED_STATES:
         return protection_state, ""
     if protection_state == "Protected" and policy_id:
         return protection_state, policy_id
-    raise bad_request(
+    raise _bad_request(
         f"protectionState '{protection_state}' is not supported here; use ProtectionStopped, "
         "BackupsSuspended, or Protected with a policyId."
     )
 
 
-def _check_time(text: object, name: str) -> None:
+def _time(text: object, name: str) -> datetime | None:
     if text is None:
-        return
+        return None
     try:
-        datetime.fromisoformat(str(text))
+        return datetime.fromisoformat(str(text))
     except ValueError as exc:
-        raise bad_request(f"{name} is not a valid ISO 8601 time.") from exc
+        raise _bad_request(f"{name} is not a valid ISO 8601 time.") from exc
 
 
-def _accepted(state: SimState, request: Request, item: JsonObject, op_id: str) -> Response:
-    """The 202 of an asynchronous item operation, with Azure's polling headers."""
-    base = f"{request.base_url}{item['id']}"
-    version = f"?api-version={request.api_version}"
-    headers = {
-        "Location": f"{base}/operationResults/{op_id}{version}",
-        "Azure-AsyncOperation": f"{base}/operationsStatus/{op_id}{version}",
-        "Retry-After": str(state.lro_retry_after),
-    }
+def _accepted(state: SimState, request: Request, item: ItemRecord, op_id: str) -> Response:
+    """The 202 of an asynchronous item operation, with the shapes' polling headers."""
+    location, async_operation = _polling_urls(state, request, item, op_id)
+    headers = state.renderer.accepted_headers(
+        location, async_operation, state.lro_retry_after, state.count_write()
+    )
     return Response(202, None, headers)
+
+
+def _polling_urls(
+    state: SimState, request: Request, item: ItemRecord, op_id: str
+) -> tuple[str, str]:
+    """``(Location, Azure-AsyncOperation)`` of an item operation: operationResults and
+    operationsStatus URLs, spelt and versioned as the shapes say."""
+    shapes = state.renderer
+    base = f"{request.base_url}{shapes.lro_resource_id(item)}"
+    version = f"?api-version={shapes.lro_api_version(request.api_version or '')}"
+    return (
+        f"{base}/operationResults/{op_id}{version}",
+        f"{base}/operationsStatus/{op_id}{version}",
+    )

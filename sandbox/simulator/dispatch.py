@@ -17,6 +17,7 @@ from azure.core.utils import case_insensitive_dict
 from sandbox.simulator.faults import FaultInjector
 from sandbox.simulator.protocol import ArmError, Call, Request, Response
 from sandbox.simulator.routing import Router
+from sandbox.simulator.shapes import CANONICAL, header_lines
 from sandbox.simulator.state import SimState
 
 _LOG = logging.getLogger(__name__)
@@ -27,13 +28,24 @@ class Reply:
     """An encoded HTTP answer.
 
     :ivar status: status code.
-    :ivar headers: response headers (``Content-Length`` is added by the server).
+    :ivar headers: response headers (the server adds ``Server``, ``Date`` and ``Content-Length``).
     :ivar body: the encoded body.
+    :ivar header_case: how header names are written, see :func:`header_lines`.
     """
 
     status: int
     headers: dict[str, str]
     body: bytes
+    header_case: str = CANONICAL
+
+    def wire_headers(self, server_headers: Mapping[str, str]) -> list[tuple[str, str]]:
+        """Every header to send, names in :attr:`header_case`.
+
+        :param server_headers: the server's own headers, sent first (``Server``, ``Date``).
+        """
+        length = {"Content-Length": str(len(self.body))}
+        merged = {**server_headers, **self.headers, **length}
+        return header_lines(merged.items(), self.header_case)
 
 
 class Dispatcher:
@@ -75,6 +87,7 @@ class Dispatcher:
         :return: the reply, or ``None`` when a ``drop`` fault says to close the connection.
         """
         url = urlsplit(target)
+        header_case = self._state.header_case
         request = Request(
             method=method,
             path=unquote(url.path),
@@ -100,14 +113,14 @@ class Dispatcher:
                 self._record(request, route_name, 0)
                 return None
             with self._state.lock:
-                reply = _encode(route.handler(self._state, request, params), request)
+                response = route.handler(self._state, request, params)
+                reply = _encode(response, request, header_case)
         except ArmError as error:
-            reply = _encode(error.to_response(), request)
+            reply = _encode(self._state.renderer.error(error), request, header_case)
         except Exception:
             _LOG.exception("simulator handler failed on %s %s", method, target)
-            reply = _encode(
-                ArmError(500, "InternalServerError", "Simulator error.").to_response(), request
-            )
+            error = ArmError(500, "InternalServerError", "Simulator error.")
+            reply = _encode(self._state.renderer.error(error), request, header_case)
         self._record(request, route_name, reply.status)
         return reply
 
@@ -168,7 +181,7 @@ def _with_body(request: Request, raw_body: bytes) -> Request:
     return dataclasses.replace(request, body=body)
 
 
-def _encode(response: Response, request: Request) -> Reply:
+def _encode(response: Response, request: Request, header_case: str) -> Reply:
     headers = {
         "x-ms-request-id": str(uuid.uuid4()),
         "x-ms-correlation-request-id": request.headers.get("x-ms-correlation-request-id")
@@ -185,4 +198,4 @@ def _encode(response: Response, request: Request) -> Reply:
         headers["Content-Type"] = "application/json; charset=utf-8"
         body = json.dumps(response.body).encode()
     headers.update(response.headers)
-    return Reply(response.status, headers, body)
+    return Reply(response.status, headers, body, header_case)

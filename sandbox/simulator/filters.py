@@ -10,30 +10,34 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
+from typing import TypeVar
 
-from sandbox.simulator.protocol import JsonObject
+from sandbox.simulator.records import ItemRecord, JobRecord
+from sandbox.simulator.resources import BACKUP_MANAGEMENT_TYPE
 
 JOB_FILTER_KEYS = ("status", "operation", "backupManagementType", "jobId", "startTime", "endTime")
 ITEM_FILTER_KEYS = ("backupManagementType", "itemType", "policyName", "friendlyName")
 
-Predicate = Callable[[JsonObject], bool]
-_Field = Callable[[JsonObject], str]
+_Record = TypeVar("_Record", JobRecord, ItemRecord)
+JobPredicate = Callable[[JobRecord], bool]
+ItemPredicate = Callable[[ItemRecord], bool]
 
 _CLAUSE = re.compile(r"(?P<key>\w+)\s+eq\s+'(?P<value>[^']*)'(?:\s+and\s+|$)", re.IGNORECASE)
 _CLI_TIME = re.compile(
     r"(\d{4})-(\d{1,2})-(\d{1,2})\s+(\d{1,2}):(\d{2}):(\d{2})(?:\s*([AP]M))?", re.IGNORECASE
 )
-_JOB_FIELDS: Mapping[str, _Field] = {
-    "status": lambda job: job["properties"]["status"],
-    "operation": lambda job: job["properties"]["operation"],
-    "backupManagementType": lambda job: job["properties"]["backupManagementType"],
-    "jobId": lambda job: job["name"],
+# Every simulated job and item is an Azure VM's: backupManagementType AzureIaasVM, itemType VM.
+_JOB_FIELDS: Mapping[str, Callable[[JobRecord], str]] = {
+    "status": lambda job: job.status,
+    "operation": lambda job: job.operation,
+    "backupManagementType": lambda _job: BACKUP_MANAGEMENT_TYPE,
+    "jobId": lambda job: job.name,
 }
-_ITEM_FIELDS: Mapping[str, _Field] = {
-    "backupManagementType": lambda item: item["properties"]["backupManagementType"],
-    "itemType": lambda item: item["properties"]["workloadType"],
-    "policyName": lambda item: item["properties"]["policyId"].rsplit("/", 1)[-1],
-    "friendlyName": lambda item: item["properties"]["friendlyName"],
+_ITEM_FIELDS: Mapping[str, Callable[[ItemRecord], str]] = {
+    "backupManagementType": lambda _item: BACKUP_MANAGEMENT_TYPE,
+    "itemType": lambda _item: "VM",
+    "policyName": lambda item: item.policy_name,
+    "friendlyName": lambda item: item.vm_name,
 }
 
 
@@ -85,8 +89,8 @@ def parse_filter_time(text: str) -> datetime:
         raise FilterError(f"invalid time {text!r} in $filter") from exc
 
 
-def job_filter(expression: str | None) -> Predicate:
-    """A predicate over job documents for a ``backupJobs`` ``$filter``.
+def job_filter(expression: str | None) -> JobPredicate:
+    """A predicate over jobs for a ``backupJobs`` ``$filter``.
 
     :raises FilterError: if the filter is invalid.
     """
@@ -95,19 +99,18 @@ def job_filter(expression: str | None) -> Predicate:
     latest = _optional_time(clauses.pop("endTime", None))
     fields_match = _fields_predicate(clauses, _JOB_FIELDS)
 
-    def matches(job: JsonObject) -> bool:
-        started = datetime.fromisoformat(job["properties"]["startTime"])
+    def matches(job: JobRecord) -> bool:
         return (
             fields_match(job)
-            and (earliest is None or started >= earliest)
-            and (latest is None or started <= latest)
+            and (earliest is None or job.start >= earliest)
+            and (latest is None or job.start <= latest)
         )
 
     return matches
 
 
-def item_filter(expression: str | None) -> Predicate:
-    """A predicate over protected-item documents for a ``backupProtectedItems`` ``$filter``.
+def item_filter(expression: str | None) -> ItemPredicate:
+    """A predicate over protected items for a ``backupProtectedItems`` ``$filter``.
 
     :raises FilterError: if the filter is invalid.
     """
@@ -118,6 +121,8 @@ def _optional_time(text: str | None) -> datetime | None:
     return None if text is None else parse_filter_time(text)
 
 
-def _fields_predicate(clauses: Mapping[str, str], fields: Mapping[str, _Field]) -> Predicate:
+def _fields_predicate(
+    clauses: Mapping[str, str], fields: Mapping[str, Callable[[_Record], str]]
+) -> Callable[[_Record], bool]:
     wanted = {key: value.lower() for key, value in clauses.items()}
-    return lambda doc: all(fields[key](doc).lower() == value for key, value in wanted.items())
+    return lambda record: all(fields[key](record).lower() == value for key, value in wanted.items())

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 from urllib.parse import quote, urlencode
 
 from sandbox.simulator.protocol import JsonObject, Request, Response, bad_request
 
 SKIP_TOKEN = "$skipToken"
+_Entry = TypeVar("_Entry")
 
 
-def paginate(request: Request, docs: Sequence[JsonObject], page_size: int) -> Response:
-    """The page of ``docs`` the request's ``$skipToken`` points at.
+def paginate(
+    request: Request,
+    entries: Sequence[_Entry],
+    page_size: int,
+    render: Callable[[_Entry], JsonObject],
+) -> Response:
+    """The page of ``entries`` the request's ``$skipToken`` points at.
 
     :param request: the list request; its other query parameters are kept in ``nextLink``.
-    :param docs: every matching document, in order.
-    :param page_size: documents per page.
+    :param entries: every matching resource, in order.
+    :param page_size: entries per page.
+    :param render: turns one entry into its JSON document (only the page's entries are rendered).
     :raises ArmError: 400 for a malformed ``$skipToken``.
     """
     token = request.param(SKIP_TOKEN)
@@ -23,8 +31,8 @@ def paginate(request: Request, docs: Sequence[JsonObject], page_size: int) -> Re
         raise bad_request(f"Invalid {SKIP_TOKEN} '{token}'.")
     start = int(token or 0)
     end = start + page_size
-    body: JsonObject = {"value": list(docs[start:end])}
-    if end < len(docs):
+    body: JsonObject = {"value": [render(entry) for entry in entries[start:end]]}
+    if end < len(entries):
         body["nextLink"] = _next_link(request, end)
     return Response(200, body)
 

@@ -53,27 +53,41 @@ class Response:
 
 
 class ArmError(Exception):
-    """An ARM error answer: ``{"error": {"code": ..., "message": ...}}`` with a status code.
+    """An error answered by ARM itself (its gateway), before or instead of a resource provider.
+
+    How the body looks depends on the shapes (see the renderers' ``error``).
 
     :param status: HTTP status code.
     :param code: ARM error code.
     :param message: human-readable message.
     :param headers: extra response headers (for example ``Retry-After``).
+    :param failure_cause: the ``x-ms-failure-cause`` Azure sends with it (``"gateway"`` for
+        ARM's own ResourceNotFound, as recorded in error_vault_get_404.json), if known.
     """
 
     def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        failure_cause: str | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
+        self.failure_cause = failure_cause
 
-    def to_response(self) -> Response:
-        """The error as a :class:`Response`."""
-        body = {"error": {"code": self.code, "message": self.message}}
-        return Response(self.status, body, dict(self.headers))
+
+class BackupError(ArmError):
+    """An error answered by the Recovery Services Backup provider (codes such as ``BMS…``).
+
+    Azure's Backup provider fills more of ARM's error body than the gateway does
+    (supplementary_error_bms_invalid_input_400.json), so the renderers tell them apart.
+    """
 
 
 def bad_request(message: str, code: str = "BadRequest") -> ArmError:

@@ -10,6 +10,13 @@ from sandbox.simulator.routing import Route, Router
 # and azure-mgmt-recoveryservices 4.3.0; the per-operation default of azure-mgmt-compute 39.0.0),
 # plus the Backup versions the REST docs show.
 BACKUP_API_VERSIONS = frozenset({"2026-10-01", "2025-08-01", "2025-02-01", "2024-10-01"})
+# Azure's Location and Azure-AsyncOperation URLs carry their own api-version, and azure-core polls
+# them verbatim: 2016-12-01 in the published TriggerBackup_Post, StopProtection and
+# ProtectedItemOperationResults examples, 2019-05-13-preview and 2022-02-01 in recorded 202s
+# (job_cancel_response_202.json, scenario_backup_trigger_response_202.json). The polling routes
+# accept them whatever the shapes.
+LRO_URL_API_VERSIONS = frozenset({"2016-12-01", "2019-05-13-preview", "2022-02-01"})
+_POLLING_API_VERSIONS = BACKUP_API_VERSIONS | LRO_URL_API_VERSIONS
 VAULTS_API_VERSIONS = frozenset({"2026-11-01"})
 COMPUTE_API_VERSIONS = frozenset({"2026-04-01"})
 
@@ -51,21 +58,21 @@ ROUTES = (
         "item_operation_status",
         "GET",
         (ITEM + "/operationsStatus/{op}",),
-        BACKUP_API_VERSIONS,
+        _POLLING_API_VERSIONS,
         backup_api.item_operation_status,
     ),
     Route(
         "item_operation_result",
         "GET",
         (ITEM + "/operationResults/{op}",),
-        BACKUP_API_VERSIONS,
+        _POLLING_API_VERSIONS,
         backup_api.item_operation_result,
     ),
     Route(
         "backup_operation_status",
         "GET",
         (VAULT + "/backupOperations/{op}",),
-        BACKUP_API_VERSIONS,
+        _POLLING_API_VERSIONS,
         backup_api.backup_operation_status,
     ),
     Route("vm_get", "GET", (_GROUP + _VMS + "/{vm}",), COMPUTE_API_VERSIONS, arm_api.get_vm),

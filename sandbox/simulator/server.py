@@ -76,9 +76,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
+        self.send_response_only(reply.status)
+        # Written here rather than by send_response(), so that header_case applies to them too.
+        own = {"Server": self.version_string(), "Date": self.date_time_string()}
+        for name, value in reply.wire_headers(own):
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
         self.wfile.write(reply.body)

@@ -1,24 +1,45 @@
 """The simulated Azure: vaults, VMs, protected items, jobs and long-running operations.
 
-Seed helpers (``add_*``, ``protect_vm``, ``complete_job`` ...) raise ``KeyError``/``ValueError``;
-the lookups the routes use raise :class:`~sandbox.simulator.protocol.ArmError` with Azure's codes.
-Seed helpers take :attr:`SimState.lock` themselves; callers of the lookups hold it.
+Seed helpers (``add_*``, ``protect_vm``, ``complete_job`` ...) raise ``KeyError``/``ValueError``
+and return documents in the current shapes; the lookups the routes use return records
+(:mod:`sandbox.simulator.records`) and raise :class:`~sandbox.simulator.protocol.ArmError` with
+Azure's codes. Seed helpers take :attr:`SimState.lock` themselves; callers of the lookups hold it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sandbox.simulator import resources as res
-from sandbox.simulator.filters import Predicate
-from sandbox.simulator.protocol import ArmError, JsonObject
+from sandbox.simulator.azure import DURATION_FORMS, TIMESPAN
+from sandbox.simulator.filters import ItemPredicate, JobPredicate
+from sandbox.simulator.protocol import ArmError, BackupError, JsonObject
+from sandbox.simulator.records import (
+    BackupRun,
+    ItemRecord,
+    JobError,
+    JobRecord,
+    Operation,
+    VaultRecord,
+)
+from sandbox.simulator.shapes import (
+    HEADER_CASES,
+    IDEAL,
+    SHAPES,
+    Shapes,
+    checked,
+    default_header_case,
+    default_shapes,
+    renderer,
+)
 
 ResourceRef = str | Mapping[str, Any]
 Clock = Callable[[], datetime]
@@ -31,7 +52,7 @@ QUOTA_EXCEEDED_CODE = "CloudDosAbsoluteLimitReached"
 BACKUP_IN_PROGRESS_CODE = "UserErrorBackupOperationInProgress"
 ITEM_NOT_FOUND_CODE = "BMSUserErrorDataSourceObjectNotFound"
 # The only published numeric/string pair for a deleted VM.
-VM_NOT_FOUND_ERROR = res.JobError(
+VM_NOT_FOUND_ERROR = JobError(
     400094,
     "The virtual machine doesn't exist",
     (
@@ -40,61 +61,25 @@ VM_NOT_FOUND_ERROR = res.JobError(
     ),
 )
 # Deliberately not a real Azure code, so nothing mistakes it for one.
-SYNTHETIC_FAILURE = res.JobError(999999, "Simulated backup failure.")
-
-
-@dataclass
-class Operation:
-    """An asynchronous Backup operation (on-demand backup or protection change).
-
-    :ivar op_id: the operation id used in the polling URLs.
-    :ivar vault_key: lower-cased vault id.
-    :ivar item_key: lower-cased protected item id.
-    :ivar job_name: the job the operation created.
-    :ivar is_backup: ``True`` for an on-demand backup, ``False`` for a protection change.
-    :ivar started: creation time.
-    :ivar ended: time it succeeded, once it has.
-    :ivar polls: how many times its status or result was read.
-    """
-
-    op_id: str
-    vault_key: str
-    item_key: str
-    job_name: str
-    is_backup: bool
-    started: datetime
-    ended: datetime | None = None
-    polls: int = 0
-
-    def status_json(self) -> JsonObject:
-        """The ``OperationStatus`` document for the current state."""
-        doc: JsonObject = {
-            "id": self.op_id,
-            "name": self.op_id,
-            "status": res.IN_PROGRESS if self.ended is None else res.SUCCEEDED,
-            "startTime": res.format_time(self.started),
-        }
-        if self.ended is not None:
-            doc["endTime"] = res.format_time(self.ended)
-            doc["properties"] = {
-                "objectType": "OperationStatusJobExtendedInfo",
-                "jobId": self.job_name,
-            }
-        return doc
+SYNTHETIC_FAILURE = JobError(999999, "Simulated backup failure.")
+# ARM's subscription write budget per hour; the first recorded write answered 1199
+# (x-ms-ratelimit-remaining-subscription-writes in scenario_backup_trigger_response_202.json).
+_WRITES_PER_HOUR = 1200
 
 
 @dataclass
 class _Store:
-    vaults: dict[str, JsonObject] = field(default_factory=dict)
+    vaults: dict[str, VaultRecord] = field(default_factory=dict)
     vms: dict[str, JsonObject] = field(default_factory=dict)
     resource_groups: set[str] = field(default_factory=set)
-    items: dict[str, JsonObject] = field(default_factory=dict)
-    jobs: dict[str, dict[str, JsonObject]] = field(default_factory=dict)
+    items: dict[str, ItemRecord] = field(default_factory=dict)
+    jobs: dict[str, dict[str, JobRecord]] = field(default_factory=dict)
     operations: dict[str, Operation] = field(default_factory=dict)
     # (vault key, job key) of triggered backups whose operation has succeeded.
     settleable: set[tuple[str, str]] = field(default_factory=set)
     triggers: Counter[tuple[str, date]] = field(default_factory=Counter)
     violations: list[str] = field(default_factory=list)
+    writes: int = 0
 
 
 class SimState:
@@ -102,8 +87,10 @@ class SimState:
 
     :ivar clock: returns the current time (aware, UTC); the system clock by default.
     :ivar page_size: list page size before a ``nextLink`` is returned (default 50).
-    :ivar lro_retry_after: ``Retry-After`` seconds on 202 answers. Azure sends 60; the default 0
-        makes the SDK fall back to its ``polling_interval``.
+    :ivar lro_retry_after: ``Retry-After`` seconds where a 202 carries one: every 202 in the
+        ``ideal`` shapes; in the ``azure`` shapes only a pending operation result (Azure's trigger
+        and PUT 202s carry none). Azure's examples say 60; the default 0 makes the SDK fall back
+        to its ``polling_interval``.
     """
 
     def __init__(self) -> None:
@@ -111,7 +98,8 @@ class SimState:
         self._restore_defaults()
 
     def reset(self) -> None:
-        """Forget every resource, job, operation and violation, and restore the defaults."""
+        """Forget every resource, job, operation and violation, and restore the defaults
+        (``shapes`` and ``header_case`` from the environment, see their properties)."""
         with self.lock:
             self._restore_defaults()
 
@@ -130,11 +118,74 @@ class SimState:
             raise ValueError(f"not a final job status: {status!r}")
         self._auto_complete_backups = status
 
+    @property
+    def shapes(self) -> str:
+        """``"azure"`` (Azure's real shapes) or ``"ideal"`` (the original idealised ones).
+
+        Defaults to ``BACKUP_SIM_SHAPES`` if set, else
+        :data:`~sandbox.simulator.shapes.DEFAULT_SHAPES`.
+        """
+        return self._shapes
+
+    @shapes.setter
+    def shapes(self, value: str) -> None:
+        self._shapes = checked(value, SHAPES, "shapes")
+
+    @property
+    def header_case(self) -> str:
+        """``"lower"`` (every response header name in lower case) or ``"canonical"``.
+
+        Defaults to ``BACKUP_SIM_HEADER_CASE`` if set, else ``"canonical"``.
+        """
+        return self._header_case
+
+    @header_case.setter
+    def header_case(self, value: str) -> None:
+        self._header_case = checked(value, HEADER_CASES, "header_case")
+
+    @property
+    def details_duration(self) -> str:
+        """Form of durations in job details in the ``azure`` shapes: ``"timespan"`` (default,
+        ``00:20:23.0896697`` as in the docs capture) or ``"iso"`` (``PT41M12.684856S`` as in the
+        recorded CLI traffic); Azure has served both."""
+        return self._details_duration
+
+    @details_duration.setter
+    def details_duration(self, value: str) -> None:
+        self._details_duration = checked(value, DURATION_FORMS, "details_duration")
+
+    @property
+    def renderer(self) -> Shapes:
+        """Renders documents in the current shapes."""
+        return renderer(self._shapes, self._details_duration)
+
+    @contextlib.contextmanager
+    def idealised(self, reason: str) -> Iterator[None]:
+        """Serve the ``ideal`` shapes inside the ``with`` block, then the shapes from before.
+
+        Only for a test that cannot work with Azure's real shapes (``sim.shapes = "ideal"``
+        does the same for a whole test); ``reason`` must say why, so every use documents it.
+
+        :raises ValueError: if ``reason`` is blank.
+        """
+        if not reason.strip():
+            raise ValueError("say why the test needs the idealised shapes")
+        with self.lock:
+            previous, self.shapes = self._shapes, IDEAL
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.shapes = previous
+
     def _restore_defaults(self) -> None:
         self.clock: Clock = lambda: datetime.now(UTC)
         self.page_size = 50
         self._auto_complete_backups: str | None = None
         self.lro_retry_after = 0
+        self.shapes = default_shapes()
+        self.header_case = default_header_case()
+        self.details_duration = TIMESPAN
         self._store = _Store()
 
     @property
@@ -151,22 +202,40 @@ class SimState:
     # -- seed helpers -----------------------------------------------------------------------
 
     def add_vault(
-        self, subscription_id: str, resource_group: str, name: str, location: str = "eastus"
+        self,
+        subscription_id: str,
+        resource_group: str,
+        name: str,
+        location: str = "eastus",
+        *,
+        type_spelling: str = res.VAULT_TYPE,
+        id_type_spelling: str = res.VAULT_TYPE,
     ) -> JsonObject:
         """Create a Recovery Services vault.
 
-        :return: a copy of the vault resource.
+        :param type_spelling: its ``type`` in the ``azure`` shapes (Azure's vault lists also
+            show ``microsoft.recoveryservices/vaults`` and ``Microsoft.RecoveryServices/Vaults``).
+        :param id_type_spelling: the provider and type segments of its ``id`` in the ``azure``
+            shapes (for example ``Microsoft.RecoveryServices/Vaults``). Lookups ignore case.
+        :return: the vault resource in the current shapes.
         :raises ValueError: if it exists already.
         """
-        vault = res.vault_json(subscription_id, resource_group, name, location)
         with self.lock:
-            key = _key(vault["id"])
-            if key in self._store.vaults:
-                raise ValueError(f"vault exists already: {vault['id']}")
-            self._store.vaults[key] = vault
-            self._store.jobs[key] = {}
+            vault = VaultRecord(
+                subscription_id,
+                resource_group,
+                name,
+                location,
+                created=self.clock(),
+                type_spelling=type_spelling,
+                id_type_spelling=id_type_spelling,
+            )
+            if vault.key in self._store.vaults:
+                raise ValueError(f"vault exists already: {vault.id}")
+            self._store.vaults[vault.key] = vault
+            self._store.jobs[vault.key] = {}
             self._store.resource_groups.add(_rg_key(subscription_id, resource_group))
-            return copy.deepcopy(vault)
+            return self.renderer.vault(vault)
 
     def add_vm(
         self,
@@ -216,27 +285,44 @@ class SimState:
             return copy.deepcopy(moved)
 
     def protect_vm(
-        self, vault: ResourceRef, vm: ResourceRef, policy_name: str = "DefaultPolicy"
+        self,
+        vault: ResourceRef,
+        vm: ResourceRef,
+        policy_name: str = "DefaultPolicy",
+        *,
+        initial_backup_pending: bool = False,
     ) -> JsonObject:
-        """Protect an existing VM in a vault (``protectionState`` ``Protected``).
+        """Protect an existing VM in a vault.
 
-        The item starts with a successful last backup a day ago.
+        The item starts ``Protected`` with a successful last backup a day ago or, with
+        ``initial_backup_pending``, as Azure shows a VM just protected: ``IRPending``, no last
+        backup (``lastBackupStatus`` ``""``, ``lastBackupTime`` ``2001-01-01T00:00:00Z``) until
+        its first backup completes.
 
-        :return: a copy of the protected item.
+        :return: the protected item in the current shapes.
         :raises KeyError: if the vault or VM does not exist.
         :raises ValueError: if the VM is protected in that vault already.
         """
         with self.lock:
-            item = res.item_json(
-                self._vault(vault),
-                self._store.vms[self._vm_key(vm)],
-                policy_name,
-                last_backup=self.clock() - timedelta(days=1),
+            vault_id = self._vault(vault).id
+            vm_id = self._store.vms[self._vm_key(vm)]["id"]
+            _, vm_rg, vm_name = res.split_vm_id(vm_id)
+            day_ago = self.clock() - timedelta(days=1)
+            item = ItemRecord(
+                vault_id=vault_id,
+                vm_id=vm_id,
+                vm_resource_group=vm_rg,
+                vm_name=vm_name,
+                policy_id=f"{vault_id}/backupPolicies/{policy_name}",
+                protection_state=res.IR_PENDING if initial_backup_pending else res.PROTECTED,
+                data_id=str(uuid.uuid4().int % 10**14),
+                last_backup_status="" if initial_backup_pending else res.COMPLETED,
+                last_success=None if initial_backup_pending else BackupRun(day_ago, day_ago),
             )
-            if _key(item["id"]) in self._store.items:
-                raise ValueError(f"already protected: {item['id']}")
-            self._store.items[_key(item["id"])] = item
-            return copy.deepcopy(item)
+            if item.key in self._store.items:
+                raise ValueError(f"already protected: {item.id}")
+            self._store.items[item.key] = item
+            return self.renderer.item(item)
 
     def add_job(
         self,
@@ -245,7 +331,7 @@ class SimState:
         vm_name: str,
         vm_resource_group: str,
         status: str = res.FAILED,
-        operation: str = "Backup",
+        operation: str = res.BACKUP,
         error_code: int = VM_NOT_FOUND_ERROR.code,
         error_string: str = VM_NOT_FOUND_ERROR.message,
         recommendations: Sequence[str] | None = None,
@@ -253,14 +339,19 @@ class SimState:
         end_time: datetime | None = None,
         job_id: str | None = None,
         is_user_triggered: bool = False,
+        container_in_details: bool = False,
     ) -> JsonObject:
         """Record a backup job as Azure would show it.
 
         Error details are kept only for ``Failed`` jobs. A final job without ``end_time`` ends
-        three minutes after it started; ``start_time`` defaults to an hour ago. A final Backup
-        job of a protected VM becomes that item's last backup.
+        three minutes after it started; ``start_time`` defaults to an hour ago (naive times are
+        UTC). A final Backup job of a protected VM becomes that item's last backup.
 
-        :return: a copy of the job resource (``AzureIaaSVMJob``).
+        :param container_in_details: in the ``azure`` shapes, show ``containerName`` in the job's
+            details and list entries, as some of Azure's answers do (the recorded CLI traffic);
+            by default it is absent, as in Azure's published examples. The ``ideal`` shapes always
+            show it. Either way the simulator knows which VM the job is about.
+        :return: the job in the current shapes, as the job details GET returns it.
         :raises KeyError: if the vault does not exist.
         :raises ValueError: on an unknown status or a job name that is taken.
         """
@@ -268,25 +359,30 @@ class SimState:
             raise ValueError(f"not a job status: {status!r}")
         if recommendations is None:
             recommendations = VM_NOT_FOUND_ERROR.recommendations
-        error = res.JobError(error_code, error_string, tuple(recommendations))
+        error = JobError(error_code, error_string, tuple(recommendations))
         with self.lock:
             now = self.clock()
-            start = start_time or now - timedelta(hours=1)
-            end = None if status == res.IN_PROGRESS else end_time or start + timedelta(minutes=3)
-            vault_id = self._vault(vault)["id"]
-            job = self._new_job(
-                vault_id,
+            start = _utc(start_time) if start_time else now - timedelta(hours=1)
+            end = None
+            if status != res.IN_PROGRESS:
+                end = _utc(end_time) if end_time else start + timedelta(minutes=3)
+            job = JobRecord(
+                vault_id=self._vault(vault).id,
+                name=job_id or str(uuid.uuid4()),
                 vm_name=vm_name,
                 vm_resource_group=vm_resource_group,
                 operation=operation,
                 start=start,
                 is_user_triggered=is_user_triggered,
-                name=job_id,
+                activity_id=str(uuid.uuid4()),
+                updated=now,
+                container_in_details=container_in_details,
             )
-            res.set_job_status(job, status, start=start, end=end, now=now, errors=[error])
+            job.set_status(status, end=end, now=now, errors=(error,))
+            self._register(job)
             if end is not None:
-                self._note_backup_outcome(_key(vault_id), job)
-            return copy.deepcopy(job)
+                self._note_backup_outcome(job)
+            return self.renderer.job(job, now)
 
     def complete_job(
         self,
@@ -303,56 +399,56 @@ class SimState:
         :param status: a final status such as ``Completed`` or ``Failed``.
         :param error_code: ``errorCode`` of a failure (defaults to a synthetic 999999).
         :param error_string: ``errorString`` of a failure.
-        :return: a copy of the job.
+        :return: the job in the current shapes.
         :raises KeyError: if the vault or job does not exist.
         :raises ValueError: if the status is not final or the job is not InProgress.
         """
         if status not in res.FINAL_JOB_STATUSES:
             raise ValueError(f"not a final job status: {status!r}")
-        error = res.JobError(
+        error = JobError(
             SYNTHETIC_FAILURE.code if error_code is None else error_code,
             error_string or SYNTHETIC_FAILURE.message,
             tuple(recommendations),
         )
         with self.lock:
-            vault_key = _key(self._vault(vault)["id"])
-            job = self._store.jobs[vault_key][job_id.lower()]
-            if job["properties"]["status"] != res.IN_PROGRESS:
-                raise ValueError(f"job {job_id} is {job['properties']['status']}, not InProgress")
-            self._finish(vault_key, job, status, error)
-            return copy.deepcopy(job)
+            job = self._job(vault, job_id)
+            if job.status != res.IN_PROGRESS:
+                raise ValueError(f"job {job_id} is {job.status}, not InProgress")
+            self._finish(job, status, error)
+            return self.renderer.job(job, self.clock())
 
     def get_job(self, vault: ResourceRef, job_id: str) -> JsonObject:
-        """A copy of a job (with its error details).
+        """A job as the job details GET returns it in the current shapes.
 
         :raises KeyError: if the vault or job does not exist.
         """
         with self.lock:
-            return copy.deepcopy(self._store.jobs[_key(self._vault(vault)["id"])][job_id.lower()])
+            return self.renderer.job(self._job(vault, job_id), self.clock())
 
     def get_protected_item(
         self, vault: ResourceRef, vm_name: str, vm_resource_group: str
     ) -> JsonObject:
-        """A copy of the protected item of a VM.
+        """The protected item of a VM in the current shapes.
 
         :raises KeyError: if the vault or item does not exist.
         """
         with self.lock:
-            path = res.item_path(self._vault(vault)["id"], vm_resource_group, vm_name)
-            return copy.deepcopy(self._store.items[_key(path)])
+            path = res.item_path(self._vault(vault).id, vm_resource_group, vm_name)
+            return self.renderer.item(self._store.items[_key(path)])
 
     # -- lookups for the routes (ArmError on failure) --------------------------------------
 
-    def find_vault(self, subscription_id: str, resource_group: str, name: str) -> JsonObject:
-        """The vault document, or a 404 ``ResourceNotFound``."""
+    def find_vault(self, subscription_id: str, resource_group: str, name: str) -> VaultRecord:
+        """The vault, or ARM's 404 ``ResourceNotFound``."""
         vault = self._store.vaults.get(_key(res.vault_id(subscription_id, resource_group, name)))
         if vault is None:
-            raise _not_found("Microsoft.RecoveryServices/vaults", name, resource_group)
+            raise _not_found(res.VAULT_TYPE, name, resource_group)
         return vault
 
-    def list_vaults(self, subscription_id: str, resource_group: str | None) -> list[JsonObject]:
+    def list_vaults(self, subscription_id: str, resource_group: str | None) -> list[VaultRecord]:
         """Vaults of a subscription, or of one of its resource groups."""
-        return self._in_scope(self._store.vaults.values(), subscription_id, resource_group)
+        prefix = self._scope(subscription_id, resource_group)
+        return [vault for key, vault in self._store.vaults.items() if key.startswith(prefix)]
 
     def find_vm(self, subscription_id: str, resource_group: str, name: str) -> JsonObject:
         """The VM document, or a 404 (``ResourceGroupNotFound`` for an unknown group)."""
@@ -364,37 +460,37 @@ class SimState:
 
     def list_vms(self, subscription_id: str, resource_group: str | None) -> list[JsonObject]:
         """VMs of a subscription, or of one of its resource groups."""
-        return self._in_scope(self._store.vms.values(), subscription_id, resource_group)
+        prefix = self._scope(subscription_id, resource_group)
+        return [vm for key, vm in self._store.vms.items() if key.startswith(prefix)]
 
-    def find_jobs(self, vault: JsonObject, predicate: Predicate) -> list[JsonObject]:
+    def find_jobs(self, vault: VaultRecord, predicate: JobPredicate) -> list[JobRecord]:
         """A vault's jobs matching ``predicate``, newest start first."""
-        vault_key = self._settle(vault)
-        found = [job for job in self._store.jobs[vault_key].values() if predicate(job)]
-        return sorted(found, key=lambda job: job["properties"]["startTime"], reverse=True)
+        found = [job for job in self._store.jobs[self._settle(vault)].values() if predicate(job)]
+        return sorted(found, key=lambda job: job.start, reverse=True)
 
-    def find_job(self, vault: JsonObject, name: str) -> JsonObject:
+    def find_job(self, vault: VaultRecord, name: str) -> JobRecord:
         """One job, or a 404."""
         job = self._store.jobs[self._settle(vault)].get(name.lower())
         if job is None:
             # Unverified: the code Azure Backup uses for an unknown job name.
-            raise ArmError(404, "ResourceNotFound", f"The backup job '{name}' was not found.")
+            raise BackupError(404, "ResourceNotFound", f"The backup job '{name}' was not found.")
         return job
 
-    def find_items(self, vault: JsonObject, predicate: Predicate) -> list[JsonObject]:
+    def find_items(self, vault: VaultRecord, predicate: ItemPredicate) -> list[ItemRecord]:
         """A vault's protected items matching ``predicate``."""
-        prefix = _key(vault["id"]) + "/"
+        prefix = vault.key + "/"
         return [
             item
             for key, item in self._store.items.items()
             if key.startswith(prefix) and predicate(item)
         ]
 
-    def find_item(self, vault: JsonObject, fabric: str, container: str, name: str) -> JsonObject:
+    def find_item(self, vault: VaultRecord, fabric: str, container: str, name: str) -> ItemRecord:
         """A protected item by its path names (any case), or a 404."""
-        path = f"{vault['id']}/backupFabrics/{fabric}/protectionContainers/{container}"
+        path = f"{vault.id}/backupFabrics/{fabric}/protectionContainers/{container}"
         item = self._store.items.get(_key(f"{path}/protectedItems/{name}"))
         if item is None:
-            raise ArmError(
+            raise BackupError(
                 404,
                 ITEM_NOT_FOUND_CODE,
                 "Item not found. Selected item might have been deleted. "
@@ -403,7 +499,7 @@ class SimState:
         return item
 
     def start_protection_change(
-        self, item: JsonObject, protection_state: str, policy_id: str
+        self, item: ItemRecord, protection_state: str, policy_id: str
     ) -> str:
         """Apply a protection change at once and start its operation.
 
@@ -412,50 +508,47 @@ class SimState:
 
         :return: the operation id.
         """
-        props = item["properties"]
-        props["protectionState"] = protection_state
-        props["policyId"] = policy_id if protection_state == "Protected" else ""
-        operation = "ConfigureBackup" if protection_state == "Protected" else "DisableBackup"
-        return self._start_operation(item, operation, is_backup=False).op_id
+        item.protection_state = protection_state
+        item.policy_id = policy_id if protection_state == res.PROTECTED else ""
+        operation = (
+            res.CONFIGURE_BACKUP if protection_state == res.PROTECTED else res.DISABLE_BACKUP
+        )
+        return self._start_operation(item, operation).op_id
 
-    def start_backup(self, item: JsonObject) -> str:
+    def start_backup(self, item: ItemRecord, expiry: datetime | None = None) -> str:
         """Start an on-demand backup: a new InProgress, user-triggered Backup job.
 
+        :param expiry: the request's ``recoveryPointExpiryTimeInUTC``, if any.
         :return: the operation id.
         :raises ArmError: 400 when the daily limit is reached or a job of the item is running.
         """
-        item_key = _key(item["id"])
-        quota_key = (item_key, self.clock().astimezone(UTC).date())
+        quota_key = (item.key, self.clock().astimezone(UTC).date())
         if self._store.triggers[quota_key] >= ON_DEMAND_DAILY_LIMIT:
-            raise ArmError(
+            raise BackupError(
                 400,
                 QUOTA_EXCEEDED_CODE,
                 "Operation is blocked as you have reached the limit on number of operations "
                 "permitted in 24 hours.",
             )
-        vault_key = item_key.split("/backupfabrics/", 1)[0]
-        if any(
-            job["properties"]["status"] == res.IN_PROGRESS
-            and self._job_item_key(vault_key, job) == item_key
-            for job in self._store.jobs[vault_key].values()
-        ):
-            raise ArmError(
+        jobs = self._store.jobs[_key(item.vault_id)].values()
+        if any(job.status == res.IN_PROGRESS and job.item_key == item.key for job in jobs):
+            raise BackupError(
                 400,
                 BACKUP_IN_PROGRESS_CODE,
                 "Unable to initiate backup as another backup operation is currently in progress.",
             )
         self._store.triggers[quota_key] += 1
-        return self._start_operation(item, "Backup", is_backup=True).op_id
+        return self._start_operation(item, res.BACKUP, expiry=expiry).op_id
 
-    def find_operation(self, op_id: str, vault: JsonObject, item: JsonObject | None) -> Operation:
+    def find_operation(self, op_id: str, vault: VaultRecord, item: ItemRecord | None) -> Operation:
         """An operation of a vault (and of ``item`` when given), or a 404."""
         found = self._store.operations.get(op_id.lower())
         if (
             found is None
-            or found.vault_key != _key(vault["id"])
-            or (item is not None and found.item_key != _key(item["id"]))
+            or found.vault_key != vault.key
+            or (item is not None and found.item_key != item.key)
         ):
-            raise ArmError(404, "ResourceNotFound", f"The operation '{op_id}' was not found.")
+            raise BackupError(404, "ResourceNotFound", f"The operation '{op_id}' was not found.")
         return found
 
     def poll(self, operation: Operation) -> None:
@@ -466,14 +559,22 @@ class SimState:
             if operation.is_backup:
                 self._store.settleable.add((operation.vault_key, operation.job_name.lower()))
 
+    def count_write(self) -> int:
+        """Count one accepted write; return how many ARM would still allow this hour."""
+        self._store.writes += 1
+        return max(_WRITES_PER_HOUR - self._store.writes, 0)
+
     # -- internals ---------------------------------------------------------------------------
 
-    def _vault(self, vault: ResourceRef) -> JsonObject:
+    def _vault(self, vault: ResourceRef) -> VaultRecord:
         arm_id = vault if isinstance(vault, str) else vault["id"]
         return self._store.vaults[_key(arm_id)]
 
     def _vm_key(self, vm: ResourceRef) -> str:
         return _key(vm if isinstance(vm, str) else vm["id"])
+
+    def _job(self, vault: ResourceRef, job_id: str) -> JobRecord:
+        return self._store.jobs[self._vault(vault).key][job_id.lower()]
 
     def _require_resource_group(self, subscription_id: str, resource_group: str) -> None:
         if _rg_key(subscription_id, resource_group) not in self._store.resource_groups:
@@ -483,104 +584,81 @@ class SimState:
                 f"Resource group '{resource_group}' could not be found.",
             )
 
-    def _in_scope(
-        self, docs: Iterable[JsonObject], subscription_id: str, resource_group: str | None
-    ) -> list[JsonObject]:
+    def _scope(self, subscription_id: str, resource_group: str | None) -> str:
+        """The key prefix of a subscription's or resource group's resources."""
         if resource_group is None:
-            prefix = f"/subscriptions/{subscription_id}/".lower()
-        else:
-            self._require_resource_group(subscription_id, resource_group)
-            prefix = _rg_key(subscription_id, resource_group) + "/"
-        return [doc for doc in docs if _key(doc["id"]).startswith(prefix)]
+            return f"/subscriptions/{subscription_id}/".lower()
+        self._require_resource_group(subscription_id, resource_group)
+        return _rg_key(subscription_id, resource_group) + "/"
 
-    def _new_job(
-        self,
-        vault_id: str,
-        *,
-        vm_name: str,
-        vm_resource_group: str,
-        operation: str,
-        start: datetime,
-        is_user_triggered: bool,
-        name: str | None = None,
-    ) -> JsonObject:
-        name = name or str(uuid.uuid4())
-        jobs = self._store.jobs[_key(vault_id)]
-        if name.lower() in jobs:
-            raise ValueError(f"job exists already: {name}")
-        job = res.job_json(
-            vault_id,
-            name=name,
-            vm_name=vm_name,
-            vm_resource_group=vm_resource_group,
-            operation=operation,
-            start=start,
-            is_user_triggered=is_user_triggered,
-        )
-        jobs[name.lower()] = job
-        return job
+    def _register(self, job: JobRecord) -> None:
+        jobs = self._store.jobs[_key(job.vault_id)]
+        if job.name.lower() in jobs:
+            raise ValueError(f"job exists already: {job.name}")
+        jobs[job.name.lower()] = job
 
-    def _start_operation(self, item: JsonObject, operation: str, *, is_backup: bool) -> Operation:
+    def _start_operation(
+        self, item: ItemRecord, operation: str, expiry: datetime | None = None
+    ) -> Operation:
         now = self.clock()
-        vault_id = item["id"].split("/backupFabrics/", 1)[0]
-        _, vm_rg, vm_name = res.split_vm_id(item["properties"]["sourceResourceId"])
-        job = self._new_job(
-            vault_id,
-            vm_name=vm_name,
-            vm_resource_group=vm_rg,
+        is_backup = operation == res.BACKUP
+        job = JobRecord(
+            vault_id=item.vault_id,
+            name=str(uuid.uuid4()),
+            vm_name=item.vm_name,
+            vm_resource_group=item.vm_resource_group,
             operation=operation,
             start=now,
             is_user_triggered=True,
+            activity_id=str(uuid.uuid4()),
+            updated=now,
+            policy_name=item.policy_name,
+            expiry=None if expiry is None else _utc(expiry),
         )
-        if is_backup:
-            res.set_job_status(job, res.IN_PROGRESS, start=now, end=None, now=now)
-        else:
-            res.set_job_status(job, res.COMPLETED, start=now, end=now, now=now)
+        if not is_backup:
+            job.set_status(res.COMPLETED, end=now, now=now, errors=())
+        self._register(job)
         op = Operation(
             op_id=str(uuid.uuid4()),
-            vault_key=_key(vault_id),
-            item_key=_key(item["id"]),
-            job_name=job["name"],
+            vault_key=_key(item.vault_id),
+            item_key=item.key,
+            job_name=job.name,
             is_backup=is_backup,
             started=now,
         )
         self._store.operations[op.op_id] = op
         return op
 
-    def _settle(self, vault: JsonObject) -> str:
+    def _settle(self, vault: VaultRecord) -> str:
         """Finish succeeded backups of ``vault`` when auto-completion is on; return its key."""
-        vault_key = _key(vault["id"])
         outcome = self.auto_complete_backups
         if outcome is None:
-            return vault_key
+            return vault.key
         for owner, job_key in sorted(self._store.settleable):
             job = self._store.jobs[owner][job_key]
-            if owner == vault_key and job["properties"]["status"] == res.IN_PROGRESS:
-                self._finish(owner, job, outcome, SYNTHETIC_FAILURE)
-        return vault_key
+            if owner == vault.key and job.status == res.IN_PROGRESS:
+                self._finish(job, outcome, SYNTHETIC_FAILURE)
+        return vault.key
 
-    def _finish(self, vault_key: str, job: JsonObject, status: str, error: res.JobError) -> None:
+    def _finish(self, job: JobRecord, status: str, error: JobError) -> None:
         now = self.clock()
-        props = job["properties"]
-        start = datetime.fromisoformat(props["startTime"])
-        res.set_job_status(job, status, start=start, end=now, now=now, errors=[error])
-        self._store.settleable.discard((vault_key, job["name"].lower()))
-        self._note_backup_outcome(vault_key, job)
+        job.set_status(status, end=now, now=now, errors=(error,))
+        self._store.settleable.discard((_key(job.vault_id), job.name.lower()))
+        self._note_backup_outcome(job)
 
-    def _note_backup_outcome(self, vault_key: str, job: JsonObject) -> None:
-        """Copy a finished Backup job's outcome to its protected item, if there is one."""
-        props = job["properties"]
-        item = self._store.items.get(self._job_item_key(vault_key, job))
-        if props["operation"] != "Backup" or item is None:
+    def _note_backup_outcome(self, job: JobRecord) -> None:
+        """Copy a finished Backup job's outcome to its protected item, if there is one.
+
+        A completed backup ends an item's ``IRPending`` state.
+        """
+        item = self._store.items.get(job.item_key)
+        if job.operation != res.BACKUP or item is None or job.end is None:
             return
-        item["properties"]["lastBackupStatus"] = props["status"]
-        if props["status"] == res.COMPLETED:
-            item["properties"]["lastBackupTime"] = props["endTime"]
-
-    @staticmethod
-    def _job_item_key(vault_key: str, job: JsonObject) -> str:
-        _, vm_rg, vm_name = job["properties"]["containerName"].split(";")
-        return _key(res.item_path(vault_key, vm_rg, vm_name))
+        item.last_backup_status = job.status
+        if job.status == res.COMPLETED:
+            item.last_success = BackupRun(job.start, job.end)
+            if item.protection_state == res.IR_PENDING:
+                item.protection_state = res.PROTECTED
 
 
 def _key(arm_id: str) -> str:
@@ -591,10 +669,19 @@ def _rg_key(subscription_id: str, resource_group: str) -> str:
     return f"/subscriptions/{subscription_id}/resourcegroups/{resource_group}".lower()
 
 
+def _utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; a naive time is taken as UTC already."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def _not_found(resource_type: str, name: str, resource_group: str) -> ArmError:
+    # ARM's gateway answers this for a resource it does not know, with x-ms-failure-cause
+    # "gateway" (recorded error_vault_get_404.json: a vault; the VM 404 is assumed to match, as
+    # the message is the same gateway message).
     return ArmError(
         404,
         "ResourceNotFound",
         f"The Resource '{resource_type}/{name}' under resource group '{resource_group}' was not "
         "found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+        failure_cause="gateway",
     )

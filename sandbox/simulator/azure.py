@@ -1,0 +1,389 @@
+"""The ``azure`` shapes: documents, headers and errors in the shapes Azure really serves.
+
+Every field and form comes from a file in ``azure_payloads/`` (named in the comments; see its
+``SOURCES.md``) or from the spec definitions there
+(``published/spec-2026-10-01-bms-job-definitions.json``). Where the files disagree, the
+comments say which one a choice follows.
+
+Forms Azure uses and the idealised shapes do not:
+
+* times with 7 fractional digits, trailing zeros trimmed as .NET does
+  (``2022-05-16T14:28:23.5523231Z``), and ``0001-01-01T00:00:00`` for "no end yet";
+* durations as ISO 8601 (``PT41M12.684856S``) in job lists and, with
+  ``details_duration="iso"``, in job details; as a .NET TimeSpan (``00:20:23.0896697``) in job
+  details by default (docs-managejobs-JobDetails_Get-response.json);
+* ``actionsInfo`` as numbers (``[1]``), no ``containerName`` on jobs unless seeded so, lower-case
+  container and item names, no ``Retry-After`` on the 202 of a trigger or PUT, and polling URLs
+  with ``api-version=2016-12-01``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+from sandbox.simulator import payloads
+from sandbox.simulator import resources as res
+from sandbox.simulator.protocol import ArmError, BackupError, JsonObject, Response
+from sandbox.simulator.records import ItemRecord, JobRecord, Operation, VaultRecord
+
+AZURE = "azure"
+TIMESPAN = "timespan"
+ISO = "iso"
+DURATION_FORMS = frozenset({TIMESPAN, ISO})
+
+# The api-version of the Location and Azure-AsyncOperation URLs in the published TriggerBackup_Post,
+# StopProtection and ProtectedItemOperationResults examples (the requests used 2026-10-01).
+LRO_API_VERSION = "2016-12-01"
+# DateTime.MinValue as the Backup service writes an InProgress operation's endTime, no "Z"
+# (recorded scenario_backup_operation_status_inprogress.json).
+NO_END_TIME = "0001-01-01T00:00:00"
+# JobSupportedAction "Cancellable" as the number the live service sends (recorded scenario_job_*,
+# job_list_*, Azure/azure-sdk-for-go#5339).
+_CANCELLABLE = 1
+# Operations whose jobs carry actionsInfo in the recordings (ConfigureBackup and DisableBackup
+# jobs there have none), and the statuses that carry it (InProgress and Completed recorded; Failed
+# per the issue #9 brief: no failed job was recorded).
+_ACTIONABLE_OPERATIONS = frozenset({res.BACKUP, res.RESTORE})
+_ACTIONABLE_STATUSES = frozenset({res.IN_PROGRESS, res.COMPLETED, res.FAILED})
+# "Backup Size" of a completed backup; sizes are not simulated, so the docs capture's value.
+_BACKUP_SIZE = "2332 MB"
+# lastRecoveryPoint follows lastBackupTime (the backup job's start) by the snapshot's 4-5 s in
+# the recordings (scenario_protected_items_list_protected_before_stop.json,
+# protected_item_after_job_cancel_kpis.json).
+_SNAPSHOT_DELAY = timedelta(seconds=5)
+
+_TICKS_PER_SECOND = 10_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_PROTECTED_ITEM = "recorded/scenario_protected_items_list_protected_before_stop.json"
+
+
+def ticks(moment: datetime) -> int:
+    """100 ns ticks since 1970 (naive times are UTC).
+
+    Azure's clocks have 100 ns ticks, Python's microseconds: the seventh fractional digit is
+    made up (1-9, from the microseconds), so that served times have Azure's seven digits and
+    still read back as the same microsecond.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    micros = (moment - _EPOCH) // timedelta(microseconds=1)
+    return micros * 10 + 1 + moment.microsecond % 9
+
+
+def format_time(moment: datetime) -> str:
+    """A time as Azure writes it: ``2022-05-16T14:28:23.5523231Z``."""
+    seconds, fraction = divmod(ticks(moment), _TICKS_PER_SECOND)
+    whole = _EPOCH + timedelta(seconds=seconds)
+    return f"{whole:%Y-%m-%dT%H:%M:%S}{_fraction(fraction)}Z"
+
+
+def iso_duration(span: int) -> str:
+    """A span of ticks as .NET's XmlConvert writes it: ``PT1H9M58.9495507S``, ``PT0S``."""
+    days, hours, minutes, seconds, fraction = _split(span)
+    time = "".join(f"{value}{unit}" for value, unit in ((hours, "H"), (minutes, "M")) if value)
+    if seconds or fraction:
+        time += f"{seconds}{_fraction(fraction)}S"
+    if not (days or time):
+        return "PT0S"
+    return ("P" + (f"{days}D" if days else "")) + (f"T{time}" if time else "")
+
+
+def timespan(span: int) -> str:
+    """A span of ticks as a .NET TimeSpan: ``00:20:23.0896697``, ``1.02:00:00``, ``00:00:00``."""
+    days, hours, minutes, seconds, fraction = _split(span)
+    text = f"{hours:02d}:{minutes:02d}:{seconds:02d}"
+    if fraction:
+        text += f".{fraction:07d}"
+    return f"{days}.{text}" if days else text
+
+
+def elapsed(start: datetime, end: datetime) -> int:
+    """Ticks from ``start`` to ``end`` (never negative), computed on the served times."""
+    return max(ticks(end) - ticks(start), 0)
+
+
+def _split(span: int) -> tuple[int, int, int, int, int]:
+    seconds, fraction = divmod(span, _TICKS_PER_SECOND)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    return days, hours, minutes, seconds, fraction
+
+
+def _fraction(fraction: int) -> str:
+    # .NET's "FFFFFFF": up to seven digits, trailing zeros and a bare dot dropped.
+    return f".{fraction:07d}".rstrip("0") if fraction else ""
+
+
+def _general_time(moment: datetime) -> str:
+    """A UTC time in .NET's en-US general form, ``6/15/2022 12:00:00 AM`` (job property bags)."""
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment
+    hour = moment.hour % 12 or 12
+    meridiem = "AM" if moment.hour < 12 else "PM"
+    return (
+        f"{moment.month}/{moment.day}/{moment.year} "
+        f"{hour}:{moment.minute:02d}:{moment.second:02d} {meridiem}"
+    )
+
+
+class AzureShapes:
+    """Renders records in Azure's shapes.
+
+    :param details_duration: :data:`TIMESPAN` or :data:`ISO`, the form of durations in job
+        details (both appear in Azure's job details; lists always use ISO 8601).
+    """
+
+    def __init__(self, details_duration: str = TIMESPAN) -> None:
+        self._details_duration = details_duration
+
+    # -- vaults ---------------------------------------------------------------------------
+
+    def vault(self, vault: VaultRecord) -> JsonObject:
+        """A vault as the subscription's vault list shows it (recorded
+        vault_list_subscription_excerpt.json, its first entry's keys), with the ``id`` and
+        ``type`` spelt as seeded (the same excerpt has ``/Vaults/`` and lower-case types)."""
+        return {
+            "location": vault.location,
+            "name": vault.name,
+            "etag": f"W/\"datetime'{quote(format_time(vault.created), safe='')}'\"",
+            "properties": {
+                "provisioningState": "Succeeded",
+                "privateEndpointStateForBackup": "None",
+                "privateEndpointStateForSiteRecovery": "None",
+            },
+            "id": (
+                f"/subscriptions/{vault.subscription_id}/resourceGroups/{vault.resource_group}"
+                f"/providers/{vault.id_type_spelling}/{vault.name}"
+            ),
+            "type": vault.type_spelling,
+            "sku": {"name": "RS0", "tier": "Standard"},
+        }
+
+    # -- protected items ------------------------------------------------------------------
+
+    def item(self, item: ItemRecord) -> JsonObject:
+        """A protected VM as the recorded item lists show it.
+
+        Before its first completed backup it has the keys of
+        scenario_protected_items_list_irpending.json (empty ``kpisHealths``, no
+        ``healthDetails`` or ``lastRecoveryPoint``, ``lastBackupTime`` 2001-01-01); afterwards
+        those of scenario_protected_items_list_protected_before_stop.json, whose KPI and health
+        entries are served as recorded. ``lastBackupTime`` is the last completed backup job's
+        start, as in those recordings. Container and item names are lower case
+        (protectable_items_excerpt.json: lower-cased even when the VM and group are not).
+        """
+        container = _container(item.vm_resource_group, item.vm_name)
+        item_id = res.item_path_for(item.vault_id, container)
+        last = item.last_success
+        recorded = payloads.load(_PROTECTED_ITEM)["value"][0]["properties"]
+        properties: JsonObject = {
+            "kpisHealths": {} if last is None else recorded["kpisHealths"],
+            "friendlyName": item.vm_name,
+            "virtualMachineId": item.vm_id,
+            "protectionStatus": "Healthy",
+            "protectionState": item.protection_state,
+            "healthStatus": "Passed",
+        }
+        if last is not None:
+            properties["healthDetails"] = recorded["healthDetails"]
+        properties |= {
+            "lastBackupStatus": item.last_backup_status,
+            "lastBackupTime": res.NO_BACKUP_TIME if last is None else format_time(last.start),
+            "protectedItemDataId": item.data_id,
+            "protectedItemType": res.COMPUTE_VM_ITEM_TYPE,
+            "backupManagementType": res.BACKUP_MANAGEMENT_TYPE,
+            "workloadType": "VM",
+            "containerName": container,
+            "sourceResourceId": item.vm_id,
+            "policyId": item.policy_id,
+            "policyName": item.policy_name,
+        }
+        if last is not None:
+            properties["lastRecoveryPoint"] = format_time(last.start + _SNAPSHOT_DELAY)
+        properties["isArchiveEnabled"] = False
+        return {
+            "id": item_id,
+            "name": item_id.rsplit("/", 1)[1],
+            "type": res.ITEM_RESOURCE_TYPE,
+            "properties": properties,
+        }
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def job(self, job: JobRecord, now: datetime) -> JsonObject:
+        """The job details GET, with the keys of the recorded scenario_job_* files.
+
+        ``containerName`` only when seeded so (published GetJobDetails and the docs capture have
+        none); ``errorDetails`` (spec ``AzureIaaSVMJob``) only on a Failed job.
+        """
+        properties = self._head(job)
+        duration = elapsed(job.start, job.end or now)
+        properties["duration"] = self._details_span(duration)
+        properties["virtualMachineVersion"] = "Compute"
+        properties["extendedInfo"] = self._extended_info(job)
+        properties |= _tail(job)
+        if job.errors:
+            properties["errorDetails"] = [error.to_json() for error in job.errors]
+        return _job_resource(job, properties)
+
+    def job_summary(self, job: JobRecord, now: datetime) -> JsonObject:
+        """A ``backupJobs`` list entry, trimmed as Azure trims it (no ``extendedInfo``,
+        ``errorDetails`` or ``isUserTriggered``; observed-go5339-BackupJobs_List-item.json,
+        published ListJobs, recorded job_list_*), the duration in ISO 8601."""
+        properties = self._head(job)
+        properties["duration"] = iso_duration(elapsed(job.start, job.end or now))
+        properties["virtualMachineVersion"] = "Compute"
+        properties |= _tail(job)
+        return _job_resource(job, properties)
+
+    def _head(self, job: JobRecord) -> JsonObject:
+        head: JsonObject = {"jobType": res.JOB_TYPE}
+        if job.operation in _ACTIONABLE_OPERATIONS and job.status in _ACTIONABLE_STATUSES:
+            head["actionsInfo"] = [_CANCELLABLE]
+        if job.container_in_details:
+            # As the recorded CLI traffic shows it, in the job details and in the job lists.
+            head["containerName"] = _container(job.vm_resource_group, job.vm_name)
+        return head
+
+    def _details_span(self, span: int) -> str:
+        return timespan(span) if self._details_duration == TIMESPAN else iso_duration(span)
+
+    def _extended_info(self, job: JobRecord) -> JsonObject:
+        """``extendedInfo`` per operation, with the keys its recordings show."""
+        if job.operation == res.BACKUP:
+            # scenario_job_backup_inprogress.json / _completed.json; "Backup Size" also in the
+            # docs capture.
+            bag = {"VM Name": job.vm_name}
+            if job.expiry is not None:
+                bag["Recovery Point Expiry Time in UTC"] = _general_time(job.expiry)
+            if job.status == res.COMPLETED:
+                bag["Backup Size"] = _BACKUP_SIZE
+            states = res.backup_task_states(job.status)
+            return {
+                "tasksList": self._tasks(zip(res.BACKUP_TASKS, states, strict=True)),
+                "propertyBag": bag,
+                "internalPropertyBag": {"IsInstantRpJob": "True"},
+            }
+        if job.operation in (res.CONFIGURE_BACKUP, res.DISABLE_BACKUP):
+            # scenario_job_configurebackup_completed.json, scenario_job_disablebackup_completed.json
+            return {
+                "tasksList": [],
+                "propertyBag": {"VM Name": job.vm_name, "Policy Name": job.policy_name},
+            }
+        if job.operation == res.RESTORE:
+            # scenario_job_restore_inprogress.json, job_details_restore_inprogress.json: their
+            # task and the keys whose values do not depend on a restore target.
+            return {
+                "tasksList": self._tasks([("Transfer data from vault", job.status)]),
+                "propertyBag": {"Job Type": "Recover disks"},
+                "internalPropertyBag": {"restoreLocationType": "RestoreDisks"},
+            }
+        # Any other operation: the recorded ConfigureBackup form without its policy.
+        return {"tasksList": [], "propertyBag": {"VM Name": job.vm_name}}
+
+    def _tasks(self, tasks: Iterable[tuple[str, str]]) -> list[JsonObject]:
+        # Task durations are zero in every payload: "PT0S" in ISO form, "00:00:00" as TimeSpan.
+        zero = self._details_span(0)
+        return [{"taskId": task, "duration": zero, "status": state} for task, state in tasks]
+
+    # -- long-running operations ----------------------------------------------------------
+
+    def operation_status(self, operation: Operation) -> JsonObject:
+        """An operation status: recorded scenario_backup_operation_status_inprogress.json while
+        running, then scenario_*_operation_status_succeeded.json (and the published
+        ProtectedItemOperationStatus example)."""
+        document: JsonObject = {
+            "id": operation.op_id,
+            "name": operation.op_id,
+            "status": res.IN_PROGRESS if operation.ended is None else res.SUCCEEDED,
+            "startTime": format_time(operation.started),
+            "endTime": NO_END_TIME if operation.ended is None else format_time(operation.ended),
+        }
+        if operation.ended is not None:
+            document["properties"] = {
+                "objectType": "OperationStatusJobExtendedInfo",
+                "jobId": operation.job_name,
+            }
+        return document
+
+    def lro_resource_id(self, item: ItemRecord) -> str:
+        """The item path of the polling URLs, spelt as the published examples spell it
+        (``/Subscriptions/``, lower-case container and item names)."""
+        item_id = res.item_path_for(item.vault_id, _container(item.vm_resource_group, item.vm_name))
+        return "/Subscriptions" + item_id[len("/subscriptions") :]
+
+    def lro_api_version(self, _request_version: str) -> str:
+        """:data:`LRO_API_VERSION`, whatever the request used."""
+        return LRO_API_VERSION
+
+    def accepted_headers(
+        self, location: str, async_operation: str, _retry_after: int, writes_left: int
+    ) -> dict[str, str]:
+        """Headers of the 202 to a trigger or PUT: no ``Retry-After`` (recorded
+        scenario_backup_trigger_response_202.json and
+        scenario_stop_protection_put_response_202.json)."""
+        return {
+            "Azure-AsyncOperation": async_operation,
+            "Location": location,
+            "x-ms-ratelimit-remaining-subscription-writes": str(writes_left),
+        }
+
+    def pending_result_headers(
+        self, location: str, async_operation: str, retry_after: int
+    ) -> dict[str, str]:
+        """Headers of the 202 of an operation result that is not ready (published
+        ProtectedItemOperationResults example, which does carry ``Retry-After``)."""
+        return {
+            "Azure-AsyncOperation": async_operation,
+            "Location": location,
+            "Retry-After": str(retry_after),
+        }
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def error(self, error: ArmError) -> Response:
+        """ARM's error body.
+
+        The gateway answers ``{"error": {"code", "message"}}`` (recorded
+        error_vault_get_404.json), with ``x-ms-failure-cause`` where known; the Backup provider
+        also sends ``target`` and ``details`` as null
+        (supplementary_error_bms_invalid_input_400.json) and, per the spec's ErrorDetail,
+        ``additionalInfo`` (null like its siblings: the quoted body is cut after ``details``).
+        """
+        detail: JsonObject = {"code": error.code, "message": error.message}
+        if isinstance(error, BackupError):
+            detail |= {"target": None, "details": None, "additionalInfo": None}
+        headers = dict(error.headers)
+        if error.failure_cause is not None:
+            headers["x-ms-failure-cause"] = error.failure_cause
+        return Response(error.status, {"error": detail}, headers)
+
+
+def _container(vm_resource_group: str, vm_name: str) -> str:
+    return res.container_name(vm_resource_group, vm_name).lower()
+
+
+def _tail(job: JobRecord) -> JsonObject:
+    """The ``Job`` base properties, in the recordings' order."""
+    tail: JsonObject = {
+        "entityFriendlyName": job.vm_name,
+        "backupManagementType": res.BACKUP_MANAGEMENT_TYPE,
+        "operation": job.operation,
+        "status": job.status,
+        "startTime": format_time(job.start),
+    }
+    if job.end is not None:
+        tail["endTime"] = format_time(job.end)
+    tail["activityId"] = job.activity_id
+    return tail
+
+
+def _job_resource(job: JobRecord, properties: JsonObject) -> JsonObject:
+    return {
+        "id": res.job_id(job.vault_id, job.name),
+        "name": job.name,
+        "type": res.JOB_RESOURCE_TYPE,
+        "properties": properties,
+    }

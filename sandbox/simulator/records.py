@@ -1,0 +1,187 @@
+"""What the simulator knows about each resource, independent of the JSON shape it is served in.
+
+The renderers (:mod:`sandbox.simulator.ideal`, :mod:`sandbox.simulator.azure`) turn these records
+into documents; links such as "this job belongs to that protected item" live here and never in
+the served JSON, because Azure does not always serve them (a job may come without
+``containerName``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sandbox.simulator import resources as res
+from sandbox.simulator.protocol import JsonObject
+
+
+@dataclass(frozen=True)
+class JobError:
+    """One ``errorDetails`` entry of an ``AzureIaaSVMJob``.
+
+    :ivar code: the integer ``errorCode``.
+    :ivar message: the ``errorString`` (a localized message in Azure).
+    :ivar recommendations: the ``recommendations`` list.
+    """
+
+    code: int
+    message: str
+    recommendations: tuple[str, ...] = ()
+
+    def to_json(self) -> JsonObject:
+        """The ``AzureIaaSVMErrorInfo`` JSON (its four spec properties)."""
+        return {
+            "errorCode": self.code,
+            "errorTitle": "",
+            "errorString": self.message,
+            "recommendations": list(self.recommendations),
+        }
+
+
+@dataclass
+class VaultRecord:
+    """A Recovery Services vault.
+
+    :ivar type_spelling: the ``type`` Azure serves for it (normally
+        ``Microsoft.RecoveryServices/vaults``; recorded lists also show other spellings).
+    :ivar id_type_spelling: the provider and type segments of the ``id`` Azure serves.
+    :ivar created: creation time (the ``etag`` carries it).
+    """
+
+    subscription_id: str
+    resource_group: str
+    name: str
+    location: str
+    created: datetime
+    type_spelling: str = res.VAULT_TYPE
+    id_type_spelling: str = res.VAULT_TYPE
+
+    @property
+    def id(self) -> str:
+        """The canonical ARM id (the one requests and lookups use)."""
+        return res.vault_id(self.subscription_id, self.resource_group, self.name)
+
+    @property
+    def key(self) -> str:
+        """The lower-cased id: ARM ids compare case-insensitively."""
+        return self.id.lower()
+
+
+@dataclass(frozen=True)
+class BackupRun:
+    """The start and end of a completed backup job."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass
+class ItemRecord:
+    """A protected Azure VM in a vault.
+
+    :ivar vault_id: the vault's canonical id.
+    :ivar vm_id: the VM's ARM id at protection time (``sourceResourceId``).
+    :ivar policy_id: the policy id; ``""`` while protection is stopped.
+    :ivar data_id: the ``protectedItemDataId``.
+    :ivar last_backup_status: ``""`` before any backup, then the last backup job's status.
+    :ivar last_success: the last completed backup; ``None`` before the first one.
+    """
+
+    vault_id: str
+    vm_id: str
+    vm_resource_group: str
+    vm_name: str
+    policy_id: str
+    protection_state: str
+    data_id: str
+    last_backup_status: str = ""
+    last_success: BackupRun | None = None
+
+    @property
+    def id(self) -> str:
+        """The canonical ARM id of the item."""
+        return res.item_path(self.vault_id, self.vm_resource_group, self.vm_name)
+
+    @property
+    def key(self) -> str:
+        """The lower-cased id."""
+        return self.id.lower()
+
+    @property
+    def policy_name(self) -> str:
+        """The last segment of the policy id; ``""`` when there is none."""
+        return self.policy_id.rsplit("/", 1)[-1]
+
+
+@dataclass
+class JobRecord:
+    """A backup job.
+
+    :ivar vault_id: the vault's canonical id.
+    :ivar name: the job name (a GUID).
+    :ivar vm_resource_group: resource group of the VM the job is about; with ``vm_name`` it
+        links the job to its protected item.
+    :ivar updated: when the status last changed.
+    :ivar errors: error details; kept only while the status is ``Failed``.
+    :ivar container_in_details: whether Azure's shapes show ``containerName`` for this job.
+    :ivar policy_name: the policy a protection change applied (``""`` when it stopped it).
+    :ivar expiry: the ``recoveryPointExpiryTimeInUTC`` of the backup request, if any.
+    """
+
+    vault_id: str
+    name: str
+    vm_name: str
+    vm_resource_group: str
+    operation: str
+    start: datetime
+    is_user_triggered: bool
+    activity_id: str
+    updated: datetime
+    status: str = res.IN_PROGRESS
+    end: datetime | None = None
+    errors: tuple[JobError, ...] = ()
+    container_in_details: bool = False
+    policy_name: str = ""
+    expiry: datetime | None = None
+
+    @property
+    def item_key(self) -> str:
+        """The lower-cased id of the protected item the job is about."""
+        return res.item_path(self.vault_id, self.vm_resource_group, self.vm_name).lower()
+
+    def set_status(
+        self, status: str, *, end: datetime | None, now: datetime, errors: tuple[JobError, ...]
+    ) -> None:
+        """Move the job to ``status``; error details are kept only for ``Failed``.
+
+        :param end: the end time; ``None`` while in progress.
+        :param now: the current time.
+        """
+        self.status = status
+        self.end = end
+        self.updated = now
+        self.errors = errors if status == res.FAILED else ()
+
+
+@dataclass
+class Operation:
+    """An asynchronous Backup operation (on-demand backup or protection change).
+
+    :ivar op_id: the operation id used in the polling URLs.
+    :ivar vault_key: lower-cased vault id.
+    :ivar item_key: lower-cased protected item id.
+    :ivar job_name: the job the operation created.
+    :ivar is_backup: ``True`` for an on-demand backup, ``False`` for a protection change.
+    :ivar started: creation time.
+    :ivar ended: time it succeeded, once it has.
+    :ivar polls: how many times its status or result was read.
+    """
+
+    op_id: str
+    vault_key: str
+    item_key: str
+    job_name: str
+    is_backup: bool
+    started: datetime
+    ended: datetime | None = None
+    polls: int = 0
