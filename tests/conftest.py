@@ -24,6 +24,7 @@ from sandbox.receivers import (
     Receivers,
 )
 from sandbox.simulator import AzureSimulator
+from tests.world import World, shared_world
 
 EVENTS = Path(__file__).parent / "events"
 _prefixes = itertools.count(1)
@@ -57,6 +58,12 @@ def runtime(settings: Settings) -> Runtime:
 @pytest.fixture
 def storage(runtime: Runtime) -> Storage:
     return runtime.storage
+
+
+@pytest.fixture(scope="session")
+def world(azurite: Azurite) -> World:
+    """The seeded incidents table shared by the audit and report tests (read only)."""
+    return shared_world(azurite.connection_string)
 
 
 @pytest.fixture(scope="session")

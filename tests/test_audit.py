@@ -27,16 +27,10 @@ from handlers.core.incident import Incident, IncidentStatus
 from handlers.core.settings import Settings
 from handlers.pipeline import runtime as runtime_module
 from handlers.storage.keys import safe_key
-from sandbox.azurite import Azurite
-from tests.audit_world import World, shared_world
 from tests.conftest import EVENTS, indexed_functions
+from tests.world import World
 
 Predicate = Callable[[Incident], bool]
-
-
-@pytest.fixture(scope="module")
-def world(azurite: Azurite) -> World:
-    return shared_world(azurite.connection_string)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from handlers.core.model import BackupFailure, Rejection, Source
 from handlers.core.text import MAX_RAW_CHARS
-from handlers.intake.events import EVENT_TYPE, parse
+from handlers.intake.events import EVENT_TYPE, MAX_TEXT_CHARS, parse
 from tests.conftest import load_event
 
 
@@ -157,7 +157,8 @@ def test_oversized_message_is_truncated_not_rejected() -> None:
     event = load_event("eventgrid-storage-timeout")
     event["data"]["properties"]["errorDetails"][0]["errorString"] = "timed out " * 100_000
     failure = _failure(event)
-    assert len(failure.message) <= 8_000
+    assert len(failure.message) == MAX_TEXT_CHARS
+    assert failure.message.startswith("timed out timed out")
 
 
 def test_lone_surrogates_are_made_safe() -> None:

@@ -97,6 +97,7 @@ def test_jobs_that_ended_together_are_not_lost_when_a_run_is_cut(
 SCALE_MIX = [(STORAGE_TIMEOUT, 280), (AGENT, 200), (VM_GONE, 20)]
 
 
+@pytest.mark.slow
 def test_500_failures_delivered_three_times_concurrently_act_once_each(
     live: Runtime, sim: AzureSimulator, receivers: Receivers
 ) -> None:
@@ -220,6 +221,7 @@ def _half_recorded(incident: Incident) -> list[str]:
     return open_intents
 
 
+@pytest.mark.slow
 def test_storage_outage_mid_batch_then_redelivery_handles_every_event_once(
     storage: _Storage, sim: AzureSimulator, receivers: Receivers, monkeypatch: Any
 ) -> None:
@@ -337,6 +339,7 @@ def _fails_at(sim: AzureSimulator, route: str, kind: str, attempt: Any) -> None:
         time.sleep(LATENCY)  # the platform redelivers later than the slow answer arrives
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["429", "500", "latency", "drop"])
 def test_fault_storms_give_bounded_retries_recorded_outcomes_and_no_duplicate_actions(
     live: Runtime, sim: AzureSimulator, receivers: Receivers, kind: str

@@ -16,9 +16,8 @@ from playwright.sync_api import Browser
 from handlers.audit.query import IncidentQuery, select
 from handlers.audit.report import report_html
 from handlers.audit.summary import open_tickets
-from sandbox.azurite import Azurite
-from tests.audit_world import World, shared_world
 from tests.chromium import Page, chromium, load
+from tests.world import World
 
 #: What the page shows, read in the browser: chart marks per panel, headline numbers, and the
 #: incident table (each row's data attributes plus its cells by column title).
@@ -41,11 +40,6 @@ READ_PAGE = """() => {
   const legend = Array.from(document.querySelectorAll(".legend li")).map((li) => li.textContent);
   return {charts, kpis, rows, legend};
 }"""
-
-
-@pytest.fixture(scope="module")
-def world(azurite: Azurite) -> World:
-    return shared_world(azurite.connection_string)
 
 
 @pytest.fixture(scope="module")

@@ -45,9 +45,14 @@ def test_first_delivery_records_a_classified_incident(runtime: Runtime) -> None:
 
 def test_redelivery_a_day_later_is_one_incident(runtime: Runtime) -> None:
     first = _respond(runtime, "cloudevent-vm-not-found")
-    second = _respond(runtime, "cloudevent-vm-not-found")
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    later = dataclasses.replace(runtime, clock=lambda: tomorrow)
+    second = _respond(later, "cloudevent-vm-not-found")
     assert (first.kind, second.kind) == (OutcomeKind.NEW, OutcomeKind.DUPLICATE)
     assert second.occurrences == 2
+    (incident,) = runtime.storage.incidents.query()
+    assert incident.LastSeen == tomorrow
+    assert incident.LastSeen - incident.FirstSeen > timedelta(hours=23)
     incidents = list(runtime.storage.incidents.query())
     assert len(incidents) == 1
     assert incidents[0].Occurrences == 2
@@ -70,6 +75,11 @@ def test_record_rules_resolve_at_once(runtime: Runtime) -> None:
         "record",
         IncidentStatus.RESOLVED,
     )
+    stored = runtime.storage.find_incident(outcome.job_id)
+    assert stored is not None and stored.Status == IncidentStatus.RESOLVED
+    assert [(a.action, a.state, a.detail) for a in stored.actions] == [
+        ("record", "done", "informational: nothing to do")
+    ]
 
 
 def test_unknown_error_is_ticketed_with_the_raw_error(runtime: Runtime) -> None:

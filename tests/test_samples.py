@@ -6,6 +6,8 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from handlers.core.model import Rejection
 from handlers.intake.events import parse
 from rules import default_rule_set
@@ -42,6 +44,7 @@ def test_samples_include_a_duplicate_and_malformed_events() -> None:
     assert len(malformed) >= 2 and all(isinstance(m, Rejection) for m in malformed)
 
 
+@pytest.mark.slow
 def test_the_sandbox_command_runs_end_to_end() -> None:
     out = io.StringIO()
     assert demo.run(SAMPLES, out) == 0

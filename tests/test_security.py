@@ -208,6 +208,7 @@ def _record_text(record: logging.LogRecord) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.slow
 def test_no_secret_appears_in_any_log_line(
     live: Runtime,
     sim: AzureSimulator,

@@ -1,26 +1,48 @@
-"""Seeding the simulator with a protected VM and a failed job, and delivering the failure.
+"""The one test helper module: the worlds the tests run in.
 
-The delivered event carries the job exactly as the simulator's Backup API reports it, so the
-payload and the API agree unless a test makes them differ on purpose.
+- Scenes (:func:`scene`): the simulator seeded with a protected VM and its failed backup job,
+  and the delivery helpers (:func:`deliver`, :func:`deliver_concurrently`, :func:`drain`). The
+  delivered event carries the job exactly as the simulator's Backup API reports it, so the
+  payload and the API agree unless a test makes them differ on purpose.
+- A seeded incidents table (:func:`shared_world`), for the audit tests and the README's report
+  screenshot: a few hundred failed jobs over ``days`` days across four vaults, classified by
+  the real rule set, with the action logs, statuses and tickets the pipeline would leave (the
+  oldest week in dry run; retries that succeed, fail or still run; tickets opened, appended to
+  and resolved; a few VMs failing again and again). Deterministic for a given seed;
+  ``python -m tests.world docs/report.png`` seeds a fresh Azurite, writes the report and takes
+  its screenshot with headless Chromium.
+
+Payload fixtures live in ``tests/events/`` (:func:`tests.conftest.load_event`).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
+import json
+import random
+import sys
+import tempfile
 import threading
-from dataclasses import dataclass
+import uuid
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from handlers.core.incident import Incident
-from handlers.core.model import BackupFailure, Rejection
+from handlers.actions.desk import TicketDesk
+from handlers.core.incident import ActionEntry, Incident, IncidentStatus, new_incident
+from handlers.core.model import BackupFailure, ErrorDetail, Rejection, Source
 from handlers.core.outcome import Outcome
+from handlers.core.settings import Settings
 from handlers.intake.events import cloud_event, parse
 from handlers.intake.retry_queue import run_retry
 from handlers.pipeline.respond import respond
 from handlers.pipeline.runtime import Runtime
-from handlers.storage import DeliveryInFlightError
+from handlers.storage import DeliveryInFlightError, Storage
+from handlers.storage.keys import incident_keys
+from rules import RuleSet, default_rule_set
 from sandbox.simulator import AzureSimulator
 
 SUB = "6f0c3a52-8d1e-4b7a-9c55-2f1d8e4a7b10"
@@ -154,3 +176,218 @@ def incident_of(runtime: Runtime, job_id: str) -> Incident:
 
 def log_of(incident: Incident) -> list[tuple[str, str]]:
     return [(a.action, a.state) for a in incident.actions]
+
+
+# -- a seeded incidents table (audit, report) -----------------------------------------
+
+VAULTS = {
+    "rsv-prod-weu": ("rg-sql", ["vm-sql-01", "vm-sql-02", "vm-sql-03", "vm-app-01", "vm-app-02"]),
+    "rsv-prod-neu": ("rg-web", ["vm-web-01", "vm-web-02", "vm-web-03", "vm-web-04", "vm-cache-01"]),
+    "rsv-dev-weu": ("rg-dev", ["vm-dev-01", "vm-dev-02", "vm-build-01", "vm-build-02"]),
+    "rsv-corp": ("rg-corp", ["vm-dc-01", "vm-dc-02", "vm-file-01", "vm-print-01", "vm-jump-01"]),
+}
+#: Error codes by how often they fail here (each classified by the real rule set).
+CODES = {
+    "CopyingVHDsFromBackUpVaultTakingLongTime": 12,
+    "BackUpOperationFailed": 9,
+    "UserErrorBackupOperationInProgress": 6,
+    "UserErrorVmNotInDesirableState": 5,
+    "GuestAgentSnapshotTaskStatusError": 9,
+    "ExtensionFailedVssWriterInBadState": 7,
+    "UserErrorGuestAgentStatusUnavailable": 6,
+    "ExtensionSnapshotFailedNoNetwork": 4,
+    "ExtensionFailedSnapshotLimitReachedError": 3,
+    "ExtentionOperationFailed": 4,
+    "UserErrorKeyvaultPermissionsNotConfigured": 2,
+    "400094": 3,
+    "UserErrorRequestDisallowedByPolicy": 2,
+    "UserErrorFsFreezeFailed": 3,
+    "UserErrorSomethingNobodyDocumented": 3,
+}
+DRY_RUN_DAYS = 7
+
+
+def _vms() -> list[tuple[str, str, str]]:
+    return [(vault, group, vm) for vault, (group, vms) in VAULTS.items() for vm in vms]
+
+
+class _World:
+    def __init__(
+        self, storage: Storage, rules: RuleSet, rng: random.Random, now: datetime, days: int
+    ) -> None:
+        self.storage, self.rules, self.rng, self.now, self.days = storage, rules, rng, now, days
+        self.desk = TicketDesk(storage.tickets, [], "en")
+
+    def failure(
+        self, failed: datetime, vault: str, group: str, vm: str, code: str
+    ) -> BackupFailure:
+        message = self.rules.classify([code], "", "Backup").title
+        return BackupFailure(
+            job_id=str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            subscription_id=SUB,
+            vault_resource_group="rg-backup",
+            vault_name=vault,
+            vm_name=vm,
+            vm_resource_group=group,
+            operation="Backup",
+            status="Failed",
+            errors=(ErrorDetail(code, message),),
+            source=self.rng.choice([Source.CLOUD_EVENT, Source.CLOUD_EVENT, Source.ALERT]),
+            start_time=failed - timedelta(minutes=self.rng.randint(20, 120)),
+            end_time=failed,
+        )
+
+    def act(self, incident: Incident, failed: datetime) -> None:
+        """Leave the action log, status and tickets that the live pipeline would."""
+        log: list[ActionEntry] = []
+        at = failed + timedelta(minutes=2)
+
+        def step(action: str, state: str, detail: str = "", attempt: int = 0) -> None:
+            nonlocal at
+            at += timedelta(minutes=self.rng.randint(1, 40))
+            moment = at.isoformat(timespec="seconds")
+            log.append(ActionEntry(moment, action, state, detail, attempt))
+
+        def escalate(reason: str) -> None:
+            result = self.desk.open_or_append(incident, reason)
+            step("ticket", "opened" if result.created else "appended", reason)
+            incident.Status = IncidentStatus.ESCALATED
+
+        action = incident.PlannedAction
+        note = "dry run: nothing is changed" if incident.DryRun else ""
+        step(action, "planned", note)
+        if incident.DryRun and action != "record":
+            incident.ActionLog = _dump(log)
+            return
+        roll = self.rng.random()
+        if action == "record":
+            step("record", "done", "informational: nothing to do")
+            incident.Status = IncidentStatus.RESOLVED
+        elif action == "retry" and self.now - failed < timedelta(hours=8):
+            step("retry", "scheduled", "on-demand backup in 30 min", 1)
+            incident.Status = IncidentStatus.REMEDIATING
+        elif action == "retry":
+            attempts = 2 if roll < 0.3 else 1
+            for attempt in range(1, attempts + 1):
+                step("retry", "scheduled", "on-demand backup in 30 min", attempt)
+                step("retry", "triggered", "on-demand backup started", attempt)
+                if attempt < attempts:
+                    step("retry", "failed", "the retry's backup job ended Failed", attempt)
+            if roll < 0.72:
+                step("retry", "succeeded", "the retry's backup job succeeded", attempts)
+                incident.Status = IncidentStatus.RESOLVED
+                if self.desk.resolve(incident, "a retry succeeded"):
+                    step("ticket", "resolved", "a retry succeeded")
+            else:
+                step("retry", "exhausted", f"{attempts} attempt(s) failed", attempts)
+                escalate("The backup still fails after automatic retries.")
+        elif action == "stop_protection" and roll < 0.8:
+            step(action, "started", "VM confirmed deleted (ARM 404); stopping, data retained")
+            step(action, "succeeded", "protection stopped, recovery points retained")
+            incident.Status = IncidentStatus.RESOLVED
+            step("ticket", "opened", "owner informed")
+        elif action == "stop_protection":
+            step(action, "skipped", "a VM with the same name exists elsewhere (moved?)")
+            escalate("Protection not stopped: the VM seems to have moved.")
+        else:
+            escalate(f"Backup of {incident.VmName} failed: {incident.RuleTitle}.")
+        incident.ActionLog = _dump(log)
+        incident.LastSeen = datetime.fromisoformat(log[-1].at)
+
+    def incident(self, failed: datetime, vm: tuple[str, str, str], code: str) -> Incident:
+        failure = self.failure(failed, *vm, code)
+        received = failed + timedelta(minutes=2)
+        keys = incident_keys(failure, received)
+        claim = self.storage.claims.claim(failure.job_id, keys, received, timedelta(minutes=5))
+        decision = self.rules.classify(failure.codes, failure.message, failure.operation)
+        dry_run = self.now - failed > timedelta(days=self.days - DRY_RUN_DAYS)
+        incident = new_incident(failure, decision, keys, dry_run=dry_run, now=received)
+        if self.rng.random() < 0.1:
+            incident.Occurrences = 2
+            incident.Source = ",".join(sorted({incident.Source, str(Source.ALERT)}))
+        self.act(incident, failed)
+        self.storage.incidents.insert(incident)
+        self.storage.claims.complete(claim)
+        return incident
+
+
+def _dump(log: list[ActionEntry]) -> str:
+    return json.dumps([asdict(entry) for entry in log])
+
+
+def seed(
+    storage: Storage,
+    count: int = 300,
+    *,
+    days: int = 30,
+    now: datetime | None = None,
+    seed: int = 7,
+) -> list[Incident]:
+    """Write ``count`` incidents failed within ``days`` days before ``now``; returns them."""
+    rng = random.Random(seed)
+    now = now or datetime.now(UTC)
+    world = _World(storage, default_rule_set(), rng, now, days)
+    vms = _vms()
+    # A few items fail far more often than the rest, as in real estates.
+    vm_weights = [1 / (rank + 1) ** 0.7 for rank in range(len(vms))]
+    rng.shuffle(vm_weights)
+    habits = {vm: rng.choices(list(CODES), CODES.values())[0] for vm in vms}
+    day_weights = [3 if day % 7 in (2, 3) else 1 for day in range(days)]
+    moments = sorted(
+        now - timedelta(days=rng.choices(range(days), day_weights)[0], minutes=rng.randint(1, 1439))
+        for _ in range(count)
+    )
+    incidents = []
+    for failed in moments:
+        vm = rng.choices(vms, vm_weights)[0]
+        code = habits[vm] if rng.random() < 0.5 else rng.choices(list(CODES), CODES.values())[0]
+        incidents.append(world.incident(failed, vm, code))
+    return incidents
+
+
+@dataclass(frozen=True)
+class World:
+    """A seeded incidents table: its settings, what was written, and the "now" it was made at."""
+
+    settings: Settings
+    incidents: list[Incident]
+    now: datetime
+
+    @property
+    def storage(self) -> Storage:
+        return Runtime.from_settings(self.settings).storage
+
+
+@functools.cache
+def shared_world(connection_string: str, count: int = 300) -> World:
+    """One seeded table per Azurite and size, shared by the test modules (read only!)."""
+    settings = Settings(
+        storage_connection=connection_string, table_name_prefix=f"audit{uuid.uuid4().hex[:8]}"
+    )
+    now = datetime.now(UTC)
+    return World(settings, seed(Runtime.from_settings(settings).storage, count, now=now), now)
+
+
+def main(argv: list[str]) -> int:
+    """Seed a fresh Azurite, write the report and screenshot it to ``argv[0]``."""
+    from handlers.audit.query import IncidentQuery, select
+    from handlers.audit.report import report_html
+    from handlers.audit.summary import open_tickets
+    from sandbox.azurite import Azurite
+    from tests.chromium import chromium, load
+
+    target = Path(argv[0] if argv else "docs/report.png")
+    with Azurite() as azurite, tempfile.TemporaryDirectory() as tmp, chromium() as browser:
+        world = shared_world(azurite.connection_string)
+        storage = world.storage
+        query = IncidentQuery.from_params({"since": "30d"}, world.now)
+        html = report_html(select(storage, query), open_tickets(storage), query, world.now)
+        page_file = Path(tmp) / "report.html"
+        page_file.write_text(html, encoding="utf-8")
+        load(browser, page_file, height=1500).page.screenshot(path=str(target))
+    print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -37,7 +37,7 @@ STARTED_JOB_POLLS = 5
 STARTED_JOB_POLL_SECONDS = 2.0
 
 
-def text(value: Any) -> str:
+def service_text(value: Any) -> str:
     """SDK enums and plain strings alike, as the service spells them."""
     return str(getattr(value, "value", value) or "")
 
@@ -77,8 +77,8 @@ def job_state(job: Any) -> JobState:
     details = getattr(props, "error_details", None) or []
     return JobState(
         job_id=job.name,
-        status=text(props.status),
-        operation=text(props.operation),
+        status=service_text(props.status),
+        operation=service_text(props.operation),
         codes=tuple(str(d.error_code) for d in details if d.error_code is not None),
         start_time=props.start_time,
         end_time=props.end_time,
@@ -346,4 +346,4 @@ class ItemApi:
         )
         poller = call(self._backup.protected_items.begin_create_or_update, *self._path, body)
         result = call(poller.result)
-        return text(dict(result.properties).get("protectionState")) if result else ""
+        return service_text(dict(result.properties).get("protectionState")) if result else ""

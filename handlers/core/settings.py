@@ -27,7 +27,7 @@ class SettingsError(ValueError):
     """A setting has a value the app cannot use; the message names the setting."""
 
 
-def _text(raw: str, name: str) -> str:
+def _plain(raw: str, name: str) -> str:
     return raw
 
 
@@ -115,7 +115,7 @@ class Spec:
 
 SPECS: tuple[Spec, ...] = (
     # Storage
-    Spec("AzureWebJobsStorage", "storage_connection", _text, "",
+    Spec("AzureWebJobsStorage", "storage_connection", _plain, "",
          "connection string of the storage account (tables, queues); `UseDevelopmentStorage=true` "
          "is Azurite; leave empty in Azure, where the identity-based URIs below are used",
          secret=True, local_only=True),
@@ -123,14 +123,14 @@ SPECS: tuple[Spec, ...] = (
          "Table service URI when storage is reached with the managed identity"),
     Spec("AzureWebJobsStorage__queueServiceUri", "queue_service_uri", _url, "",
          "Queue service URI when storage is reached with the managed identity"),
-    Spec("AZURE_CLIENT_ID", "managed_identity_client_id", _text, "",
+    Spec("AZURE_CLIENT_ID", "managed_identity_client_id", _plain, "",
          "client id of the user-assigned managed identity the app runs as"),
     Spec("TABLE_NAME_PREFIX", "table_name_prefix", _table_prefix, "",
          "prefix for every table name (letters and digits)"),
     # Behaviour
     Spec("DRY_RUN", "dry_run", _flag, "true",
          "plan and record every action, change nothing in Azure"),
-    Spec("USER_RULES_PATH", "user_rules_path", _text, "",
+    Spec("USER_RULES_PATH", "user_rules_path", _plain, "",
          "YAML file of your own rules; they take precedence over the built-in ones"),
     Spec("SUBSCRIPTION_IDS", "subscription_ids", _ids, "",
          "comma-separated subscriptions this deployment answers for; others are rejected "
@@ -144,14 +144,14 @@ SPECS: tuple[Spec, ...] = (
     # Azure management APIs
     Spec("AZURE_MANAGEMENT_URL", "management_url", _url, PUBLIC_MANAGEMENT_URL,
          "Azure Resource Manager endpoint (the local simulator's URL in the sandbox)"),
-    Spec("AZURE_CA_BUNDLE", "ca_bundle", _text, "",
+    Spec("AZURE_CA_BUNDLE", "ca_bundle", _plain, "",
          "CA certificate file to trust for the management endpoint (sandbox only)",
          local_only=True),
-    Spec("AZURE_STATIC_TOKEN", "static_token", _text, "",
+    Spec("AZURE_STATIC_TOKEN", "static_token", _plain, "",
          "bearer token for the management endpoint instead of the managed identity "
          "(sandbox only)", secret=True, local_only=True),
     # Retries
-    Spec("RETRY_QUEUE", "retry_queue", _text, "backup-retries",
+    Spec("RETRY_QUEUE", "retry_queue", _plain, "backup-retries",
          "Storage queue of delayed retries and follow-up checks"),
     Spec("RETRY_DAILY_CAP", "retry_daily_cap", _daily_cap, "3",
          "most on-demand backups the app starts per item per UTC day, whatever a rule allows "
@@ -174,15 +174,15 @@ SPECS: tuple[Spec, ...] = (
          "generic JSON webhook that receives tickets", secret=True),
     Spec("SERVICENOW_INSTANCE_URL", "servicenow_url", _url, "",
          "ServiceNow instance, e.g. https://contoso.service-now.com"),
-    Spec("SERVICENOW_USERNAME", "servicenow_username", _text, "", "ServiceNow user"),
-    Spec("SERVICENOW_PASSWORD", "servicenow_password", _text, "",
+    Spec("SERVICENOW_USERNAME", "servicenow_username", _plain, "", "ServiceNow user"),
+    Spec("SERVICENOW_PASSWORD", "servicenow_password", _plain, "",
          "ServiceNow password (a Key Vault reference in Azure)", secret=True),
     Spec("AZURE_DEVOPS_ORG_URL", "devops_org_url", _url, "",
          "Azure DevOps organization, e.g. https://dev.azure.com/contoso"),
-    Spec("AZURE_DEVOPS_PROJECT", "devops_project", _text, "", "Azure DevOps project"),
-    Spec("AZURE_DEVOPS_WORK_ITEM_TYPE", "devops_work_item_type", _text, "Issue",
+    Spec("AZURE_DEVOPS_PROJECT", "devops_project", _plain, "", "Azure DevOps project"),
+    Spec("AZURE_DEVOPS_WORK_ITEM_TYPE", "devops_work_item_type", _plain, "Issue",
          "work item type of tickets"),
-    Spec("AZURE_DEVOPS_PAT", "devops_pat", _text, "",
+    Spec("AZURE_DEVOPS_PAT", "devops_pat", _plain, "",
          "Azure DevOps personal access token (a Key Vault reference in Azure)", secret=True),
     # Notifications
     Spec("TEAMS_WEBHOOK_URL", "teams_webhook_url", _url, "",
@@ -191,11 +191,11 @@ SPECS: tuple[Spec, ...] = (
          "Slack incoming webhook for notifications", secret=True),
     Spec("NOTIFY_WEBHOOK_URL", "notify_webhook_url", _url, "",
          "generic JSON webhook for notifications", secret=True),
-    Spec("NOTIFY_FILTER", "notify_filter", _text, "",
+    Spec("NOTIFY_FILTER", "notify_filter", _plain, "",
          "what to announce, e.g. `outcome=retry_exhausted,protection_stopped;category=vm_missing` "
          "(empty: everything)"),
     # Watcher
-    Spec("WATCH_SCHEDULE", "watch_schedule", _text, "0 */15 * * * *",
+    Spec("WATCH_SCHEDULE", "watch_schedule", _plain, "0 */15 * * * *",
          "NCRONTAB schedule of the job watcher (read by the Functions host)"),
     Spec("WATCH_LOOKBACK_HOURS", "watch_lookback_hours", _count, "24",
          "how far back the watcher looks in a vault it has no checkpoint for, hours"),
@@ -203,11 +203,11 @@ SPECS: tuple[Spec, ...] = (
          "most failed jobs the watcher publishes in one run; the rest wait for the next"),
     Spec("EVENTGRID_TOPIC_ENDPOINT", "eventgrid_endpoint", _url, "",
          "endpoint of our Event Grid topic, where the watcher publishes"),
-    Spec("EVENTGRID_TOPIC_KEY", "eventgrid_key", _text, "",
+    Spec("EVENTGRID_TOPIC_KEY", "eventgrid_key", _plain, "",
          "access key of the topic (local testing only; Azure uses the managed identity)",
          secret=True, local_only=True),
     # Telemetry
-    Spec("APPLICATIONINSIGHTS_CONNECTION_STRING", "appinsights_connection", _text, "",
+    Spec("APPLICATIONINSIGHTS_CONNECTION_STRING", "appinsights_connection", _plain, "",
          "Application Insights; when empty, no telemetry is exported", secret=True),
 )  # fmt: skip
 

@@ -38,7 +38,7 @@ class PayloadError(ValueError):
     """The payload is not a usable ``BackupJobFailed`` event; the message says why."""
 
 
-def _text(
+def _string(
     value: Any,
     path: str,
     *,
@@ -79,7 +79,7 @@ def _time(value: Any, path: str) -> datetime | None:
     if isinstance(value, datetime):
         moment = value
     else:
-        text = _text(value, path, limit=64)
+        text = _string(value, path, limit=64)
         try:
             moment = datetime.fromisoformat(_trim_fraction(text))
         except ValueError:
@@ -101,12 +101,12 @@ def _code(value: Any, path: str) -> str:
 def _error(raw: Any, path: str) -> ErrorDetail:
     entry = _mapping(raw, path)
     recommendations = tuple(
-        _text(r, f"{path}.recommendations[{i}]")
+        _string(r, f"{path}.recommendations[{i}]")
         for i, r in enumerate(_list(entry.get("recommendations"), f"{path}.recommendations"))
     )
     return ErrorDetail(
         code=_code(entry.get("errorCode"), f"{path}.errorCode"),
-        message=_text(entry.get("errorString"), f"{path}.errorString"),
+        message=_string(entry.get("errorString"), f"{path}.errorString"),
         recommendations=recommendations[:MAX_ERRORS],
     )
 
@@ -119,7 +119,7 @@ def _actions_info(raw: Any) -> tuple[str, ...]:
                 raise PayloadError(f"properties.actionsInfo[{i}] is not a known action: {action}")
             names.append(_ACTIONS_INFO[action])
         else:
-            names.append(_text(action, f"properties.actionsInfo[{i}]", limit=64))
+            names.append(_string(action, f"properties.actionsInfo[{i}]", limit=64))
     return tuple(names)
 
 
@@ -129,7 +129,7 @@ def parse_job(job: Any, source: Source, event_id: str = "") -> BackupFailure:
     :raises PayloadError: the job is not a failed Azure VM backup job in a usable shape.
     """
     job = _mapping(job, "data")
-    job_id = _text(job.get("id"), "data.id", required=True, limit=MAX_NAME_CHARS * 2, name=True)
+    job_id = _string(job.get("id"), "data.id", required=True, limit=MAX_NAME_CHARS * 2, name=True)
     try:
         vault, job_name = job_ref(job_id)
     except ArmIdError:
@@ -137,13 +137,13 @@ def parse_job(job: Any, source: Source, event_id: str = "") -> BackupFailure:
             f"data.id is not a Recovery Services backup job id: {job_id[:200]!r}"
         ) from None
     props = _mapping(job.get("properties"), "data.properties")
-    job_type = _text(props.get("jobType"), "properties.jobType", required=True, limit=64)
+    job_type = _string(props.get("jobType"), "properties.jobType", required=True, limit=64)
     if job_type.lower() not in _VM_JOB_TYPES:
         raise PayloadError(f"properties.jobType {job_type!r} is not an Azure VM backup job")
-    status = _text(props.get("status"), "properties.status", required=True, limit=64)
+    status = _string(props.get("status"), "properties.status", required=True, limit=64)
     if status.lower() != "failed":
         raise PayloadError(f"properties.status is {status!r}, not 'Failed'")
-    container = _text(
+    container = _string(
         props.get("containerName"), "properties.containerName", limit=MAX_NAME_CHARS, name=True
     )
     vm_group, vm_name = vm_from_container(container)
@@ -154,7 +154,7 @@ def parse_job(job: Any, source: Source, event_id: str = "") -> BackupFailure:
     extended = props.get("extendedInfo")
     dynamic = ""
     if extended is not None:
-        dynamic = _text(
+        dynamic = _string(
             _mapping(extended, "properties.extendedInfo").get("dynamicErrorMessage"),
             "properties.extendedInfo.dynamicErrorMessage",
         )
@@ -164,14 +164,14 @@ def parse_job(job: Any, source: Source, event_id: str = "") -> BackupFailure:
         vault_resource_group=vault.resource_group,
         vault_name=vault.name,
         vm_name=vm_name
-        or _text(
+        or _string(
             props.get("entityFriendlyName"),
             "properties.entityFriendlyName",
             limit=MAX_NAME_CHARS,
             name=True,
         ),
         vm_resource_group=vm_group,
-        operation=_text(props.get("operation"), "properties.operation", limit=64),
+        operation=_string(props.get("operation"), "properties.operation", limit=64),
         status=status,
         errors=errors[:MAX_ERRORS],
         source=source,
@@ -212,8 +212,8 @@ def _parse_cloud_event(raw: Mapping[str, Any]) -> BackupFailure:
         raise PayloadError(f"CloudEvent: missing required attribute(s): {', '.join(missing)}")
     if raw.get("specversion") != "1.0":
         raise PayloadError(f"CloudEvent: specversion {raw.get('specversion')!r} is not '1.0'")
-    event_id = _text(raw["id"], "id", limit=256)
-    _event_type_ok(_text(raw["type"], "type", limit=256))
+    event_id = _string(raw["id"], "id", limit=256)
+    _event_type_ok(_string(raw["type"], "type", limit=256))
     return parse_job(raw.get("data"), Source.CLOUD_EVENT, event_id)
 
 
@@ -221,8 +221,8 @@ def _parse_event_grid(raw: Mapping[str, Any]) -> BackupFailure:
     missing = [k for k in ("id", "eventType", "subject", "data") if raw.get(k) in (None, "")]
     if missing:
         raise PayloadError(f"Event Grid event: missing field(s): {', '.join(missing)}")
-    event_id = _text(raw["id"], "id", limit=256)
-    _event_type_ok(_text(raw["eventType"], "eventType", limit=256))
+    event_id = _string(raw["id"], "id", limit=256)
+    _event_type_ok(_string(raw["eventType"], "eventType", limit=256))
     return parse_job(raw["data"], Source.EVENT_GRID, event_id)
 
 

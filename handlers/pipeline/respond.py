@@ -7,7 +7,7 @@ the watcher is handled once; later arrivals only count as occurrences.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from handlers.actions import ACTIONS, act
 from handlers.core.incident import Incident, new_incident
@@ -49,7 +49,7 @@ def _respond(runtime: Runtime, item: BackupFailure | Rejection) -> Outcome:
             runtime,
             Rejection(reason, str(item.source), excerpt(item.job_resource_id), item.event_id),
         )
-    now = datetime.now(UTC)
+    now = runtime.clock()
     storage = runtime.storage
     lease = timedelta(seconds=runtime.settings.claim_lease_seconds)
     claim = storage.claims.claim(item.job_id, incident_keys(item, now), now, lease)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +27,8 @@ class Runtime:
     storage: Storage
     rules: RuleSet
     clients: AzureClients
+    #: The time as the pipeline sees it (tests move it; the app never does).
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     @classmethod
     def from_settings(
