@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from handlers.actions.registry import ACTIONS
 from handlers.azure.backup import ItemApi, VaultApi, job_state
 from handlers.azure.clients import AzureClients
 from handlers.core.incident import Incident, IncidentStatus
@@ -61,9 +62,10 @@ class ActionContext:
     def settings(self) -> Settings:
         return self.services.settings
 
-    def params(self, defaults: dict[str, Any]) -> dict[str, Any]:
-        """The action's parameters as the rule gave them (recorded on the incident)."""
-        return {**defaults, **self.incident().action_params}
+    def params(self, action_name: str) -> dict[str, Any]:
+        """The action's parameters as the rule gave them (recorded on the incident), completed
+        with the defaults the action declares."""
+        return ACTIONS[action_name].with_defaults(self.incident().action_params)
 
     @property
     def api(self) -> ItemApi:

@@ -19,7 +19,6 @@ backup for the same attempt. A message dequeued too often (poison) becomes a tic
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from handlers.actions.context import ActionContext, Services
 from handlers.actions.registry import ACTIONS, register
@@ -51,16 +50,12 @@ def _minutes(delay: timedelta) -> str:
     return f"{int(delay.total_seconds() // 60)} min"
 
 
-def _params(ctx: ActionContext) -> dict[str, Any]:
-    return ACTIONS[NAME].with_defaults(ctx.incident().action_params)
-
-
 def _delay(ctx: ActionContext) -> timedelta:
-    return timedelta(minutes=_params(ctx)["delay_minutes"])
+    return timedelta(minutes=ctx.params(NAME)["delay_minutes"])
 
 
 def _max_attempts(ctx: ActionContext) -> int:
-    return daily_attempts_allowed(ctx.settings, _params(ctx)["max_attempts"])
+    return daily_attempts_allowed(ctx.settings, ctx.params(NAME)["max_attempts"])
 
 
 def _enqueue(ctx: ActionContext, message: RetryMessage, delay: timedelta) -> None:
