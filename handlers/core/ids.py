@@ -22,20 +22,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import ClassVar, Self
 
 _SEGMENT = r"[^/]+"
 _GROUP_PREFIX = rf"^/subscriptions/(?P<sub>{_SEGMENT})/resourcegroups/(?P<rg>{_SEGMENT})"
-_VAULT = re.compile(
-    _GROUP_PREFIX + rf"/providers/microsoft\.recoveryservices/vaults/(?P<name>{_SEGMENT})/?$",
-    re.IGNORECASE,
-)
+_VAULTS = "Microsoft.RecoveryServices/vaults"
 _JOB = re.compile(
-    _GROUP_PREFIX + rf"/providers/microsoft\.recoveryservices/vaults/(?P<name>{_SEGMENT})"
+    _GROUP_PREFIX + rf"/providers/{re.escape(_VAULTS)}/(?P<name>{_SEGMENT})"
     rf"/backupjobs/(?P<job>{_SEGMENT})/?$",
-    re.IGNORECASE,
-)
-_VM = re.compile(
-    _GROUP_PREFIX + rf"/providers/microsoft\.compute/virtualmachines/(?P<name>{_SEGMENT})/?$",
     re.IGNORECASE,
 )
 #: The Backup container of an Azure VM: ``[IaasVMContainer;]iaasvmcontainerv2;{rg};{vm}``.
@@ -54,47 +48,44 @@ def _match(pattern: re.Pattern[str], text: str, kind: str) -> re.Match[str]:
 
 
 @dataclass(frozen=True)
-class VaultRef:
-    """A Recovery Services vault."""
+class _GroupResource:
+    """A resource directly under a resource group: ``…/providers/{type}/{name}``."""
 
     subscription_id: str
     resource_group: str
     name: str
+    _TYPE: ClassVar[str] = ""
+    _KIND: ClassVar[str] = ""
 
     @classmethod
-    def parse(cls, text: str) -> VaultRef:
-        """:raises ArmIdError: ``text`` is not a vault id."""
-        found = _match(_VAULT, text, "Recovery Services vault")
+    def parse(cls, text: str) -> Self:
+        """:raises ArmIdError: ``text`` is not an id of this kind of resource."""
+        pattern = _GROUP_PREFIX + rf"/providers/{re.escape(cls._TYPE)}/(?P<name>{_SEGMENT})/?$"
+        found = _match(re.compile(pattern, re.IGNORECASE), text, cls._KIND)
         return cls(found["sub"], found["rg"], found["name"])
 
     @property
     def id(self) -> str:
         return (
             f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-            f"/providers/Microsoft.RecoveryServices/vaults/{self.name}"
+            f"/providers/{self._TYPE}/{self.name}"
         )
 
 
 @dataclass(frozen=True)
-class VmRef:
+class VaultRef(_GroupResource):
+    """A Recovery Services vault."""
+
+    _TYPE: ClassVar[str] = _VAULTS
+    _KIND: ClassVar[str] = "Recovery Services vault"
+
+
+@dataclass(frozen=True)
+class VmRef(_GroupResource):
     """An Azure virtual machine."""
 
-    subscription_id: str
-    resource_group: str
-    name: str
-
-    @classmethod
-    def parse(cls, text: str) -> VmRef:
-        """:raises ArmIdError: ``text`` is not a virtual machine id."""
-        found = _match(_VM, text, "virtual machine")
-        return cls(found["sub"], found["rg"], found["name"])
-
-    @property
-    def id(self) -> str:
-        return (
-            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-            f"/providers/Microsoft.Compute/virtualMachines/{self.name}"
-        )
+    _TYPE: ClassVar[str] = "Microsoft.Compute/virtualMachines"
+    _KIND: ClassVar[str] = "virtual machine"
 
 
 def job_ref(text: str) -> tuple[VaultRef, str]:
