@@ -8,8 +8,11 @@ from datetime import UTC, datetime
 import pytest
 
 from handlers.core.model import BackupFailure, Rejection, Source
+from handlers.core.outcome import OutcomeKind
 from handlers.core.text import MAX_RAW_CHARS
 from handlers.intake.events import EVENT_TYPE, MAX_TEXT_CHARS, parse
+from handlers.pipeline.respond import respond
+from handlers.pipeline.runtime import Runtime
 from tests.conftest import load_event
 
 
@@ -188,3 +191,28 @@ def test_fixtures_follow_the_published_contract() -> None:
         assert isinstance(parse(load_event(path.name)), BackupFailure)
     for path in bad:
         assert list(validator.iter_errors(load_event(path.name))), path.name
+
+
+@pytest.mark.parametrize(
+    "moment",
+    ["0001-01-01T00:00:00+14:00", "9999-12-31T23:00:00-14:00", "1500-06-01T00:00:00Z"],
+)
+def test_a_time_table_storage_cannot_hold_is_rejected_with_the_reason(
+    runtime: Runtime, moment: str
+) -> None:
+    event = load_event("eventgrid-storage-timeout")
+    event["data"]["properties"]["startTime"] = moment
+    rejection = parse(event)
+    assert isinstance(rejection, Rejection)
+    assert rejection.reason.startswith("properties.startTime is ")
+    assert respond(runtime, rejection).kind == OutcomeKind.REJECTED
+    assert runtime.storage.claims.states() == {}, "no claim for an input that cannot be kept"
+    (row,) = runtime.storage.rejections.all()
+    assert row["Reason"] == rejection.reason
+
+
+def test_dotnet_no_value_time_is_absent() -> None:
+    event = load_event("eventgrid-storage-timeout")
+    event["data"]["properties"]["endTime"] = "0001-01-01T00:00:00"
+    failure = _failure(event)
+    assert failure.end_time is None and failure.start_time is not None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from handlers.core.ids import ArmIdError, job_ref, vm_from_container
@@ -24,6 +24,9 @@ from handlers.core.text import clean, excerpt
 #: The event type of our contract, on our own Event Grid topic.
 EVENT_TYPE = "BackupResponder.BackupJobFailed"
 
+#: The earliest time Table Storage holds (and the latest is Python's, in UTC).
+EARLIEST = datetime(1601, 1, 1, tzinfo=UTC)
+ZERO = timedelta(0)
 #: Bounds that keep one hostile event from costing unbounded memory or storage.
 MAX_TEXT_CHARS = 8_000
 MAX_ERRORS = 20
@@ -74,6 +77,12 @@ def _list(value: Any, path: str) -> list[Any]:
 
 
 def _time(value: Any, path: str) -> datetime | None:
+    """A time in UTC, or None when absent (``0001-01-01T00:00:00`` is .NET's "no value",
+    which Azure sends for times not reached yet).
+
+    :raises PayloadError: not a time, or one Table Storage cannot hold (before 1601, or past
+        the year 9999 once in UTC).
+    """
     if value in (None, ""):
         return None
     if isinstance(value, datetime):
@@ -84,7 +93,15 @@ def _time(value: Any, path: str) -> datetime | None:
             moment = datetime.fromisoformat(_trim_fraction(text))
         except ValueError:
             raise PayloadError(f"{path} is not an ISO 8601 time: {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment.replace(tzinfo=None) == datetime.min and moment.utcoffset() in (None, ZERO):
+        return None
+    try:
+        moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        raise PayloadError(f"{path} is outside the years 1601-9999: {moment.isoformat()}") from None
+    if moment < EARLIEST:
+        raise PayloadError(f"{path} is before 1601, which Table Storage cannot hold: {moment}")
+    return moment
 
 
 def _trim_fraction(text: str) -> str:
