@@ -3,6 +3,7 @@ and nothing is exported (or even imported) without an Application Insights conne
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -21,8 +22,9 @@ from handlers.intake.events import parse
 from handlers.outbound import telemetry
 from handlers.pipeline.respond import respond
 from handlers.pipeline.runtime import Runtime
+from sandbox.receivers import Receivers
 from sandbox.simulator import AzureSimulator
-from tests.conftest import load_event
+from tests.conftest import FAST_CLIENTS, load_event
 from tests.world import AGENT, deliver, scene
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,3 +185,31 @@ def test_action_steps_are_counted_by_outcome(
     deliver(live, scene(sim, AGENT).event())
     readings = _readings(reader)
     assert readings["actions", frozenset({"action": "ticket", "outcome": "opened"}.items())] == 1
+
+
+def test_secrets_are_redacted_in_every_spelling_a_client_logs(
+    live: Runtime, sim: AzureSimulator, receivers: Receivers, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A webhook URL with percent-encoded unreserved characters: ``requests`` re-quotes it
+    (``%7E`` → ``~``) and urllib3's retry warnings print the path it sent."""
+    secret_path = "workflows/flow%7Ebeta%2D77/triggers/manual?sig=5ecretSig%2DAbc9&sv=1.0"
+    settings = dataclasses.replace(
+        live.settings, teams_webhook_url=f"{receivers.url('teams')}/{secret_path}"
+    )
+    runtime = Runtime.from_settings(settings, FAST_CLIENTS)
+    receivers.fail("teams", 503, 503, 503, 503)  # urllib3 retries, and warns each time
+    caplog.set_level(logging.DEBUG)
+    deliver(runtime, scene(sim, AGENT).event())
+    logged = "\n".join(
+        [caplog.text, *(telemetry.JsonFormatter().format(r) for r in caplog.records)]
+    )
+    assert "Retrying" in logged or "503" in logged  # the client did log the refused requests
+    for spelling in ("flow~beta-77", "flow%7Ebeta%2D77", "flow%7ebeta%2d77", "5ecretSig"):
+        assert spelling.lower() not in logged.lower(), spelling
+
+
+def test_redaction_matches_escapes_in_any_case() -> None:
+    redactor = telemetry.SecretRedactor()
+    redactor.add(["https://hooks.example/T0/a%7Eb%2Dc?sig=Xy%2DZ9"])
+    for logged in ("POST /T0/a~b-c?sig=Xy-Z9 HTTP/1.1", "url /T0/a%7eb%2dc?sig=Xy%2dZ9"):
+        assert "a~b" not in redactor.scrub(logged) and "%7e" not in redactor.scrub(logged).lower()

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import Counter, Meter
@@ -92,19 +93,19 @@ class SecretRedactor(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self.secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
         self._installed = False
 
     def add(self, secrets: Iterable[str]) -> None:
+        """Redact ``secrets`` from now on, in every spelling a client may log them in."""
         for secret in secrets:
-            # HTTP clients log a URL's path and query without its host (urllib3:
-            # '"POST /services/T0/B0/XYZ HTTP/1.1" 200'): for a webhook, the secret part.
-            found = (secret, _request_target(secret))
-            self.secrets.update(s for s in found if len(s) >= MIN_SECRET)
+            self.secrets.update(s for s in _spellings(secret) if len(s) >= MIN_SECRET)
+        ordered = sorted(self.secrets, key=len, reverse=True)
+        # Case-insensitive: a percent-escape may come as %7e or %7E; redacting more is safe.
+        self._pattern = re.compile("|".join(map(re.escape, ordered)), re.IGNORECASE)
 
     def scrub(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, REDACTED)
-        return text
+        return self._pattern.sub(REDACTED, text) if self._pattern else text
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
@@ -136,6 +137,18 @@ class SecretRedactor(logging.Filter):
 
         logging.setLogRecordFactory(factory)
         self._installed = True
+
+
+def _spellings(secret: str) -> set[str]:
+    """``secret`` as given and as HTTP clients may log it: ``requests`` re-quotes a URL
+    (``%7E`` becomes ``~``), and urllib3 logs only the request target, without the host
+    (``"POST /services/T0/B0/XYZ HTTP/1.1" 200``), which for a webhook is the secret part."""
+    from requests.utils import requote_uri
+
+    forms = {secret, unquote(secret)}
+    if secret.startswith(("https://", "http://")):
+        forms.add(requote_uri(secret))
+    return forms | {target for form in set(forms) if (target := _request_target(form))}
 
 
 def _request_target(value: str) -> str:
