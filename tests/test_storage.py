@@ -4,6 +4,7 @@ settings that must agree with ``host.json``."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,11 +15,14 @@ from handlers.actions.desk import TicketDesk
 from handlers.actions.retry import POISON_AFTER
 from handlers.core.incident import Incident, new_incident
 from handlers.core.model import BackupFailure, ErrorDetail, Source
+from handlers.core.outcome import OutcomeKind
 from handlers.core.settings import Settings
 from handlers.pipeline.runtime import Runtime
 from handlers.storage import ContentionError
 from handlers.storage.keys import incident_keys
 from rules import default_rule_set
+from sandbox.simulator import AzureSimulator
+from tests.world import STORAGE_TIMEOUT, deliver, scene
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
@@ -128,3 +132,29 @@ def test_a_bad_retention_is_refused(days: str) -> None:
 
     with pytest.raises(SettingsError):
         Settings.from_env({"CLAIM_RETENTION_DAYS": days})
+
+
+def test_a_warm_instance_recreates_lost_tables_and_queue_once_with_a_warning(
+    live: Runtime, sim: AzureSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    from azure.data.tables import TableServiceClient
+    from azure.storage.queue import QueueClient
+
+    first = scene(sim, STORAGE_TIMEOUT, vm_name="vm-before")
+    deliver(live, first.event())  # tables and queue exist and are in use
+    service = TableServiceClient.from_connection_string(live.settings.storage_connection)
+    for table in service.list_tables():
+        if table.name.startswith(live.settings.table_name_prefix):
+            service.delete_table(table.name)
+    QueueClient.from_connection_string(
+        live.settings.storage_connection, live.settings.retry_queue
+    ).delete_queue()
+    caplog.set_level(logging.WARNING, logger="backup_responder.storage")
+    for n in range(2):
+        s = scene(sim, STORAGE_TIMEOUT, vm_name=f"vm-after-{n}")
+        assert deliver(live, s.event()).kind == OutcomeKind.NEW
+    assert live.storage.find_incident(s.job_id) is not None
+    assert len(live.retry_queue.peek()) == 2  # each retry was scheduled on the new queue
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == len(set(warnings)) >= 3  # claims, incidents, queue: once each
+    assert any("queue" in w for w in warnings) and any("jobs" in w for w in warnings)

@@ -37,7 +37,7 @@ class Runtime:
         """The runtime of a function: tables are created when missing."""
         telemetry.configure(settings)
         clients = AzureClients(settings, client_options)
-        storage = Storage.from_settings(settings, lambda: clients.credential)
+        storage = Storage.from_settings(settings, lambda: clients.credential, heal=True)
         storage.ensure_tables()
         return cls(settings, storage, default_rule_set(settings.user_rules_path), clients)
 

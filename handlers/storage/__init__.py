@@ -38,12 +38,19 @@ class Storage:
 
     :param service: a ``TableServiceClient`` (see :func:`handlers.storage.clients.table_service`).
     :param claim_retention: how long a handled job's claim is kept (redeliveries recognised).
+    :param heal: create tables again when an operation finds them gone (the function does;
+        read-only tools never create a table).
     """
 
     def __init__(
-        self, service: object, prefix: str = "", claim_retention: timedelta = timedelta(days=30)
+        self,
+        service: object,
+        prefix: str = "",
+        claim_retention: timedelta = timedelta(days=30),
+        *,
+        heal: bool = False,
     ) -> None:
-        self._tables = TableSet(service, prefix)  # type: ignore[arg-type]
+        self._tables = TableSet(service, prefix, heal)  # type: ignore[arg-type]
         self.claims = ClaimStore(self._tables, claim_retention)
         self.incidents = IncidentStore(self._tables)
         self.rejections = RejectionStore(self._tables)
@@ -52,12 +59,15 @@ class Storage:
         self.checkpoints = CheckpointStore(self._tables)
 
     @classmethod
-    def from_settings(cls, settings: Settings, credential: CredentialSource) -> Storage:
-        """The app's storage (tables are not created: see :meth:`ensure_tables`)."""
+    def from_settings(
+        cls, settings: Settings, credential: CredentialSource, *, heal: bool = False
+    ) -> Storage:
+        """The app's storage (tables are created only by :meth:`ensure_tables`, or healed)."""
         return cls(
             table_service(settings, credential),
             settings.table_name_prefix,
             timedelta(days=settings.claim_retention_days),
+            heal=heal,
         )
 
     def ensure_tables(self) -> None:

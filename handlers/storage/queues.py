@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+log = logging.getLogger("backup_responder.storage")
+T = TypeVar("T")
 
 #: The longest visibility delay the Queue service accepts: 7 days.
 MAX_DELAY_SECONDS = 7 * 86_400
@@ -20,6 +25,7 @@ class RetryQueue:
     def __init__(self, client: Any) -> None:
         self._client = client
         self._created = False
+        self._recreated = False
 
     def _ensure(self) -> None:
         if not self._created:
@@ -27,12 +33,29 @@ class RetryQueue:
                 self._client.create_queue()
             self._created = True
 
+    def _healing(self, operation: Callable[[], T]) -> T:
+        """Run ``operation``; when the queue is gone, create it again (warning once) and rerun."""
+        self._ensure()
+        try:
+            return operation()
+        except ResourceNotFoundError as error:
+            if "QueueNotFound" not in f"{getattr(error, 'error_code', '')} {error}":
+                raise
+            if not self._recreated:
+                self._recreated = True
+                log.warning("queue %s was missing (storage lost?); created it again", self.name)
+            with contextlib.suppress(ResourceExistsError):
+                self._client.create_queue()
+            return operation()
+
+    @property
+    def name(self) -> str:
+        return str(self._client.queue_name)
+
     def send(self, body: str, delay_seconds: int) -> None:
         """Enqueue ``body``, visible after ``delay_seconds`` (at most 7 days)."""
-        self._ensure()
-        self._client.send_message(
-            body.encode(), visibility_timeout=max(0, min(delay_seconds, MAX_DELAY_SECONDS))
-        )
+        delay = max(0, min(delay_seconds, MAX_DELAY_SECONDS))
+        self._healing(lambda: self._client.send_message(body.encode(), visibility_timeout=delay))
 
     def receive(self, max_messages: int | None = None, visibility_seconds: int = 30) -> list[Any]:
         """Take visible messages, hidden for ``visibility_seconds`` (what the Functions host
@@ -52,5 +75,4 @@ class RetryQueue:
 
     def peek(self, count: int = 32) -> list[Any]:
         """Messages without taking them (visible ones only)."""
-        self._ensure()
-        return list(self._client.peek_messages(max_messages=count))
+        return self._healing(lambda: list(self._client.peek_messages(max_messages=count)))
