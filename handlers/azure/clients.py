@@ -12,7 +12,9 @@ never pays for them.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from functools import cached_property
 from typing import Any
 
@@ -28,6 +30,8 @@ BACKOFF_FACTOR = 0.8
 BACKOFF_MAX = 30
 #: Interval between polls of a long-running operation when the service gives none.
 POLLING_INTERVAL = 10
+#: Management clients kept at most (three kinds per subscription); they share one transport.
+MAX_CLIENTS = 96
 
 
 class StaticTokenCredential(TokenCredential):
@@ -53,7 +57,8 @@ class AzureClients:
     def __init__(self, settings: Settings, client_options: dict[str, Any] | None = None) -> None:
         self.settings = settings
         self._options = client_options or {}
-        self._cache: dict[tuple[str, str], Any] = {}
+        self._cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._lock = threading.Lock()
 
     @cached_property
     def credential(self) -> TokenCredential:
@@ -70,32 +75,41 @@ class AzureClients:
         """Seconds between polls of a long-running operation that gives no ``Retry-After``."""
         return float(self._options.get("polling_interval", POLLING_INTERVAL))
 
-    def _transport_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            "connection_timeout": CONNECT_TIMEOUT,
-            "read_timeout": READ_TIMEOUT,
-            "retry_total": RETRIES,
-            "retry_backoff_factor": BACKOFF_FACTOR,
-            "retry_backoff_max": BACKOFF_MAX,
-        }
-        if self.settings.ca_bundle:
-            options["connection_verify"] = self.settings.ca_bundle
-        return options
+    @cached_property
+    def transport(self) -> Any:
+        """The one HTTP transport (connection pool) of every management client: clients are
+        per subscription, sockets are not."""
+        from azure.core.pipeline.transport import RequestsTransport
+
+        verify = self.settings.ca_bundle or True
+        return RequestsTransport(
+            connection_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, connection_verify=verify
+        )
 
     def _management(self, kind: str, subscription_id: str, factory: Any) -> Any:
         key = (kind, subscription_id.lower())
-        if key not in self._cache:
-            self._cache[key] = factory(
-                self.credential,
-                subscription_id,
-                base_url=self.settings.management_url,
-                **{
-                    "polling_interval": POLLING_INTERVAL,
-                    **self._transport_options(),
-                    **self._options,
-                },
-            )
-        return self._cache[key]
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        client = factory(
+            self.credential,
+            subscription_id,
+            base_url=self.settings.management_url,
+            **{
+                "polling_interval": POLLING_INTERVAL,
+                "retry_total": RETRIES,
+                "retry_backoff_factor": BACKOFF_FACTOR,
+                "retry_backoff_max": BACKOFF_MAX,
+                "transport": self.transport,
+                **self._options,
+            },
+        )
+        with self._lock:
+            self._cache[key] = client
+            while len(self._cache) > MAX_CLIENTS:  # many subscriptions: the least used go
+                self._cache.popitem(last=False)
+        return client
 
     def backup(self, subscription_id: str) -> Any:
         """``RecoveryServicesBackupClient`` for one subscription."""
