@@ -66,7 +66,8 @@ def run_retry(msg: func.QueueMessage) -> None:
     from handlers.intake.retry_queue import run_retry as handle
     from handlers.pipeline.runtime import current
 
-    handle(current(), msg.get_body().decode("utf-8", "replace"), msg.dequeue_count or 1)
+    body = msg.get_body().decode("utf-8", "replace")
+    handle(current(), body, msg.dequeue_count or 1, msg.id or "")
 
 
 @app.function_name(name="expire_claims")

@@ -338,7 +338,8 @@ class _RetryQueue:
     def enqueue(self, _queue: Any, message: Any, delay: timedelta, _scale: float) -> None:
         with self._clock.lock:
             due = self._clock.now + delay
-            heapq.heappush(self._pending, (due, next(self._order), message.to_json()))
+            order = next(self._order)
+            heapq.heappush(self._pending, (due, order, (message.to_json(), f"q{order}")))
 
     def drain(self, runtime: Any) -> None:
         from handlers.intake.retry_queue import run_retry
@@ -350,7 +351,7 @@ class _RetryQueue:
                     due = []
                     while self._pending and self._pending[0][0] <= self._clock.now:
                         due.append(heapq.heappop(self._pending)[2])
-                for _ in pool.map(lambda body: run_retry(runtime, body, 1), due):
+                for _ in pool.map(lambda sent: run_retry(runtime, *sent[:1], 1, sent[1]), due):
                     self.handled += 1
 
 

@@ -107,7 +107,7 @@ def test_running_backup_defers_the_retry(live: Runtime, sim: AzureSimulator) -> 
     running = s.add_job(status="InProgress", error_code=None)
     deliver(live, s.event())
     (message,) = live.retry_queue.receive(visibility_seconds=30)
-    run_retry(live, message.content.decode(), 1)
+    run_retry(live, message.content.decode(), 1, message.id)
     live.retry_queue.delete(message)
     assert sim.calls_to(route="backup_trigger") == []
     incident = incident_of(live, s.job_id)
@@ -142,7 +142,7 @@ def test_retries_are_staggered_per_vault(live: Runtime, sim: AzureSimulator) -> 
     for s in scenes:
         deliver(staggered, s.event())
     for message in staggered.retry_queue.receive(max_messages=5, visibility_seconds=30):
-        run_retry(staggered, message.content.decode(), 1)
+        run_retry(staggered, message.content.decode(), 1, message.id)
         staggered.retry_queue.delete(message)
     assert len(sim.calls_to(route="backup_trigger")) == 2
     deferred = [incident_of(staggered, s.job_id).actions[-1] for s in scenes]
@@ -155,7 +155,7 @@ def test_poison_message_becomes_a_ticket(live: Runtime, sim: AzureSimulator) -> 
     s = scene(sim, STORAGE_TIMEOUT)
     deliver(live, s.event())
     (message,) = live.retry_queue.receive(visibility_seconds=30)
-    run_retry(live, message.content.decode(), POISON_AFTER)
+    run_retry(live, message.content.decode(), POISON_AFTER, message.id)
     incident = incident_of(live, s.job_id)
     assert incident.Status == IncidentStatus.ESCALATED
     assert ("ticket", "opened") in log_of(incident)
@@ -186,8 +186,8 @@ def test_persistent_api_fault_is_recorded_then_escalated(
     body = message.content.decode()
     for dequeue in range(1, POISON_AFTER):
         with pytest.raises(Exception, match="unavailable"):
-            run_retry(live, body, dequeue)
-    run_retry(live, body, POISON_AFTER)
+            run_retry(live, body, dequeue, message.id)
+    run_retry(live, body, POISON_AFTER, message.id)
     incident = incident_of(live, s.job_id)
     failures = [a for a in incident.actions if a.action == "retry" and a.state == "failed"]
     assert len(failures) == POISON_AFTER

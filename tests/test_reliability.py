@@ -295,12 +295,12 @@ def test_retry_interrupted_between_backup_start_and_its_record_is_not_started_tw
 
     monkeypatch.setattr(ItemApi, "trigger_backup", trigger_then_storage_vanishes)
     with pytest.raises(AzureError):
-        run_retry(runtime, message.content.decode(), message.dequeue_count)
+        run_retry(runtime, message.content.decode(), message.dequeue_count, message.id)
     storage.restart()
     time.sleep(1.1)  # the message becomes visible again: the host redelivers it
     (again,) = runtime.retry_queue.receive(visibility_seconds=30)
     assert again.dequeue_count == 2
-    run_retry(runtime, again.content.decode(), again.dequeue_count)
+    run_retry(runtime, again.content.decode(), again.dequeue_count, again.id)
     runtime.retry_queue.delete(again)
 
     assert len(sim.calls_to(route="backup_trigger")) == 1
@@ -369,8 +369,11 @@ def test_fault_storms_give_bounded_retries_recorded_outcomes_and_no_duplicate_ac
         (message,) = stormy.retry_queue.receive(visibility_seconds=60)
         stormy.retry_queue.delete(message)
         body = message.content.decode()
-        _fails_at(sim, route, kind, lambda body=body: run_retry(stormy, body, 1))
-        run_retry(stormy, body, 2)
+        first = message.id
+        _fails_at(
+            sim, route, kind, lambda body=body, first=first: run_retry(stormy, body, 1, first)
+        )
+        run_retry(stormy, body, 2, first)
         incident = incident_of(stormy, s.job_id)
         (triggered,) = [a for a in incident.actions if a.state == "triggered"]
         if sim.get_job(s.vault["id"], triggered.ref)["properties"]["status"] == "InProgress":
@@ -378,8 +381,14 @@ def test_fault_storms_give_bounded_retries_recorded_outcomes_and_no_duplicate_ac
         (follow_up,) = stormy.retry_queue.receive(visibility_seconds=60)
         stormy.retry_queue.delete(follow_up)
         body = follow_up.content.decode()
-        _fails_at(sim, "job_get", kind, lambda body=body: run_retry(stormy, body, 1))
-        run_retry(stormy, body, 2)
+        second = follow_up.id
+        _fails_at(
+            sim,
+            "job_get",
+            kind,
+            lambda body=body, second=second: run_retry(stormy, body, 1, second),
+        )
+        run_retry(stormy, body, 2, second)
         incident = incident_of(stormy, s.job_id)
         assert incident.Status == IncidentStatus.RESOLVED
         assert [a.state for a in incident.actions if a.action == "retry"].count("failed") == 2

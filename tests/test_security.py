@@ -282,7 +282,7 @@ def test_no_secret_appears_in_any_log_line(
     sim.faults.add("job_get", "500", times=100)
     (message,) = runtime.retry_queue.receive(visibility_seconds=60)
     with pytest.raises(AzureCallError):
-        run_retry(runtime, message.content.decode(), 1)
+        run_retry(runtime, message.content.decode(), 1, message.id)
     sim.faults.clear()
     assert incident_status(runtime, gone.job_id) == IncidentStatus.RESOLVED
 

@@ -162,7 +162,7 @@ def drain(runtime: Runtime, rounds: int = 30) -> int:
         if not messages:
             return handled
         for message in messages:
-            run_retry(runtime, message.content.decode(), message.dequeue_count)
+            run_retry(runtime, message.content.decode(), message.dequeue_count, message.id)
             runtime.retry_queue.delete(message)
             handled += 1
     raise AssertionError(f"the retry queue did not drain in {rounds} rounds")

@@ -6,6 +6,7 @@ redelivery can tell what already happened and never does it twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -117,14 +118,18 @@ class ActionContext:
         attempt: int = 0,
         ref: str = "",
         status: str = "",
+        also: Callable[[Incident], None] | None = None,
     ) -> Incident:
-        """Append to the action log and, optionally, move the incident to ``status``."""
+        """Append to the action log and, optionally, move the incident to ``status`` and make
+        another change (``also``) in the same write."""
 
         def change(incident: Incident) -> None:
             incident.log(action_name, state, detail, attempt=attempt, ref=ref)
             incident.LastSeen = datetime.now(UTC)
             if status:
                 incident.Status = status
+            if also:
+                also(incident)
 
         incident = self.services.storage.incidents.mutate(self.pk, self.rk, change)
         telemetry.action_step(incident, action_name, state, detail)

@@ -18,6 +18,7 @@ backup for the same attempt. A message dequeued too often (poison) becomes a tic
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from handlers.actions.context import ActionContext, Services
@@ -30,7 +31,7 @@ from handlers.actions.retry_limits import (
 from handlers.actions.retry_messages import MessageKind, RetryMessage, enqueue
 from handlers.azure.backup import JobState
 from handlers.azure.errors import AzureCallError, ErrorKind
-from handlers.core.incident import Incident, IncidentStatus
+from handlers.core.incident import ActionEntry, Incident, IncidentStatus
 
 NAME = "retry"
 #: The host moves a message to the poison queue after ``host.json``'s ``maxDequeueCount``
@@ -39,7 +40,10 @@ POISON_AFTER = 4
 #: Follow-up checks of a running job before giving up on following it.
 MAX_FOLLOW_UPS = 12
 IN_PROGRESS_CODE = "usererrorbackupoperationinprogress"
+#: How far before its own trigger record a retry looks for the backup it started.
+CLOCK_SKEW = timedelta(minutes=5)
 FINISHED_OK = ("completed", "completedwithwarnings")
+RUNNING = ("inprogress", "cancelling")
 PARAMETERS = {
     "delay_minutes": {"type": "integer", "minimum": 1, "maximum": 1440, "default": 30},
     "max_attempts": {"type": "integer", "minimum": 1, "maximum": 9, "default": 1},
@@ -58,36 +62,68 @@ def _max_attempts(ctx: ActionContext) -> int:
     return daily_attempts_allowed(ctx.settings, ctx.params(NAME)["max_attempts"])
 
 
-def _enqueue(ctx: ActionContext, message: RetryMessage, delay: timedelta) -> None:
+def _send(
+    ctx: ActionContext,
+    message: RetryMessage,
+    delay: timedelta,
+    *,
+    state: str,
+    detail: str,
+    ref: str = "",
+    status: str = "",
+) -> bool:
+    """Enqueue ``message`` and log ``state`` with it; False (nothing sent) when the log shows
+    it was sent before. A crash between the two sends it again under the same identity, and
+    :func:`_take` acts on one copy only."""
+    if message.id in ctx.incident().retry_messages:
+        return False
     enqueue(ctx.services.retry_queue, message, delay, ctx.settings.queue_delay_scale)
+
+    def note(incident: Incident) -> None:
+        incident.RetryMessages = json.dumps({**incident.retry_messages, message.id: ""})
+
+    ctx.log(NAME, state, detail, attempt=message.attempt, ref=ref, status=status, also=note)
+    return True
+
+
+def _take(ctx: ActionContext, message: RetryMessage, queue_message_id: str) -> bool:
+    """Mark ``message`` taken by this queue message; False for another copy of one already
+    taken (the same queue message, redelivered after a crash, is taken again)."""
+    taken = [True]
+
+    def take(incident: Incident) -> None:
+        messages = incident.retry_messages
+        holder = messages.get(message.id, "")
+        if holder and holder != queue_message_id:
+            taken[0] = False
+            return
+        incident.RetryMessages = json.dumps({**messages, message.id: queue_message_id})
+
+    ctx.services.storage.incidents.mutate(ctx.pk, ctx.rk, take)
+    return taken[0]
 
 
 @register(NAME, parameters=PARAMETERS)
 def schedule_retry(ctx: ActionContext, attempt: int = 1) -> None:
     """Start an on-demand backup after the rule's delay, re-verified, capped and staggered."""
-    incident = ctx.incident()
-    if any(
-        a.action == NAME and a.state == "scheduled" and a.attempt == attempt
-        for a in incident.actions
-    ):
-        return
     delay = _delay(ctx)
-    _enqueue(ctx, RetryMessage(MessageKind.RETRY, ctx.pk, ctx.rk, attempt), delay)
-    ctx.log(
-        NAME,
-        "scheduled",
-        f"on-demand backup in {_minutes(delay)}",
-        attempt=attempt,
-        status=IncidentStatus.REMEDIATING,
-    )
-    ctx.notify("retry_scheduled", f"Backup retry {attempt} scheduled in {_minutes(delay)}.")
+    first = RetryMessage(MessageKind.RETRY, ctx.pk, ctx.rk, attempt)
+    scheduled = f"on-demand backup in {_minutes(delay)}"
+    remediating = IncidentStatus.REMEDIATING
+    if _send(ctx, first, delay, state="scheduled", detail=scheduled, status=remediating):
+        ctx.notify("retry_scheduled", f"Backup retry {attempt} scheduled in {_minutes(delay)}.")
 
 
-def handle_message(services: Services, message: RetryMessage, dequeue_count: int) -> None:
+def handle_message(
+    services: Services, message: RetryMessage, dequeue_count: int, queue_message_id: str
+) -> None:
     """Handle one retry-queue message (for the ``run_retry`` queue trigger)."""
     ctx = ActionContext(services, message.pk, message.rk)
     incident = ctx.incident()
     if incident.Status in IncidentStatus.FINAL:
+        return
+    if not _take(ctx, message, queue_message_id):
+        ctx.log(NAME, "skipped", f"a second copy of message {message.id}", attempt=message.attempt)
         return
     if dequeue_count >= POISON_AFTER:
         ctx.log(NAME, "failed", f"message failed {dequeue_count} times", attempt=message.attempt)
@@ -115,56 +151,76 @@ def _newer_jobs(ctx: ActionContext, incident: Incident) -> tuple[JobState | None
     return done, running
 
 
+def _attempt_log(incident: Incident, attempt: int) -> list[ActionEntry]:
+    return [a for a in incident.actions if a.action == NAME and a.attempt == attempt]
+
+
 def _attempt(ctx: ActionContext, message: RetryMessage) -> None:
     incident = ctx.incident()
     attempt = message.attempt
-    states = {a.state for a in incident.actions if a.action == NAME and a.attempt == attempt}
-    if "triggered" in states:
-        return  # a redelivery of a message already handled
+    log = _attempt_log(incident, attempt)
+    if any(a.state == "triggered" for a in log):
+        return  # a message of an attempt already under way
     if ctx.failure_unconfirmed(NAME, attempt):
         return
     if not ctx.api.vm_exists():
         ctx.log(NAME, "skipped", "ARM has no such VM: stopping protection instead", attempt=attempt)
         ACTIONS["stop_protection"].run(ctx)
         return
+    started = next((a for a in log if a.state == "started"), None)
+    if started is not None:  # this attempt's trigger may have reached Azure before a crash
+        ours = _job_since(ctx, datetime.fromisoformat(started.at))
+        if ours is not None and ours.status.lower() in RUNNING:
+            _record_trigger(ctx, message, "", ours.job_id)
+            return
+        if ours is not None:  # it has even finished: no follow-up to wait for
+            found = f"on-demand backup {ours.job_id} found after a restart"
+            ctx.log(NAME, "triggered", found, attempt=attempt, ref=ours.job_id)
+            _conclude(ctx, attempt, ours)
+            return
     done, running = _newer_jobs(ctx, incident)
     if done:
         ctx.resolve(
             NAME, f"a newer backup succeeded (job {done.job_id})", attempt=attempt, ref=done.job_id
         )
         return
-    if "started" in states and running:
-        _record_trigger(ctx, attempt, "", running.job_id)  # our own trigger, seen after a crash
-        return
     if running:
         _later(ctx, message, _delay(ctx), f"backup {running.job_id} is running")
         return
-    _start(ctx, message, incident)
+    _start(ctx, message, incident, counted=started is not None)
+
+
+def _job_since(ctx: ActionContext, moment: datetime) -> JobState | None:
+    """The newest backup job of the item that started since ``moment`` (allowing for clocks
+    a few minutes apart), or None."""
+    jobs = [j for j in ctx.api.item_jobs(moment - CLOCK_SKEW) if j.start_time]
+    return max(jobs, key=lambda j: j.start_time or moment, default=None)
 
 
 def _later(ctx: ActionContext, message: RetryMessage, delay: timedelta, why: str) -> None:
-    _enqueue(ctx, message, delay)
-    ctx.log(
-        NAME, "deferred", f"{why}; checking again in {_minutes(delay)}", attempt=message.attempt
-    )
+    detail = f"{why}; checking again in {_minutes(delay)}"
+    _send(ctx, message.next(message.kind), delay, state="deferred", detail=detail)
 
 
-def _start(ctx: ActionContext, message: RetryMessage, incident: Incident) -> None:
+def _start(ctx: ActionContext, message: RetryMessage, incident: Incident, counted: bool) -> None:
+    """Start the backup within the limits; ``counted`` when an earlier run of this attempt
+    already took its place in them (and died before the trigger reached Azure)."""
     now = datetime.now(UTC)
     storage, settings = ctx.services.storage, ctx.settings
-    wait = take_stagger_slot(storage, settings, incident, now)
+    wait = None if counted else take_stagger_slot(storage, settings, incident, now)
     if wait is not None:
         limit = settings.retry_stagger_limit
         _later(ctx, message, wait, f"{limit} retries already started in vault {incident.VaultName}")
         return
-    if not take_daily_attempt(storage, incident, _max_attempts(ctx), now):
+    if not counted and not take_daily_attempt(storage, incident, _max_attempts(ctx), now):
         ctx.log(
             NAME, "exhausted", "daily retry limit reached for this item", attempt=message.attempt
         )
         ctx.notify("retry_exhausted", "No retry left today; a ticket was opened.")
         ctx.escalate("Automatic retries are exhausted for today; the failure needs a person.")
         return
-    ctx.log(NAME, "started", "starting an on-demand backup", attempt=message.attempt)
+    if not counted:
+        ctx.log(NAME, "started", "starting an on-demand backup", attempt=message.attempt)
     try:
         operation = ctx.api.trigger_backup(settings.recovery_point_expiry_days)
     except AzureCallError as error:
@@ -173,22 +229,19 @@ def _start(ctx: ActionContext, message: RetryMessage, incident: Incident) -> Non
         _later(ctx, message, _delay(ctx), "another backup is in progress")
         return
     job_id = ctx.api.started_job(operation) if operation else ""
-    _record_trigger(ctx, message.attempt, operation, job_id)
+    _record_trigger(ctx, message, operation, job_id)
 
 
-def _record_trigger(ctx: ActionContext, attempt: int, operation: str, job_id: str) -> None:
+def _record_trigger(ctx: ActionContext, message: RetryMessage, operation: str, job_id: str) -> None:
     ref = job_id or "job not known yet"
-    ctx.log(
-        NAME,
-        "triggered",
-        f"on-demand backup started ({ref})",
-        attempt=attempt,
-        ref=job_id,
-        status=IncidentStatus.REMEDIATING,
-    )
-    ctx.notify("retry_started", f"Backup retry {attempt} started ({ref}).")
-    message = RetryMessage(MessageKind.FOLLOW_UP, ctx.pk, ctx.rk, attempt, operation, job_id)
-    _enqueue(ctx, message, timedelta(minutes=ctx.settings.follow_up_minutes))
+    follow_up = message.next(MessageKind.FOLLOW_UP, operation=operation, job=job_id, checks=0)
+    delay = timedelta(minutes=ctx.settings.follow_up_minutes)
+    detail = f"on-demand backup started ({ref})"
+    remediating = IncidentStatus.REMEDIATING
+    if _send(
+        ctx, follow_up, delay, state="triggered", detail=detail, ref=job_id, status=remediating
+    ):
+        ctx.notify("retry_started", f"Backup retry {message.attempt} started ({ref}).")
 
 
 def _started_job(ctx: ActionContext, message: RetryMessage) -> str:
@@ -198,49 +251,42 @@ def _started_job(ctx: ActionContext, message: RetryMessage) -> str:
     if message.operation:
         return ctx.api.operation_job(message.operation)
     # Azure gave no operation URL: the newest backup job of the item since the trigger.
-    attempt_log = [a for a in ctx.incident().actions if a.attempt == message.attempt]
-    started = next((a for a in attempt_log if a.state == "started"), None)
-    since = datetime.fromisoformat(started.at) if started else datetime.now(UTC)
-    jobs = [j for j in ctx.api.item_jobs(since - timedelta(minutes=5)) if j.start_time]
-    newest = max(jobs, key=lambda j: j.start_time or since, default=None)
-    return newest.job_id if newest else ""
+    started = next(
+        (a for a in _attempt_log(ctx.incident(), message.attempt) if a.state == "started"), None
+    )
+    ours = _job_since(ctx, datetime.fromisoformat(started.at) if started else datetime.now(UTC))
+    return ours.job_id if ours else ""
 
 
 def _follow_up(ctx: ActionContext, message: RetryMessage) -> None:
     job_id = _started_job(ctx, message)
     job = ctx.api.job(job_id) if job_id else None
-    if job is None or job.status.lower() in ("inprogress", "cancelling"):
+    if job is None or job.status.lower() in RUNNING:
         if message.checks + 1 >= MAX_FOLLOW_UPS:
             ctx.escalate(f"The retry's backup job {job_id or '(unknown)'} did not finish in time.")
             return
-        later = RetryMessage(
-            MessageKind.FOLLOW_UP,
-            message.pk,
-            message.rk,
-            message.attempt,
-            message.operation,
-            job_id,
-            message.checks + 1,
-        )
-        _enqueue(ctx, later, timedelta(minutes=ctx.settings.follow_up_minutes))
+        again = message.next(MessageKind.FOLLOW_UP, job=job_id, checks=message.checks + 1)
+        delay = timedelta(minutes=ctx.settings.follow_up_minutes)
+        detail = f"backup {job_id or '(unknown)'} still running"
+        _send(ctx, again, delay, state="deferred", detail=detail)
         return
+    _conclude(ctx, message.attempt, job)
+
+
+def _conclude(ctx: ActionContext, attempt: int, job: JobState) -> None:
+    """Act on how the attempt's backup job ended."""
     if job.status.lower() in FINISHED_OK:
-        ctx.notify("retry_succeeded", f"Backup retry {message.attempt} succeeded (job {job_id}).")
+        ctx.notify("retry_succeeded", f"Backup retry {attempt} succeeded (job {job.job_id}).")
         ctx.resolve(
-            NAME, f"the retry's backup job {job_id} succeeded", attempt=message.attempt, ref=job_id
+            NAME, f"the retry's backup job {job.job_id} succeeded", attempt=attempt, ref=job.job_id
         )
         return
-    ctx.log(
-        NAME,
-        "failed",
-        f"the retry's backup job {job_id} ended {job.status}",
-        attempt=message.attempt,
-        ref=job_id,
-    )
-    ctx.notify("retry_failed", f"Backup retry {message.attempt} failed (job {job_id}).")
-    if message.attempt < _max_attempts(ctx):
-        schedule_retry(ctx, message.attempt + 1)
+    ended = f"the retry's backup job {job.job_id} ended {job.status}"
+    ctx.log(NAME, "failed", ended, attempt=attempt, ref=job.job_id)
+    ctx.notify("retry_failed", f"Backup retry {attempt} failed (job {job.job_id}).")
+    if attempt < _max_attempts(ctx):
+        schedule_retry(ctx, attempt + 1)
     else:
-        ctx.log(NAME, "exhausted", f"{message.attempt} attempt(s) failed", attempt=message.attempt)
-        ctx.notify("retry_exhausted", f"All {message.attempt} retries failed; a ticket was opened.")
-        ctx.escalate(f"The backup still fails after {message.attempt} automatic retries.")
+        ctx.log(NAME, "exhausted", f"{attempt} attempt(s) failed", attempt=attempt)
+        ctx.notify("retry_exhausted", f"All {attempt} retries failed; a ticket was opened.")
+        ctx.escalate(f"The backup still fails after {attempt} automatic retries.")

@@ -8,7 +8,7 @@ fields are ignored, so a newer or older app version can read it) and raises
 from __future__ import annotations
 
 import json
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +36,8 @@ class RetryMessage:
     :ivar operation: the on-demand backup's operation status URL (follow-ups).
     :ivar job: the backup job the attempt started, once known (follow-ups).
     :ivar checks: follow-up checks of a running job so far.
+    :ivar seq: its place in the incident's chain of messages for this attempt; with the attempt
+        it makes the message's identity (:attr:`id`), the same however often it is sent.
     """
 
     kind: str
@@ -45,6 +47,16 @@ class RetryMessage:
     operation: str = ""
     job: str = ""
     checks: int = 0
+    seq: int = 0
+
+    @property
+    def id(self) -> str:
+        """The message's identity: attempt and place in the chain (``2.3``)."""
+        return f"{self.attempt}.{self.seq}"
+
+    def next(self, kind: str, **changes: Any) -> RetryMessage:
+        """The message that follows this one in the chain (one at most per message)."""
+        return replace(self, kind=kind, seq=self.seq + 1, **changes)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -73,7 +85,7 @@ class RetryMessage:
         for name in ("kind", "pk", "rk", "operation", "job"):
             if not isinstance(getattr(self, name), str):
                 raise MessageError(f"{name} must be a string")
-        for name in ("attempt", "checks"):
+        for name in ("attempt", "checks", "seq"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise MessageError(f"{name} must be a whole number")

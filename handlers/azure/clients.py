@@ -30,6 +30,8 @@ BACKOFF_FACTOR = 0.8
 BACKOFF_MAX = 30
 #: Interval between polls of a long-running operation when the service gives none.
 POLLING_INTERVAL = 10
+#: Client options that belong to the shared transport, not to each client.
+_CONNECTION_OPTIONS = frozenset({"connection_timeout", "read_timeout"})
 #: Management clients kept at most (three kinds per subscription); they share one transport.
 MAX_CLIENTS = 96
 
@@ -81,10 +83,9 @@ class AzureClients:
         per subscription, sockets are not."""
         from azure.core.pipeline.transport import RequestsTransport
 
-        verify = self.settings.ca_bundle or True
-        return RequestsTransport(
-            connection_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, connection_verify=verify
-        )
+        connection = {"connection_timeout": CONNECT_TIMEOUT, "read_timeout": READ_TIMEOUT}
+        connection.update((k, v) for k, v in self._options.items() if k in _CONNECTION_OPTIONS)
+        return RequestsTransport(connection_verify=self.settings.ca_bundle or True, **connection)
 
     def _management(self, kind: str, subscription_id: str, factory: Any) -> Any:
         key = (kind, subscription_id.lower())
@@ -102,7 +103,7 @@ class AzureClients:
                 "retry_backoff_factor": BACKOFF_FACTOR,
                 "retry_backoff_max": BACKOFF_MAX,
                 "transport": self.transport,
-                **self._options,
+                **{k: v for k, v in self._options.items() if k not in _CONNECTION_OPTIONS},
             },
         )
         with self._lock:

@@ -104,6 +104,9 @@ class Incident:
     ActionLog: str = "[]"
     #: The rule's parameters for its action (JSON), e.g. a retry's delay and attempts.
     ActionParams: str = "{}"
+    #: Retry-queue messages sent for this incident (JSON): message id → the queue message that
+    #: took it ("" while none has), so a second copy of a message is never acted on.
+    RetryMessages: str = "{}"
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_entity(self) -> dict[str, Any]:
@@ -126,6 +129,11 @@ class Incident:
     def action_params(self) -> dict[str, Any]:
         """The rule's parameters for the planned action."""
         return dict(json.loads(self.ActionParams or "{}"))
+
+    @property
+    def retry_messages(self) -> dict[str, str]:
+        """Retry-queue messages sent for this incident and who took them."""
+        return dict(json.loads(self.RetryMessages or "{}"))
 
     @property
     def actions(self) -> list[ActionEntry]:

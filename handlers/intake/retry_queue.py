@@ -21,15 +21,16 @@ log = logging.getLogger("backup_responder.retry_queue")
 SOURCE = "retry-queue"
 
 
-def run_retry(runtime: Runtime, body: str, dequeue_count: int) -> None:
-    """Entry of ``run_retry``: handle one retry-queue message."""
+def run_retry(runtime: Runtime, body: str, dequeue_count: int, queue_message_id: str) -> None:
+    """Entry of ``run_retry``: handle one retry-queue message (``queue_message_id`` is the
+    queue's own id of it: a redelivery of the same message has the same one)."""
     try:
         message = RetryMessage.from_json(body)
     except MessageError as error:
         _drop(runtime, body, f"retry message unusable: {error}")
         return
     try:
-        handle_message(runtime, message, dequeue_count)
+        handle_message(runtime, message, dequeue_count, queue_message_id)
     except ResourceNotFoundError:
         if runtime.storage.incidents.exists(message.pk, message.rk):
             raise
