@@ -49,6 +49,11 @@ class _Rules:
     failures: dict[str, list[int]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_id: int = 100
+    #: ServiceNow incidents by sys_id (their fields), Azure DevOps work items by id (their
+    #: fields), webhook answers by Idempotency-Key: what the services keep.
+    incidents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    work_items: dict[int, dict[str, Any]] = field(default_factory=dict)
+    idempotent: dict[str, Any] = field(default_factory=dict)
 
 
 def _check(rules: _Rules, ok: bool, what: str) -> bool:
@@ -57,9 +62,26 @@ def _check(rules: _Rules, ok: bool, what: str) -> bool:
     return ok
 
 
+def _servicenow_query(rules: _Rules, query: str) -> tuple[int, Any]:
+    """``GET …/incident?sysparm_query=correlation_id=X``: the Table API's encoded query."""
+    params = dict(part.split("=", 1) for part in query.split("&") if "=" in part)
+    field_name, _, value = params.get("sysparm_query", "").partition("=")
+    if not _check(rules, field_name == "correlation_id", "servicenow: unexpected query"):
+        return 400, {"error": {"message": "bad query"}}
+    found = [
+        {"sys_id": sys_id, "number": fields["number"]}
+        for sys_id, fields in rules.incidents.items()
+        if fields.get("correlation_id") == value
+    ]
+    return 200, {"result": found[: int(params.get("sysparm_limit", "10000"))]}
+
+
 def _servicenow(rules: _Rules, r: Received) -> tuple[int, Any]:
     base = "/servicenow/api/now/table/incident"
     auth = r.headers.get("authorization") == _basic(SERVICENOW_USER, SERVICENOW_PASSWORD)
+    path, _, query = r.path.partition("?")
+    if r.method == "GET" and path == base and _check(rules, auth, "servicenow: bad auth"):
+        return _servicenow_query(rules, query)
     shape = isinstance(r.body, dict) and r.headers.get("content-type", "").startswith(
         "application/json"
     )
@@ -68,18 +90,30 @@ def _servicenow(rules: _Rules, r: Received) -> tuple[int, Any]:
     ):
         return 400, {"error": {"message": "bad request"}}
     if r.method == "POST" and r.path == base:
-        fields_ok = all(
-            isinstance(r.body.get(k), str) and r.body[k]
-            for k in ("short_description", "description")
-        )
-        if not _check(rules, fields_ok, "servicenow: incident without description"):
-            return 400, {"error": {"message": "missing fields"}}
-        rules.next_id += 1
-        return 201, {"result": {"sys_id": uuid.uuid4().hex, "number": f"INC{rules.next_id:07d}"}}
+        return _servicenow_create(rules, r.body)
     if r.method == "PATCH" and r.path.startswith(base + "/"):
-        return 200, {"result": {"sys_id": r.path.rsplit("/", 1)[1], **r.body}}
+        return _servicenow_update(rules, r.path.rsplit("/", 1)[1], r.body)
     _check(rules, False, f"servicenow: unexpected {r.method} {r.path}")
     return 404, {"error": {"message": "not found"}}
+
+
+def _servicenow_create(rules: _Rules, body: dict[str, Any]) -> tuple[int, Any]:
+    fields_ok = all(
+        isinstance(body.get(k), str) and body[k] for k in ("short_description", "description")
+    )
+    if not _check(rules, fields_ok, "servicenow: incident without description"):
+        return 400, {"error": {"message": "missing fields"}}
+    rules.next_id += 1
+    sys_id, number = uuid.uuid4().hex, f"INC{rules.next_id:07d}"
+    rules.incidents[sys_id] = {**body, "number": number}
+    return 201, {"result": {"sys_id": sys_id, "number": number}}
+
+
+def _servicenow_update(rules: _Rules, sys_id: str, body: dict[str, Any]) -> tuple[int, Any]:
+    if not _check(rules, sys_id in rules.incidents, f"servicenow: no incident {sys_id}"):
+        return 404, {"error": {"message": "No Record found"}}
+    rules.incidents[sys_id].update(body)
+    return 200, {"result": {"sys_id": sys_id, **body}}
 
 
 def _devops(rules: _Rules, r: Received) -> tuple[int, Any]:
@@ -89,21 +123,9 @@ def _devops(rules: _Rules, r: Received) -> tuple[int, Any]:
         return 401, {"message": "unauthorized"}
     path, _, query = r.path.partition("?")
     if r.method == "POST" and path.startswith(f"{root}/workitems/$"):
-        patch_ok = (
-            r.headers.get("content-type", "").startswith("application/json-patch+json")
-            and "api-version=7.1" in query
-            and isinstance(r.body, list)
-            and all({"op", "path", "value"} <= set(op) for op in r.body)
-            and any(op["path"] == "/fields/System.Title" for op in r.body)
-        )
-        if not _check(rules, patch_ok, "devops: not a JSON Patch work item"):
-            return 400, {"message": "bad patch"}
-        rules.next_id += 1
-        return 200, {
-            "id": rules.next_id,
-            "rev": 1,
-            "fields": {op["path"]: op["value"] for op in r.body},
-        }
+        return _devops_create(rules, r, query)
+    if r.method == "POST" and path == f"{root}/wiql":
+        return _wiql(rules, r.body, query)
     if r.method == "POST" and path.startswith(f"{root}/workItems/") and path.endswith("/comments"):
         ok = (
             isinstance(r.body, dict)
@@ -115,6 +137,37 @@ def _devops(rules: _Rules, r: Received) -> tuple[int, Any]:
         return 200, {"id": 1, "text": r.body["text"]}
     _check(rules, False, f"devops: unexpected {r.method} {r.path}")
     return 404, {"message": "not found"}
+
+
+def _devops_create(rules: _Rules, r: Received, query: str) -> tuple[int, Any]:
+    patch_ok = (
+        r.headers.get("content-type", "").startswith("application/json-patch+json")
+        and "api-version=7.1" in query
+        and isinstance(r.body, list)
+        and all({"op", "path", "value"} <= set(op) for op in r.body)
+        and any(op["path"] == "/fields/System.Title" for op in r.body)
+    )
+    if not _check(rules, patch_ok, "devops: not a JSON Patch work item"):
+        return 400, {"message": "bad patch"}
+    rules.next_id += 1
+    fields = {op["path"].removeprefix("/fields/"): op["value"] for op in r.body}
+    rules.work_items[rules.next_id] = fields
+    return 200, {"id": rules.next_id, "rev": 1, "fields": fields}
+
+
+def _wiql(rules: _Rules, body: Any, query: str) -> tuple[int, Any]:
+    """The one WIQL shape the app sends: work items whose tags contain a tag."""
+    text = body.get("query", "") if isinstance(body, dict) else ""
+    tag = text.rpartition("[System.Tags] CONTAINS '")[2].rstrip("'")
+    ok = "api-version=7.1" in query and "FROM WorkItems WHERE" in text and bool(tag)
+    if not _check(rules, ok, "devops: unexpected WIQL"):
+        return 400, {"message": "bad query"}
+    found = [
+        {"id": item_id, "url": f"workItems/{item_id}"}
+        for item_id, fields in rules.work_items.items()
+        if tag in [t.strip() for t in str(fields.get("System.Tags", "")).split(";")]
+    ]
+    return 200, {"queryType": "flat", "workItems": found}
 
 
 def _teams(rules: _Rules, r: Received) -> tuple[int, Any]:
@@ -154,12 +207,17 @@ def _eventgrid(rules: _Rules, r: Received) -> tuple[int, Any]:
 
 
 def _webhook(rules: _Rules, r: Received) -> tuple[int, Any]:
+    """A JSON webhook that honours ``Idempotency-Key``: a repeated key gets the first answer."""
     ok = r.method == "POST" and isinstance(r.body, dict)
-    return (
-        (200, {"id": f"hook-{uuid.uuid4().hex[:8]}"})
-        if _check(rules, ok, "webhook: not JSON")
-        else (400, None)
-    )
+    if not _check(rules, ok, "webhook: not JSON"):
+        return 400, None
+    key = r.headers.get("idempotency-key", "")
+    if key and key in rules.idempotent:
+        return 200, rules.idempotent[key]
+    answer = {"id": f"hook-{uuid.uuid4().hex[:8]}"}
+    if key:
+        rules.idempotent[key] = answer
+    return 200, answer
 
 
 _SERVICES = {
@@ -210,7 +268,7 @@ def _handler(rules: _Rules) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        do_POST = do_PATCH = do_PUT = _serve  # noqa: N815 (the names http.server calls)
+        do_GET = do_POST = do_PATCH = do_PUT = _serve  # noqa: N815 (the names http.server calls)
 
     return Handler
 
@@ -259,3 +317,12 @@ class Receivers:
             self._rules.received.clear()
             self._rules.violations.clear()
             self._rules.failures.clear()
+            self._rules.incidents.clear()
+            self._rules.work_items.clear()
+            self._rules.idempotent.clear()
+
+    def tickets(self, service: str) -> list[dict[str, Any]]:
+        """The tickets a service keeps now (ServiceNow incidents, Azure DevOps work items)."""
+        with self._rules.lock:
+            kept = self._rules.incidents if service == "servicenow" else self._rules.work_items
+            return [dict(fields) for fields in kept.values()]

@@ -432,3 +432,36 @@ def test_a_failure_the_backup_api_does_not_confirm_is_rejected(
     assert "not Failed" in incident.actions[-1].detail
     assert [c for c in sim.calls if c.method != "GET"] == []
     assert receivers.received("servicenow") == []
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("not json at all", "retry message unusable: not JSON"),
+        ("{}", "retry message unusable: kind is missing"),
+        ('{"kind": "retry", "pk": "a"}', "retry message unusable: rk is missing"),
+        ('{"kind": "poke", "pk": "a", "rk": "b", "attempt": 1}', "unknown kind 'poke'"),
+        ('{"kind": "retry", "pk": "a", "rk": "b", "attempt": "1"}', "attempt must be"),
+        ('{"kind": "retry", "pk": "nope", "rk": "none", "attempt": 1}', "does not exist"),
+    ],
+)
+def test_an_unusable_retry_message_is_kept_and_dropped_never_escalated(
+    live: Runtime, body: str, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    run_retry(live, body, 1, "q-1")  # returns: the host deletes it, nothing raises
+    (row,) = live.storage.rejections.all()
+    assert reason in row["Reason"] and row["Source"] == "retry-queue"
+    assert any(reason in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert live.tickets.tickets() == []
+
+
+def test_a_retry_message_from_another_version_keeps_working(
+    live: Runtime, sim: AzureSimulator
+) -> None:
+    s = scene(sim, STORAGE_TIMEOUT)
+    sim.auto_complete_backups = "Completed"
+    deliver(live, s.event())
+    (message,) = live.retry_queue.receive(visibility_seconds=30)
+    newer = {**json.loads(message.content.decode()), "priority": "high"}  # an unknown field
+    run_retry(live, json.dumps(newer), 1, message.id)
+    assert ("retry", "triggered") in log_of(incident_of(live, s.job_id))

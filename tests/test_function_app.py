@@ -8,14 +8,13 @@ from datetime import datetime
 
 import azure.functions as func
 import pytest
-from azure.functions.eventgrid import EventGridEventInConverter
-from azure.functions.meta import Datum
 
 import function_app
 from handlers.core.settings import Settings
 from handlers.pipeline import runtime as runtime_module
 from handlers.pipeline.runtime import Runtime
 from tests.conftest import indexed_functions, load_event
+from tests.world import as_trigger_input
 
 
 @pytest.fixture
@@ -31,9 +30,7 @@ def app_runtime(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 def _decode(payload: dict) -> func.EventGridEvent | func.CloudEvent:
     """What the worker does with a trigger payload."""
-    return EventGridEventInConverter.decode(
-        Datum(json.dumps(payload), "json"), trigger_metadata=None
-    )
+    return as_trigger_input(payload)
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from azure.functions.eventgrid import EventGridEventInConverter
-from azure.functions.meta import Datum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +30,7 @@ from handlers.pipeline.runtime import Runtime
 from handlers.storage.keys import incident_keys
 from rules import default_rule_set
 from tests.conftest import load_event
+from tests.world import as_trigger_input
 
 #: The Table service's limits (UTF-16 code units per string property; bytes per entity).
 MAX_PROPERTY_UNITS = 32_768
@@ -265,7 +264,7 @@ def test_the_mutations_reach_both_outcomes() -> None:
 
 
 def _as_trigger_input(raw: Any) -> Any:
-    return EventGridEventInConverter.decode(Datum(json.dumps(raw), "json"), trigger_metadata=None)
+    return as_trigger_input(raw)
 
 
 @WITH_STORAGE

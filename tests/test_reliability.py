@@ -16,8 +16,6 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import AzureError
-from azure.functions.eventgrid import EventGridEventInConverter
-from azure.functions.meta import Datum
 
 from handlers.azure.backup import ItemApi
 from handlers.azure.errors import AzureCallError, ErrorKind
@@ -39,6 +37,7 @@ from tests.world import (
     SUB,
     VM_GONE,
     Scene,
+    as_trigger_input,
     deliver,
     drain,
     incident_of,
@@ -241,10 +240,7 @@ def test_storage_outage_mid_batch_then_redelivery_handles_every_event_once(
         return state
 
     def on_backup_failure(s: Scene) -> Outcome:  # the trigger's handler, as the worker calls it
-        decoded = EventGridEventInConverter.decode(
-            Datum(json.dumps(s.event()), "json"), trigger_metadata=None
-        )
-        return handle_failure_event(runtime, decoded)
+        return handle_failure_event(runtime, as_trigger_input(s.event()))
 
     monkeypatch.setattr(ItemApi, "stop_protection", stop_then_storage_vanishes)
     for s in scenes[:5]:

@@ -10,8 +10,6 @@ from typing import Any
 
 import azure.functions as func
 import pytest
-from azure.functions.eventgrid import EventGridEventInConverter
-from azure.functions.meta import Datum
 
 from handlers.core.incident import IncidentStatus
 from handlers.core.outcome import OutcomeKind
@@ -29,6 +27,7 @@ from tests.world import (
     VAULT_PREFIX,
     VAULT_RG,
     VM_GONE,
+    as_trigger_input,
     incident_of,
     log_of,
     scene,
@@ -172,9 +171,7 @@ def _deliver_published(receivers: Receivers) -> None:
     import function_app
 
     for event in _published(receivers):
-        decoded = EventGridEventInConverter.decode(
-            Datum(json.dumps(event), "json"), trigger_metadata=None
-        )
+        decoded = as_trigger_input(event)
         assert isinstance(decoded, func.CloudEvent)
         function_app.on_backup_failure(decoded)
 
@@ -297,7 +294,7 @@ def _delete_event(
     raw = copy.deepcopy(load_event("resource-delete-vm"))
     raw["id"] = event_id
     raw["subject"] = raw["data"]["resourceUri"] = s.vm_id
-    return EventGridEventInConverter.decode(Datum(json.dumps(raw), "json"), trigger_metadata=None)
+    return as_trigger_input(raw)
 
 
 def test_vm_delete_stops_protection_before_any_backup_fails(
@@ -364,7 +361,7 @@ def test_unprotected_vm_delete_makes_no_incident(live: Runtime, sim: AzureSimula
 def test_other_resource_events_are_rejected(live: Runtime, mutate: Any, reason: str) -> None:
     raw = copy.deepcopy(load_event("resource-delete-vm"))
     mutate(raw)
-    event = EventGridEventInConverter.decode(Datum(json.dumps(raw), "json"), trigger_metadata=None)
+    event = as_trigger_input(raw)
     (outcome,) = handle_vm_deleted(live, event)
     assert outcome.kind == OutcomeKind.REJECTED and reason in outcome.reason
 

@@ -125,6 +125,15 @@ def scene(
     )
 
 
+def as_trigger_input(raw: Any) -> Any:
+    """What the Functions worker hands an Event Grid trigger for ``raw`` (a
+    ``func.EventGridEvent`` or ``func.CloudEvent``)."""
+    from azure.functions.eventgrid import EventGridEventInConverter
+    from azure.functions.meta import Datum
+
+    return EventGridEventInConverter.decode(Datum(json.dumps(raw), "json"), trigger_metadata=None)
+
+
 def deliver(runtime: Runtime, event: dict[str, Any]) -> Outcome:
     return respond(runtime, parse(event))
 

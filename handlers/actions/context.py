@@ -21,7 +21,7 @@ from handlers.outbound import telemetry
 from handlers.storage import RetryQueue, Storage
 
 if TYPE_CHECKING:
-    from handlers.actions.desk import TicketDesk
+    from handlers.actions.desk import TicketDesk, TicketResult
     from handlers.outbound.notify import Notifier
 
 
@@ -146,15 +146,35 @@ class ActionContext:
         for error in self.services.notifier.announce(outcome, incident, text):
             self.log("notify", "failed", error)
 
-    def escalate(self, reason: str) -> Incident:
-        """Hand the incident to a person: a ticket with the remediation, status escalated."""
-        result = self.services.tickets.open_or_append(self.incident(), reason)
-        state = "opened" if result.created else "appended"
+    def ticket(self, summary: str) -> tuple[TicketResult, str]:
+        """Open or add to the incident's ticket in every sink; each sink that takes it is
+        logged at once (``ticket sent``), so a redelivery sends only what is missing.
+
+        :returns: the result, and ``opened`` or ``appended`` (``""`` when the log already said
+            it, on a redelivery).
+        """
+        incident = self.incident()
+        ticketing = [a for a in incident.actions if a.action == "ticket"]
+        sent = frozenset(a.detail for a in ticketing if a.state == "sent")
+        result = self.services.tickets.open_or_append(
+            incident,
+            summary,
+            sent,
+            on_sent=lambda sink, ref: self.log("ticket", "sent", sink, ref=ref),
+        )
         for error in result.errors:
             self.log("ticket", "failed", error, ref=result.ticket_id)
-        incident = self.log(
-            "ticket", state, reason, ref=result.ticket_id, status=IncidentStatus.ESCALATED
-        )
+        state = "opened" if result.created else "appended"
+        said = any(a.state == state and a.ref == result.ticket_id for a in ticketing)
+        return result, "" if said else state
+
+    def escalate(self, reason: str) -> Incident:
+        """Hand the incident to a person: a ticket with the remediation, status escalated."""
+        result, state = self.ticket(reason)
+        escalated = IncidentStatus.ESCALATED
+        if not state:  # a redelivery: the ticket was opened or appended to already
+            return self.log("ticket", "checked", reason, ref=result.ticket_id, status=escalated)
+        incident = self.log("ticket", state, reason, ref=result.ticket_id, status=escalated)
         self.notify("ticket_opened", reason, incident)
         return incident
 

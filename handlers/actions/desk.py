@@ -6,8 +6,10 @@ appends an occurrence to the open ticket.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -15,10 +17,49 @@ from azure.core.exceptions import ResourceNotFoundError
 from handlers.core.incident import Incident
 from handlers.outbound.http import SinkError
 from handlers.outbound.sinks import TicketContent, TicketSink
+from handlers.storage import RetryLaterError
 from handlers.storage.keys import safe_key
 from handlers.storage.tickets import TicketStatus, TicketStore
 
 MAX_BODY = 16_000
+#: How long a sink's opening is presumed in flight; an older one was left by a crash.
+OPENING_LEASE = timedelta(seconds=60)
+#: A concurrent append waits this long at most for another worker's sink ref.
+OPENING_POLLS, OPENING_POLL_SECONDS = 10, 0.5
+MAX_ERRORS = 20
+
+
+class TicketBusyError(RetryLaterError):
+    """Another worker is still opening the ticket in a sink; deliver again later."""
+
+
+def _claim(incident: Incident, now: datetime) -> dict[str, str]:
+    return {"by": incident.IncidentId, "at": now.isoformat()}
+
+
+def _opening_taker(
+    sink: str, incident: Incident, taken: list[bool]
+) -> Callable[[dict[str, Any]], bool]:
+    """A row change that makes ``incident`` the one opening ``sink`` (appending to ``taken``),
+    unless the sink has its ref or a live opening by another worker (then nothing is written)."""
+
+    def take(row: dict[str, Any]) -> bool:
+        refs, opening = json.loads(row["Refs"]), json.loads(row.get("Opening") or "{}")
+        holder = opening.get(sink)
+        if refs.get(sink) or (holder and not _abandoned(holder, incident)):
+            return False
+        opening[sink] = _claim(incident, datetime.now(UTC))
+        row["Opening"] = json.dumps(opening)
+        taken.append(True)
+        return True
+
+    return take
+
+
+def _abandoned(holder: dict[str, str], incident: Incident) -> bool:
+    """An opening this worker may take over: its own (a crashed earlier delivery) or stale."""
+    started = datetime.fromisoformat(holder["at"])
+    return holder["by"] == incident.IncidentId or datetime.now(UTC) - started > OPENING_LEASE
 
 
 @dataclass
@@ -66,86 +107,158 @@ def ticket_content(
 
 
 class TicketDesk:
-    """Opens, appends to and resolves tickets in the table and every configured sink."""
+    """Opens, appends to and resolves tickets in the table and every configured sink.
+
+    Every sink's ticket is opened in one step of its own: the row says a sink is being opened
+    (``Opening``: by which incident, since when) before the call, and its ref is stored right
+    after. A concurrent append that finds a sink still opening waits for its ref; an opening
+    left behind by a crash (older than :data:`OPENING_LEASE`, or this incident's own) is taken
+    over, looking the ticket up in the sink by our ticket id before opening one. A sink
+    without a ref is never skipped silently: it is opened again, or its error is returned.
+    """
 
     def __init__(self, store: TicketStore, sinks: list[TicketSink], language: str) -> None:
         self._store = store
         self._sinks = sinks
         self._language = language
 
-    def open_or_append(self, incident: Incident, summary: str) -> TicketResult:
+    def open_or_append(
+        self,
+        incident: Incident,
+        summary: str,
+        sent: frozenset[str] = frozenset(),
+        on_sent: Callable[[str, str], None] | None = None,
+    ) -> TicketResult:
         """Open a ticket for ``incident``, or add it as an occurrence of the open one.
 
-        Idempotent per incident: a redelivery never opens or appends twice.
-
-        :raises handlers.storage.errors.ContentionError: the ticket kept changing under
-            concurrent appends; nothing of this occurrence was written (retry the delivery).
+        :param sent: sinks that already got this incident (its action log says so): a
+            redelivery sends nothing to them again.
+        :param on_sent: called with the sink and its ref right after each sink took it.
+        :raises handlers.storage.RetryLaterError: the ticket kept changing, or another worker
+            is still opening it in a sink; nothing of this occurrence was lost (deliver again).
         """
         pk = ticket_partition(incident)
         ticket_id = self._store.open_ticket_id(pk, incident.IncidentId)
         content = ticket_content(incident, summary, self._language, ticket_id)
-        now = datetime.now(UTC)
-        created = self._store.create(
-            {
-                "PartitionKey": pk,
-                "RowKey": ticket_id,
-                "TicketId": ticket_id,
-                "Status": TicketStatus.OPEN,
-                "Title": content.title,
-                "Rule": incident.Rule,
-                "VmName": incident.VmName,
-                "VaultName": incident.VaultName,
-                "SubscriptionId": incident.SubscriptionId,
-                "Incidents": json.dumps([incident.IncidentId]),
-                "Occurrences": 1,
-                "Body": content.plain_text()[:MAX_BODY],
-                "Language": self._language,
-                "Refs": "{}",
-                "CreatedAt": now,
-                "UpdatedAt": now,
-            }
-        )
-        if not created:
-            return self._append(pk, ticket_id, incident, content)
-        result = TicketResult(ticket_id, created=True)
-        for sink in self._sinks:
-            try:
-                result.refs[sink.name] = sink.open(content)
-            except SinkError as error:
-                result.errors.append(str(error))
-        refs, errors = json.dumps(result.refs), json.dumps(result.errors)
-        self._store.update(pk, ticket_id, lambda row: row.update(Refs=refs, SinkErrors=errors))
-        return result
-
-    def _append(
-        self, pk: str, ticket_id: str, incident: Incident, content: TicketContent
-    ) -> TicketResult:
+        fresh = self._store.create(self._new_row(pk, incident, content))
+        result = TicketResult(ticket_id, created=ticket_id == incident.IncidentId)
+        report = on_sent or (lambda _sink, _ref: None)
+        opened = self._open_everywhere(pk, incident, content, result, report, look_up=not fresh)
+        if result.created or not self._add_occurrence(pk, ticket_id, incident):
+            return result
         code = incident.ErrorCodes or "no code"
         note = f"Occurred again: backup job {incident.JobId} failed ({code})."
-        seen = [False]
+        for sink in self._sinks:
+            ref = result.refs.get(sink.name)
+            if ref and sink.name not in sent | opened:
+                try:
+                    sink.append(ref, content, note)
+                    report(sink.name, ref)
+                except SinkError as error:
+                    result.errors.append(str(error))
+        return result
 
-        def add_occurrence(row: dict[str, Any]) -> bool:
+    def _new_row(self, pk: str, incident: Incident, content: TicketContent) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        opening = {sink.name: _claim(incident, now) for sink in self._sinks}
+        return {
+            "PartitionKey": pk,
+            "RowKey": content.ticket_id,
+            "TicketId": content.ticket_id,
+            "Status": TicketStatus.OPEN,
+            "Title": content.title,
+            "Rule": incident.Rule,
+            "VmName": incident.VmName,
+            "VaultName": incident.VaultName,
+            "SubscriptionId": incident.SubscriptionId,
+            "Incidents": json.dumps([incident.IncidentId]),
+            "Occurrences": 1,
+            "Body": content.plain_text()[:MAX_BODY],
+            "Language": self._language,
+            "Refs": "{}",
+            "Opening": json.dumps(opening),
+            "SinkErrors": "[]",
+            "CreatedAt": now,
+            "UpdatedAt": now,
+        }
+
+    def _open_everywhere(
+        self,
+        pk: str,
+        incident: Incident,
+        content: TicketContent,
+        result: TicketResult,
+        report: Callable[[str, str], None],
+        *,
+        look_up: bool,
+    ) -> set[str]:
+        """Make sure every sink has the ticket; returns the sinks opened (or found) now.
+
+        :param look_up: ask each sink for the ticket before opening one (False only for the
+            worker that has just created the row: nobody can have opened it yet).
+        """
+        opened = set()
+        for sink in self._sinks:
+            ref = self._ref(pk, content.ticket_id, sink.name, incident)
+            if ref is None:  # ours to open
+                try:
+                    ref = (look_up and sink.find(content)) or sink.open(content)
+                except SinkError as error:
+                    result.errors.append(str(error))
+                    self._store_ref(pk, content.ticket_id, sink.name, "", str(error))
+                    continue
+                self._store_ref(pk, content.ticket_id, sink.name, ref, "")
+                report(sink.name, ref)
+                opened.add(sink.name)
+            result.refs[sink.name] = ref
+        return opened
+
+    def _ref(self, pk: str, ticket_id: str, sink: str, incident: Incident) -> str | None:
+        """The sink's ref; None when this worker must open it (it now holds the opening).
+
+        :raises TicketBusyError: another worker is opening it and has not finished in time.
+        """
+        for _ in range(OPENING_POLLS):
+            taken: list[bool] = []
+            row = self._store.update(pk, ticket_id, _opening_taker(sink, incident, taken))
+            ref = json.loads(row["Refs"]).get(sink)
+            if ref:
+                return str(ref)
+            if taken:
+                return None
+            time.sleep(OPENING_POLL_SECONDS)
+        raise TicketBusyError(f"ticket {ticket_id} is still being opened in {sink}; retry later")
+
+    def _store_ref(self, pk: str, ticket_id: str, sink: str, ref: str, error: str) -> None:
+        def record(row: dict[str, Any]) -> None:
+            refs, opening = json.loads(row["Refs"]), json.loads(row.get("Opening") or "{}")
+            errors = json.loads(row.get("SinkErrors") or "[]")
+            opening.pop(sink, None)
+            if ref:
+                refs[sink] = ref
+            if error:
+                errors = [*errors, error][-MAX_ERRORS:]
+            row.update(Refs=json.dumps(refs), Opening=json.dumps(opening))
+            row.update(SinkErrors=json.dumps(errors), UpdatedAt=datetime.now(UTC))
+
+        self._store.update(pk, ticket_id, record)
+
+    def _add_occurrence(self, pk: str, ticket_id: str, incident: Incident) -> bool:
+        """Count ``incident`` on the ticket; False when it was counted before."""
+        added = [False]
+
+        def add(row: dict[str, Any]) -> bool:
             incidents = json.loads(row["Incidents"])
             if incident.IncidentId in incidents:
-                seen[0] = True
                 return False
             row["Incidents"] = json.dumps([*incidents, incident.IncidentId])
             row["Occurrences"] = len(incidents) + 1
             row["UpdatedAt"] = datetime.now(UTC)
+            added[0] = True
             return True
 
-        row = self._store.update(pk, ticket_id, add_occurrence)
-        result = TicketResult(ticket_id, created=False, refs=json.loads(row["Refs"]))
-        if seen[0]:
-            return result
-        for sink in self._sinks:
-            ref = result.refs.get(sink.name)
-            if ref:
-                try:
-                    sink.append(ref, content, note)
-                except SinkError as error:
-                    result.errors.append(str(error))
-        return result
+        self._store.update(pk, ticket_id, add)
+        return added[0]
 
     def resolve(self, incident: Incident, note: str) -> str:
         """Resolve the open ticket of ``incident``'s item and rule; returns its id (or ``""``)."""

@@ -78,8 +78,7 @@ def stop_protection(ctx: ActionContext) -> None:
     note = DONE_NOTE.format(vm=ctx.api.item.vm_id or incident.VmName, vault=incident.VaultName)
     stopped = "protection stopped, recovery points retained"
     ctx.log(NAME, "succeeded", stopped, status=IncidentStatus.RESOLVED)
-    result = ctx.services.tickets.open_or_append(ctx.incident(), note)
-    ctx.log(
-        "ticket", "opened" if result.created else "appended", "owner informed", ref=result.ticket_id
-    )
+    result, state = ctx.ticket(note)
+    if state:
+        ctx.log("ticket", state, "owner informed", ref=result.ticket_id)
     ctx.notify("protection_stopped", note)

@@ -168,16 +168,8 @@ def _attempt(ctx: ActionContext, message: RetryMessage) -> None:
         ACTIONS["stop_protection"].run(ctx)
         return
     started = next((a for a in log if a.state == "started"), None)
-    if started is not None:  # this attempt's trigger may have reached Azure before a crash
-        ours = _job_since(ctx, datetime.fromisoformat(started.at))
-        if ours is not None and ours.status.lower() in RUNNING:
-            _record_trigger(ctx, message, "", ours.job_id)
-            return
-        if ours is not None:  # it has even finished: no follow-up to wait for
-            found = f"on-demand backup {ours.job_id} found after a restart"
-            ctx.log(NAME, "triggered", found, attempt=attempt, ref=ours.job_id)
-            _conclude(ctx, attempt, ours)
-            return
+    if started is not None and _found_own_backup(ctx, message, started):
+        return
     done, running = _newer_jobs(ctx, incident)
     if done:
         ctx.resolve(
@@ -188,6 +180,22 @@ def _attempt(ctx: ActionContext, message: RetryMessage) -> None:
         _later(ctx, message, _delay(ctx), f"backup {running.job_id} is running")
         return
     _start(ctx, message, incident, counted=started is not None)
+
+
+def _found_own_backup(ctx: ActionContext, message: RetryMessage, started: ActionEntry) -> bool:
+    """After a crash between "started" and "triggered": the backup this attempt started, if
+    Azure has it, is recorded (and, when it has already ended, acted on); False when the
+    trigger never reached Azure."""
+    ours = _job_since(ctx, datetime.fromisoformat(started.at))
+    if ours is None:
+        return False
+    if ours.status.lower() in RUNNING:
+        _record_trigger(ctx, message, "", ours.job_id)
+        return True
+    found = f"on-demand backup {ours.job_id} found after a restart"
+    ctx.log(NAME, "triggered", found, attempt=message.attempt, ref=ours.job_id)
+    _conclude(ctx, message.attempt, ours)
+    return True
 
 
 def _job_since(ctx: ActionContext, moment: datetime) -> JobState | None:

@@ -42,11 +42,18 @@ class TicketContent:
 
 
 class TicketSink(Protocol):
-    """A ticket system. ``ref`` is the sink's own id of the ticket."""
+    """A ticket system. ``ref`` is the sink's own id of the ticket.
+
+    ``find`` looks a ticket up by our ticket id (the correlation the sink keeps), so that an
+    open interrupted after the sink created the ticket is completed, not repeated; ``""`` when
+    the sink has none, or cannot be asked (its ``open`` is then idempotent by key).
+    """
 
     name: str
 
     def open(self, ticket: TicketContent) -> str: ...
+
+    def find(self, ticket: TicketContent) -> str: ...
 
     def append(self, ref: str, ticket: TicketContent, note: str) -> None: ...
 
@@ -82,23 +89,30 @@ class WebhookSink:
     def __init__(self, url: str, http: requests.Session) -> None:
         self._url, self._http = url, http
 
-    def _post(self, event: str, ticket: TicketContent, note: str = "") -> Any:
+    def _post(self, event: str, ticket: TicketContent, key: str, note: str = "") -> Any:
         body = {"event": event, "note": note, "ticket": asdict(ticket)}
-        return send(self._http, "POST", self._url, self.name, json=body)
+        # The same event for the same ticket (and incident) always carries the same key, so
+        # a receiver that honours Idempotency-Key applies a resent one once.
+        headers = {"Idempotency-Key": f"backup-responder:{key}"}
+        return send(self._http, "POST", self._url, self.name, json=body, headers=headers)
 
     def open(self, ticket: TicketContent) -> str:
-        answer = self._post("ticket.opened", ticket)
+        answer = self._post("ticket.opened", ticket, f"{ticket.ticket_id}:opened")
         return (
             str(answer.get("id", ticket.ticket_id))
             if isinstance(answer, dict)
             else ticket.ticket_id
         )
 
+    def find(self, ticket: TicketContent) -> str:
+        return ""  # a webhook cannot be asked; its open is idempotent by key
+
     def append(self, ref: str, ticket: TicketContent, note: str) -> None:
-        self._post("ticket.updated", ticket, note)
+        key = f"{ticket.ticket_id}:updated:{ticket.incident_id}"
+        self._post("ticket.updated", ticket, key, note)
 
     def resolve(self, ref: str, ticket: TicketContent, note: str) -> None:
-        self._post("ticket.resolved", ticket, note)
+        self._post("ticket.resolved", ticket, f"{ticket.ticket_id}:resolved", note)
 
 
 class ServiceNowSink:
@@ -123,7 +137,7 @@ class ServiceNowSink:
             "category": "software",
             "impact": "2",
             "urgency": "2",
-            "correlation_id": ticket.incident_id,
+            "correlation_id": ticket.ticket_id,
             "correlation_display": "backup-responder",
         }
         answer = self._call("POST", self._base, body)
@@ -131,6 +145,19 @@ class ServiceNowSink:
             return str(answer["result"]["sys_id"])
         except (TypeError, KeyError):
             raise SinkError("servicenow: the answer has no result.sys_id") from None
+
+    def find(self, ticket: TicketContent) -> str:
+        query = {
+            "sysparm_query": f"correlation_id={ticket.ticket_id}",
+            "sysparm_fields": "sys_id",
+            "sysparm_limit": "1",
+        }
+        headers = {"Accept": "application/json"}
+        answer = send(
+            self._http, "GET", self._base, self.name, params=query, auth=self._auth, headers=headers
+        )
+        found = answer.get("result") if isinstance(answer, dict) else None
+        return str(found[0]["sys_id"]) if isinstance(found, list) and found else ""
 
     def append(self, ref: str, ticket: TicketContent, note: str) -> None:
         self._call("PATCH", f"{self._base}/{ref}", {"work_notes": servicenow_text(note)})
@@ -162,11 +189,16 @@ class AzureDevOpsSink:
         self._kind = requests.utils.quote(kind)
         self._http = http
 
+    @staticmethod
+    def _ticket_tag(ticket: TicketContent) -> str:
+        return f"backup-responder-ticket-{ticket.ticket_id}"
+
     def open(self, ticket: TicketContent) -> str:
+        tags = "; ".join([*ticket.labels, self._ticket_tag(ticket)])
         patch = [
             {"op": "add", "path": "/fields/System.Title", "value": ticket.title[:255]},
             {"op": "add", "path": "/fields/System.Description", "value": devops_html(ticket)},
-            {"op": "add", "path": "/fields/System.Tags", "value": "; ".join(ticket.labels)},
+            {"op": "add", "path": "/fields/System.Tags", "value": tags},
         ]
         headers = {**self._headers, "Content-Type": "application/json-patch+json"}
         url = f"{self._root}/workitems/${self._kind}?{self.API}"
@@ -174,6 +206,17 @@ class AzureDevOpsSink:
         if not isinstance(answer, dict) or "id" not in answer:
             raise SinkError("azure-devops: the answer has no work item id")
         return str(answer["id"])
+
+    def find(self, ticket: TicketContent) -> str:
+        wiql = (
+            "SELECT [System.Id] FROM WorkItems WHERE "
+            f"[System.Tags] CONTAINS '{self._ticket_tag(ticket)}'"
+        )
+        headers = {**self._headers, "Content-Type": "application/json"}
+        url = f"{self._root}/wiql?{self.API}"
+        answer = send(self._http, "POST", url, self.name, json={"query": wiql}, headers=headers)
+        found = answer.get("workItems") if isinstance(answer, dict) else None
+        return str(found[0]["id"]) if isinstance(found, list) and found else ""
 
     def _comment(self, ref: str, ticket: TicketContent, note: str) -> None:
         url = f"{self._root}/workItems/{ref}/comments?{self.COMMENTS_API}"

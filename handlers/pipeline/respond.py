@@ -16,7 +16,7 @@ from handlers.core.outcome import Outcome, OutcomeKind
 from handlers.core.text import excerpt
 from handlers.outbound import telemetry
 from handlers.pipeline.runtime import Runtime
-from handlers.storage import Claim, ClaimKind
+from handlers.storage import Claim, ClaimKind, RetryLaterError
 from handlers.storage.keys import incident_keys
 
 
@@ -71,7 +71,11 @@ def _respond(runtime: Runtime, item: BackupFailure | Rejection) -> Outcome:
         telemetry.incident_recorded(incident)
     acting = spec.acts and not runtime.settings.dry_run
     if acting:
-        act(runtime, *claim.incident_keys, decision.action)
+        try:
+            act(runtime, *claim.incident_keys, decision.action)
+        except RetryLaterError:
+            storage.claims.release(claim, runtime.clock())  # the redelivery may resume at once
+            raise
     storage.claims.complete(claim)
     if incident is None or acting:  # the actions changed it: read what they made of it
         incident = storage.incidents.get(*claim.incident_keys)

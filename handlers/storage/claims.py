@@ -110,6 +110,14 @@ class ClaimStore:
             {"PartitionKey": pk, "RowKey": rk, "State": ClaimState.DONE}, mode=UpdateMode.MERGE
         )
 
+    def release(self, claim: Claim, now: datetime) -> None:
+        """End this delivery's lease early: it gives up for now, and the next delivery may take
+        the job over at once instead of waiting for the lease to run out."""
+        pk, rk = claim_keys(claim.job_id)
+        self._table.update_entity(
+            {"PartitionKey": pk, "RowKey": rk, "LeaseUntil": now}, mode=UpdateMode.MERGE
+        )
+
     def incident_keys(self, job_id: str) -> tuple[str, str] | None:
         """Where the incident of ``job_id`` is stored, or None for a job never claimed."""
         try:
