@@ -349,12 +349,14 @@ class AzureShapes:
         The gateway answers ``{"error": {"code", "message"}}`` (recorded
         error_vault_get_404.json), with ``x-ms-failure-cause`` where known; the Backup provider
         also sends ``target`` and ``details`` as null
-        (supplementary_error_bms_invalid_input_400.json) and, per the spec's ErrorDetail,
-        ``additionalInfo`` (null like its siblings: the quoted body is cut after ``details``).
+        (supplementary_error_bms_invalid_input_400.json). Not ``additionalInfo``, although the
+        spec's ErrorDetail allows it: no payload shows the provider sending it (a fuller quote of
+        the same error, Azure/azure-rest-api-specs#14715, goes on with ``innerError``), and
+        ``"additionalInfo": null`` would make azure-mgmt-core drop the whole parsed error.
         """
         detail: JsonObject = {"code": error.code, "message": error.message}
         if isinstance(error, BackupError):
-            detail |= {"target": None, "details": None, "additionalInfo": None}
+            detail |= {"target": None, "details": None}
         headers = dict(error.headers)
         if error.failure_cause is not None:
             headers["x-ms-failure-cause"] = error.failure_cause
