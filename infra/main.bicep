@@ -67,6 +67,11 @@ param claimLeaseSeconds int = 300
 @description('CLAIM_RETENTION_DAYS: how long a handled job is remembered (redeliveries only count).')
 param claimRetentionDays int = 30
 
+@minValue(0)
+@maxValue(60)
+@description('AZURE_POLL_SECONDS: seconds between polls of an Azure operation that names no Retry-After.')
+param azurePollSeconds int = 10
+
 // Retries
 
 @minLength(3)
@@ -349,6 +354,7 @@ module functionApp 'modules/functionapp.bicep' = {
       subscriptionIds: join(empty(subscriptionIds) ? [subscription().subscriptionId] : subscriptionIds, ',')
       claimLeaseSeconds: string(claimLeaseSeconds)
       claimRetentionDays: string(claimRetentionDays)
+      azurePollSeconds: string(azurePollSeconds)
       managementUrl: environment().resourceManager
       retryQueue: retryQueueName
       retryDailyCap: string(retryDailyCap)

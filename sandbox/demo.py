@@ -105,6 +105,7 @@ def _app_settings(azurite: Azurite, sim: AzureSimulator, hooks: Receivers) -> di
         "AZURE_MANAGEMENT_URL": sim.base_url,
         "AZURE_CA_BUNDLE": sim.ca_pem_path,
         "AZURE_STATIC_TOKEN": TOKEN,
+        "AZURE_POLL_SECONDS": "0",  # the simulator answers at once; Azure's 202s name no wait
         "QUEUE_DELAY_SCALE": "0",
         "TICKET_WEBHOOK_URL": hooks.url("webhook"),
         "SERVICENOW_INSTANCE_URL": hooks.url("servicenow"),
@@ -208,7 +209,6 @@ def run(samples: Path, out: TextIO) -> int:
 def _run(samples: Path, out: TextIO) -> int:
     with Azurite() as azurite, AzureSimulator() as sim, Receivers() as hooks:
         sim.auto_complete_backups = "Completed"
-        sim.lro_retry_after = 1  # the SDK polls long-running operations after Retry-After
         from handlers.cli.main import read_events
 
         events = list(read_events([str(samples)]))

@@ -58,11 +58,15 @@ def test_transient_failure_is_retried_and_resolved(
     assert log_of(incident) == [
         ("retry", "planned"),
         ("retry", "scheduled"),
+        ("item", "resolved"),  # Azure's job details name no container: the vault's items do
         ("retry", "started"),
         ("retry", "triggered"),
         ("retry", "succeeded"),
     ]
     assert "in 30 min" in incident.actions[1].detail
+    assert incident.actions[2].detail.lower() == f"the job's vm is {s.vm_id.lower()}"
+    assert "/protecteditems/" in incident.actions[2].ref.lower()
+    assert (incident.VmResourceGroup, incident.VmId.lower()) == (s.vm_group, s.vm_id.lower())
     new_job = incident.actions[-1].ref
     assert sim.get_job(s.vault["id"], new_job)["properties"]["status"] == "Completed"
     texts = [r.body["text"] for r in receivers.received("slack")]
@@ -239,9 +243,10 @@ def test_deleted_vm_stops_protection_and_keeps_the_data(
         ]
         == "ProtectionStopped"
     )
-    assert [c.route for c in sim.calls if c.method == "GET"][:2] == [
-        "job_get",
-        "vm_get",
+    assert [c.route for c in sim.calls if c.method == "GET"][:3] == [
+        "job_get",  # the job still failed
+        "item_list",  # which item (the job names no container), and so which VM
+        "vm_get",  # ARM says 404
     ]  # verified first
     incident = incident_of(live, s.job_id)
     assert ("stop_protection", "succeeded") in log_of(incident)

@@ -303,7 +303,9 @@ def test_retry_interrupted_between_backup_start_and_its_record_is_not_started_tw
     incident = incident_of(runtime, s.job_id)
     assert log_of(incident).count(("retry", "started")) == 1
     (triggered,) = [a for a in incident.actions if a.state == "triggered"]
-    assert sim.get_job(s.vault["id"], triggered.ref)["properties"]["isUserTriggered"] is True
+    ours = sim.get_job(s.vault["id"], triggered.ref)["properties"]
+    assert triggered.ref != s.job_id and ours["operation"] == "Backup"
+    assert ours["startTime"] > s.job["properties"]["startTime"]  # the backup the retry started
     counters = runtime.storage.counters.counts()
     assert counters == [1, 1]  # the daily attempt and the stagger slot, each taken once
     sim.complete_job(s.vault["id"], triggered.ref, status="Completed")

@@ -4,6 +4,7 @@ kept out of every log line."""
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
 import html
 import json
@@ -106,11 +107,15 @@ def test_hostile_names_and_markup_reach_storage_and_every_sink_safely(
 def test_names_longer_than_azure_could_send_are_rejected_not_cut(runtime: Runtime) -> None:
     """A name is an identity: cutting it would make an incident about another VM or job."""
     long_vm = _failed_job_event("v" * 2_000, "rg-1", AGENT[0], AGENT[1])
+    long_container = copy.deepcopy(long_vm)
+    long_container["data"]["properties"]["containerName"] = "iaasvmcontainerv2;rg-1;" + "v" * 2_000
     long_job = _failed_job_event("vm-1", "rg-1", AGENT[0], AGENT[1])
     long_job["data"]["id"] += "x" * 3_000
-    reasons = [deliver(runtime, event).reason for event in (long_vm, long_job)]
-    assert reasons[0].startswith("properties.containerName is longer than 1024 characters")
-    assert reasons[1].startswith("data.id is longer than 2048 characters")
+    events = (long_vm, long_container, long_job)
+    reasons = [deliver(runtime, event).reason for event in events]
+    assert reasons[0].startswith("properties.entityFriendlyName is longer than 1024 characters")
+    assert reasons[1].startswith("properties.containerName is longer than 1024 characters")
+    assert reasons[2].startswith("data.id is longer than 2048 characters")
     assert list(runtime.storage.incidents.query()) == []
 
 

@@ -20,6 +20,7 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.recoveryservices import RecoveryServicesClient
 from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient, models
 
+from handlers.azure.backup import header
 from sandbox.simulator import (
     BACKUP_IN_PROGRESS_CODE,
     ITEM_NOT_FOUND_CODE,
@@ -43,46 +44,49 @@ CLI_TIME = "%Y-%m-%d %I:%M:%S %p"
 
 @pytest.fixture(scope="module")
 def running() -> Iterator[AzureSimulator]:
+    """A simulator of this module's own, not conftest's ``sim``: these tests make requests the
+    shared fixture fails any test for (a DELETE of backup data, to see it refused)."""
     with AzureSimulator() as simulator:
         yield simulator
 
 
 @pytest.fixture
-def sim(running: AzureSimulator) -> AzureSimulator:
+def own_sim(running: AzureSimulator) -> AzureSimulator:
+    """The module's simulator, reset, in Azure's real shapes unless a test says otherwise."""
     running.reset()
     return running
 
 
-def _client_options(sim: AzureSimulator) -> dict[str, Any]:
+def _client_options(own_sim: AzureSimulator) -> dict[str, Any]:
     return {
-        "base_url": sim.base_url,
-        "connection_verify": sim.ca_pem_path,
+        "base_url": own_sim.base_url,
+        "connection_verify": own_sim.ca_pem_path,
         "polling_interval": 0,
         "retry_total": 0,
     }
 
 
 @pytest.fixture
-def backup(sim: AzureSimulator) -> RecoveryServicesBackupClient:
-    return RecoveryServicesBackupClient(StaticCredential(), SUB, **_client_options(sim))
+def backup(own_sim: AzureSimulator) -> RecoveryServicesBackupClient:
+    return RecoveryServicesBackupClient(StaticCredential(), SUB, **_client_options(own_sim))
 
 
 @pytest.fixture
-def compute(sim: AzureSimulator) -> ComputeManagementClient:
-    return ComputeManagementClient(StaticCredential(), SUB, **_client_options(sim))
+def compute(own_sim: AzureSimulator) -> ComputeManagementClient:
+    return ComputeManagementClient(StaticCredential(), SUB, **_client_options(own_sim))
 
 
 @pytest.fixture
-def vaults(sim: AzureSimulator) -> RecoveryServicesClient:
-    return RecoveryServicesClient(StaticCredential(), SUB, **_client_options(sim))
+def vaults(own_sim: AzureSimulator) -> RecoveryServicesClient:
+    return RecoveryServicesClient(StaticCredential(), SUB, **_client_options(own_sim))
 
 
 @pytest.fixture
-def world(sim: AzureSimulator) -> dict[str, Any]:
+def seeded(own_sim: AzureSimulator) -> dict[str, Any]:
     """A vault protecting one VM."""
-    vault = sim.add_vault(SUB, VAULT_RG, VAULT)
-    vm = sim.add_vm(SUB, VM_RG, VM)
-    return {"vault": vault, "vm": vm, "item": sim.protect_vm(vault, vm["id"])}
+    vault = own_sim.add_vault(SUB, VAULT_RG, VAULT)
+    vm = own_sim.add_vm(SUB, VM_RG, VM)
+    return {"vault": vault, "vm": vm, "item": own_sim.protect_vm(vault, vm["id"])}
 
 
 def _trigger(backup: RecoveryServicesBackupClient) -> dict[str, str]:
@@ -104,7 +108,8 @@ def _trigger(backup: RecoveryServicesBackupClient) -> dict[str, str]:
 
 
 def _operation_id(headers: dict[str, str]) -> str:
-    return headers["Azure-AsyncOperation"].split("/operationsStatus/")[1].split("?")[0]
+    status_url = header(headers, "Azure-AsyncOperation")  # any case, as Azure may send it
+    return status_url.split("/operationsStatus/")[1].split("?")[0]
 
 
 def _stop_body(
@@ -119,39 +124,39 @@ def _stop_body(
     )
 
 
-def _raw_get(sim: AzureSimulator, path: str, **kwargs: Any) -> requests.Response:
-    return requests.get(sim.base_url + path, verify=sim.ca_pem_path, timeout=5, **kwargs)
+def _raw_get(own_sim: AzureSimulator, path: str, **kwargs: Any) -> requests.Response:
+    return requests.get(own_sim.base_url + path, verify=own_sim.ca_pem_path, timeout=5, **kwargs)
 
 
 # -- vaults ----------------------------------------------------------------------------------
 
 
 def test_vaults_listed_by_subscription_and_resource_group(
-    sim: AzureSimulator, vaults: RecoveryServicesClient
+    own_sim: AzureSimulator, vaults: RecoveryServicesClient
 ) -> None:
-    sim.add_vault(SUB, VAULT_RG, VAULT)
-    sim.add_vault(SUB, "rg-other", "vault2")
-    sim.add_vault("99999999-0000-0000-0000-000000000000", VAULT_RG, "elsewhere")
+    own_sim.add_vault(SUB, VAULT_RG, VAULT)
+    own_sim.add_vault(SUB, "rg-other", "vault2")
+    own_sim.add_vault("99999999-0000-0000-0000-000000000000", VAULT_RG, "elsewhere")
 
     assert sorted(v.name for v in vaults.vaults.list_by_subscription_id()) == ["vault1", "vault2"]
     assert [v.name for v in vaults.vaults.list_by_resource_group("rg-other")] == ["vault2"]
-    assert {call.api_version for call in sim.calls_to("vault_list")} == {"2026-11-01"}
+    assert {call.api_version for call in own_sim.calls_to("vault_list")} == {"2026-11-01"}
 
 
 # -- jobs ------------------------------------------------------------------------------------
 
 
 def test_job_list_returns_failed_backups_in_window_across_pages(
-    sim: AzureSimulator, backup: RecoveryServicesBackupClient
+    own_sim: AzureSimulator, backup: RecoveryServicesBackupClient
 ) -> None:
-    vault = sim.add_vault(SUB, VAULT_RG, VAULT)
+    vault = own_sim.add_vault(SUB, VAULT_RG, VAULT)
     newest = datetime(2026, 11, 25, 22, 0, 0, tzinfo=UTC)
     expected = set()
     for index in range(120):
         status = "Completed" if index % 4 == 0 else "Failed"
         operation = "Restore" if index % 10 == 7 else "Backup"
         start = newest - timedelta(minutes=10 * index)
-        job = sim.add_job(
+        job = own_sim.add_job(
             vault,
             vm_name=f"vm{index}",
             vm_resource_group=VM_RG,
@@ -172,21 +177,21 @@ def test_job_list_returns_failed_backups_in_window_across_pages(
     jobs = list(backup.backup_jobs.list(VAULT, VAULT_RG, filter=flt))
 
     assert {job.name for job in jobs} == expected
-    assert len(jobs) == len(expected) > sim.page_size
+    assert len(jobs) == len(expected) > own_sim.page_size
     assert all(job.properties.error_details is None for job in jobs)
-    pages = sim.calls_to("job_list")
+    pages = own_sim.calls_to("job_list")
     assert len(pages) == 2
     assert pages[1].query["$skipToken"] == "50"
     assert pages[1].query["$filter"] == flt
 
 
 def test_job_filter_by_job_id_with_iso_times(
-    sim: AzureSimulator, backup: RecoveryServicesBackupClient
+    own_sim: AzureSimulator, backup: RecoveryServicesBackupClient
 ) -> None:
-    vault = sim.add_vault(SUB, VAULT_RG, VAULT)
+    vault = own_sim.add_vault(SUB, VAULT_RG, VAULT)
     start = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-    wanted = sim.add_job(vault, vm_name=VM, vm_resource_group=VM_RG, start_time=start)
-    sim.add_job(vault, vm_name=VM, vm_resource_group=VM_RG, start_time=start)
+    wanted = own_sim.add_job(vault, vm_name=VM, vm_resource_group=VM_RG, start_time=start)
+    own_sim.add_job(vault, vm_name=VM, vm_resource_group=VM_RG, start_time=start)
     flt = f"jobId eq '{wanted['name']}' and startTime eq '{start.isoformat()}'"
 
     assert [job.name for job in backup.backup_jobs.list(VAULT, VAULT_RG, filter=flt)] == [
@@ -195,9 +200,9 @@ def test_job_filter_by_job_id_with_iso_times(
 
 
 def test_malformed_job_filter_is_a_bad_request(
-    sim: AzureSimulator, backup: RecoveryServicesBackupClient
+    own_sim: AzureSimulator, backup: RecoveryServicesBackupClient
 ) -> None:
-    sim.add_vault(SUB, VAULT_RG, VAULT)
+    own_sim.add_vault(SUB, VAULT_RG, VAULT)
 
     with pytest.raises(HttpResponseError) as caught:
         list(backup.backup_jobs.list(VAULT, VAULT_RG, filter="status ne 'Failed'"))
@@ -206,11 +211,11 @@ def test_malformed_job_filter_is_a_bad_request(
 
 
 def test_job_details_deserialize_as_iaas_vm_job_with_error_details(
-    sim: AzureSimulator, backup: RecoveryServicesBackupClient
+    own_sim: AzureSimulator, backup: RecoveryServicesBackupClient
 ) -> None:
-    vault = sim.add_vault(SUB, VAULT_RG, VAULT)
+    vault = own_sim.add_vault(SUB, VAULT_RG, VAULT)
     start = datetime(2026, 11, 24, 2, 1, 7, tzinfo=UTC)
-    job = sim.add_job(
+    job = own_sim.add_job(
         vault,
         vm_name=VM,
         vm_resource_group=VM_RG,
@@ -219,6 +224,7 @@ def test_job_details_deserialize_as_iaas_vm_job_with_error_details(
         recommendations=["Stop protection"],
         start_time=start,
         end_time=start + timedelta(minutes=2, seconds=12),
+        container_in_details=True,
     )
 
     # ARM names are case-insensitive: vault, group and job name in other cases still resolve.
@@ -229,9 +235,10 @@ def test_job_details_deserialize_as_iaas_vm_job_with_error_details(
     props = detail.properties
     assert isinstance(props, models.AzureIaaSVMJob)
     assert (props.status, props.operation, props.entity_friendly_name) == ("Failed", "Backup", VM)
-    assert props.duration == timedelta(minutes=2, seconds=12)
+    # Azure's job details write the duration as a .NET TimeSpan, which the SDK leaves as text.
+    assert props.duration == "00:02:12"
     assert props.container_name == f"iaasvmcontainerv2;{VM_RG};{VM}"
-    assert props.is_user_triggered is False
+    assert props.is_user_triggered is None  # Azure's job details do not carry it
     assert props.extended_info.property_bag == {"VM Name": VM}
     [error] = props.error_details
     assert (error.error_code, error.error_string) == (400094, "The virtual machine doesn't exist")
@@ -239,16 +246,16 @@ def test_job_details_deserialize_as_iaas_vm_job_with_error_details(
 
 
 def test_unknown_job_is_not_found(
-    sim: AzureSimulator, backup: RecoveryServicesBackupClient
+    own_sim: AzureSimulator, backup: RecoveryServicesBackupClient
 ) -> None:
-    sim.add_vault(SUB, VAULT_RG, VAULT)
+    own_sim.add_vault(SUB, VAULT_RG, VAULT)
 
     with pytest.raises(ResourceNotFoundError):
         backup.job_details.get(VAULT, VAULT_RG, "00000000-0000-0000-0000-000000000000")
 
 
 def test_unknown_vault_is_not_found(
-    sim: AzureSimulator, backup: RecoveryServicesBackupClient
+    own_sim: AzureSimulator, backup: RecoveryServicesBackupClient
 ) -> None:
     with pytest.raises(ResourceNotFoundError) as caught:
         list(backup.backup_jobs.list("no-such-vault", VAULT_RG))
@@ -260,7 +267,7 @@ def test_unknown_vault_is_not_found(
 
 
 def test_protected_item_get(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    own_sim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     item = backup.protected_items.get(VAULT, VAULT_RG, FABRIC, CONTAINER.lower(), ITEM.upper())
 
@@ -268,24 +275,24 @@ def test_protected_item_get(
     props = item.properties
     assert props["protectedItemType"] == "Microsoft.Compute/virtualMachines"
     assert props["protectionState"] == "Protected"
-    assert props["sourceResourceId"] == world["vm"]["id"]
-    assert props["virtualMachineId"] == world["vm"]["id"]
+    assert props["sourceResourceId"] == seeded["vm"]["id"]
+    assert props["virtualMachineId"] == seeded["vm"]["id"]
     assert props["workloadType"] == "VM"
     assert props["backupManagementType"] == "AzureIaasVM"
     assert props["policyId"].endswith("/backupPolicies/DefaultPolicy")
     assert (props["lastBackupStatus"], props["lastBackupTime"]) == (
         "Completed",
-        world["item"]["properties"]["lastBackupTime"],
+        seeded["item"]["properties"]["lastBackupTime"],
     )
 
-    sim.add_job(world["vault"], vm_name=VM, vm_resource_group=VM_RG, status="Failed")
+    own_sim.add_job(seeded["vault"], vm_name=VM, vm_resource_group=VM_RG, status="Failed")
 
     again = backup.protected_items.get(VAULT, VAULT_RG, FABRIC, CONTAINER, ITEM).properties
     assert again["lastBackupStatus"] == "Failed"
 
 
 def test_unknown_protected_item_is_not_found(
-    world: dict[str, Any], backup: RecoveryServicesBackupClient
+    seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     with pytest.raises(ResourceNotFoundError) as caught:
         backup.protected_items.get(VAULT, VAULT_RG, FABRIC, CONTAINER, "VM;iaasvmcontainerv2;x;y")
@@ -294,13 +301,13 @@ def test_unknown_protected_item_is_not_found(
 
 
 def test_protected_items_listed_with_filter_and_paging(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    own_sim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    second = sim.add_vm(SUB, VM_RG, "vm2")
-    sim.protect_vm(world["vault"], second)
-    other_vault = sim.add_vault(SUB, VAULT_RG, "vault2")
-    sim.protect_vm(other_vault, world["vm"])
-    sim.page_size = 1
+    second = own_sim.add_vm(SUB, VM_RG, "vm2")
+    own_sim.protect_vm(seeded["vault"], second)
+    other_vault = own_sim.add_vault(SUB, VAULT_RG, "vault2")
+    own_sim.protect_vm(other_vault, seeded["vm"])
+    own_sim.page_size = 1
 
     items = list(
         backup.backup_protected_items.list(
@@ -309,29 +316,29 @@ def test_protected_items_listed_with_filter_and_paging(
     )
 
     assert sorted(item.properties["friendlyName"] for item in items) == ["vm1", "vm2"]
-    assert len(sim.calls_to("item_list")) == 2
+    assert len(own_sim.calls_to("item_list")) == 2
 
 
 def test_stop_protection_long_running_operation_ends_protection_stopped(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    own_sim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     poller = backup.protected_items.begin_create_or_update(
-        VAULT, VAULT_RG, FABRIC, CONTAINER, ITEM, _stop_body(world["vm"]["id"])
+        VAULT, VAULT_RG, FABRIC, CONTAINER, ITEM, _stop_body(seeded["vm"]["id"])
     )
     item = poller.result()
 
     assert item.properties["protectionState"] == "ProtectionStopped"
-    put = sim.calls_to("item_put")[0]
+    put = own_sim.calls_to("item_put")[0]
     assert put.status == 202
     assert put.body["properties"]["protectedItemType"] == "Microsoft.Compute/virtualMachines"
-    assert [call.status for call in sim.calls_to("item_operation_status")] == [200, 200]
-    assert sim.calls[-1].route == "item_get"
-    stored = sim.get_protected_item(world["vault"], VM, VM_RG)
+    assert [call.status for call in own_sim.calls_to("item_operation_status")] == [200, 200]
+    assert own_sim.calls[-1].route == "item_get"
+    stored = own_sim.get_protected_item(seeded["vault"], VM, VM_RG)
     assert (stored["properties"]["protectionState"], stored["properties"]["policyId"]) == (
         "ProtectionStopped",
         "",
     )
-    assert sim.violations == []
+    assert own_sim.violations == []
 
 
 @pytest.mark.parametrize(
@@ -343,48 +350,48 @@ def test_stop_protection_long_running_operation_ends_protection_stopped(
     ids=["base-item-type", "no-source-resource-id"],
 )
 def test_stop_protection_body_is_validated(
-    sim: AzureSimulator,
-    world: dict[str, Any],
+    own_sim: AzureSimulator,
+    seeded: dict[str, Any],
     backup: RecoveryServicesBackupClient,
     body_factory: Callable[[str], models.ProtectedItemResource],
     message: str,
 ) -> None:
     with pytest.raises(HttpResponseError) as caught:
         backup.protected_items.begin_create_or_update(
-            VAULT, VAULT_RG, FABRIC, CONTAINER, ITEM, body_factory(world["vm"]["id"])
+            VAULT, VAULT_RG, FABRIC, CONTAINER, ITEM, body_factory(seeded["vm"]["id"])
         ).result()
 
     assert caught.value.status_code == 400
     assert message in caught.value.error.message
-    stored = sim.get_protected_item(world["vault"], VM, VM_RG)
+    stored = own_sim.get_protected_item(seeded["vault"], VM, VM_RG)
     assert stored["properties"]["protectionState"] == "Protected"
 
 
 def test_delete_of_protected_item_is_refused_and_recorded(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    own_sim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     with pytest.raises(ResourceExistsError) as caught:
         backup.protected_items.delete(VAULT, VAULT_RG, FABRIC, CONTAINER, ITEM)
 
     assert caught.value.status_code == 409
-    assert sim.violations == [f"DELETE {world['item']['id']}"]
-    assert sim.get_protected_item(world["vault"], VM, VM_RG)["properties"]["protectionState"] == (
-        "Protected"
-    )
+    assert own_sim.violations == [f"DELETE {seeded['item']['id']}"]
+    assert own_sim.get_protected_item(seeded["vault"], VM, VM_RG)["properties"][
+        "protectionState"
+    ] == ("Protected")
 
 
 # -- on-demand backup ------------------------------------------------------------------------
 
 
 def test_backup_trigger_creates_in_progress_job_reported_by_operation_status(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    own_sim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     headers = _trigger(backup)
     op_id = _operation_id(headers)
 
-    assert headers["Location"].split("?")[0].endswith(f"/operationResults/{op_id}")
-    assert "Retry-After" in headers
-    assert sim.calls_to("backup_trigger")[0].body == {
+    assert header(headers, "Location").split("?")[0].endswith(f"/operationResults/{op_id}")
+    assert header(headers, "Retry-After") == ""  # Azure's 202 gives none
+    assert own_sim.calls_to("backup_trigger")[0].body == {
         "properties": {
             "objectType": "IaasVMBackupRequest",
             "recoveryPointExpiryTimeInUTC": "2030-01-01T00:00:00Z",
@@ -403,12 +410,12 @@ def test_backup_trigger_creates_in_progress_job_reported_by_operation_status(
     )
     assert result is None
     job = backup.job_details.get(VAULT, VAULT_RG, done.properties.job_id).properties
-    assert (job.status, job.operation, job.is_user_triggered) == ("InProgress", "Backup", True)
+    assert (job.status, job.operation) == ("InProgress", "Backup")
     assert job.end_time is None
 
 
 def test_trigger_while_a_job_of_the_item_runs_is_rejected(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    own_sim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     first = _operation_id(_trigger(backup))
 
@@ -419,18 +426,18 @@ def test_trigger_while_a_job_of_the_item_runs_is_rejected(
 
     backup.backup_operation_statuses.get(VAULT, VAULT_RG, first)
     job_id = backup.backup_operation_statuses.get(VAULT, VAULT_RG, first).properties.job_id
-    sim.complete_job(world["vault"], job_id, "Failed", error_code=400094, error_string="gone")
+    own_sim.complete_job(seeded["vault"], job_id, "Failed", error_code=400094, error_string="gone")
     assert _operation_id(_trigger(backup)) != first
-    finished = sim.get_job(world["vault"], job_id)["properties"]
+    finished = own_sim.get_job(seeded["vault"], job_id)["properties"]
     assert finished["errorDetails"][0]["errorCode"] == 400094
 
 
 def test_on_demand_backups_are_limited_per_utc_day(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    own_sim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     today = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-    sim.clock = lambda: today
-    sim.auto_complete_backups = "Completed"
+    own_sim.clock = lambda: today
+    own_sim.auto_complete_backups = "Completed"
 
     def trigger_and_finish() -> None:
         op_id = _operation_id(_trigger(backup))
@@ -449,17 +456,17 @@ def test_on_demand_backups_are_limited_per_utc_day(
 
 
 def test_auto_completion_waits_for_the_operation_to_succeed(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    own_sim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    sim.auto_complete_backups = "Failed"
+    own_sim.auto_complete_backups = "Failed"
     op_id = _operation_id(_trigger(backup))
-    [job] = [j for j in backup.backup_jobs.list(VAULT, VAULT_RG) if j.properties.is_user_triggered]
+    [job] = list(backup.backup_jobs.list(VAULT, VAULT_RG))  # the one job: the trigger's
 
     assert backup.job_details.get(VAULT, VAULT_RG, job.name).properties.status == "InProgress"
     backup.backup_operation_statuses.get(VAULT, VAULT_RG, op_id)
     backup.backup_operation_statuses.get(VAULT, VAULT_RG, op_id)
     assert backup.job_details.get(VAULT, VAULT_RG, job.name).properties.status == "Failed"
-    item = sim.get_protected_item(world["vault"], VM, VM_RG)
+    item = own_sim.get_protected_item(seeded["vault"], VM, VM_RG)
     assert item["properties"]["lastBackupStatus"] == "Failed"
 
 
@@ -467,21 +474,21 @@ def test_auto_completion_waits_for_the_operation_to_succeed(
 
 
 def test_vm_get_then_deleted_vm_is_not_found(
-    sim: AzureSimulator, world: dict[str, Any], compute: ComputeManagementClient
+    own_sim: AzureSimulator, seeded: dict[str, Any], compute: ComputeManagementClient
 ) -> None:
     vm = compute.virtual_machines.get(VM_RG, VM)
-    assert (vm.id, vm.vm_id) == (world["vm"]["id"], world["vm"]["properties"]["vmId"])
+    assert (vm.id, vm.vm_id) == (seeded["vm"]["id"], seeded["vm"]["properties"]["vmId"])
 
-    sim.delete_vm(world["vm"]["id"])
+    own_sim.delete_vm(seeded["vm"]["id"])
 
     with pytest.raises(ResourceNotFoundError) as caught:
         compute.virtual_machines.get(VM_RG, VM)
     assert (caught.value.status_code, caught.value.error.code) == (404, "ResourceNotFound")
-    assert sim.calls_to("vm_get")[-1].api_version == "2026-04-01"
+    assert own_sim.calls_to("vm_get")[-1].api_version == "2026-04-01"
 
 
 def test_vm_in_unknown_resource_group_reports_the_group(
-    world: dict[str, Any], compute: ComputeManagementClient
+    seeded: dict[str, Any], compute: ComputeManagementClient
 ) -> None:
     with pytest.raises(ResourceNotFoundError) as caught:
         compute.virtual_machines.get("rg-never-seen", VM)
@@ -490,18 +497,18 @@ def test_vm_in_unknown_resource_group_reports_the_group(
 
 
 def test_moved_vm_keeps_its_vm_id_and_is_found_in_the_list(
-    sim: AzureSimulator, world: dict[str, Any], compute: ComputeManagementClient
+    own_sim: AzureSimulator, seeded: dict[str, Any], compute: ComputeManagementClient
 ) -> None:
-    sim.move_vm(world["vm"]["id"], "rg-new")
+    own_sim.move_vm(seeded["vm"]["id"], "rg-new")
 
     with pytest.raises(ResourceNotFoundError):
         compute.virtual_machines.get(VM_RG, VM)
     [moved] = [
         vm
         for vm in compute.virtual_machines.list_all()
-        if vm.vm_id == world["vm"]["properties"]["vmId"]
+        if vm.vm_id == seeded["vm"]["properties"]["vmId"]
     ]
-    assert moved.id == world["vm"]["id"].replace(
+    assert moved.id == seeded["vm"]["id"].replace(
         f"/resourceGroups/{VM_RG}/", "/resourceGroups/rg-new/"
     )
 
@@ -519,13 +526,13 @@ def test_moved_vm_keeps_its_vm_id_and_is_found_in_the_list(
     ids=["429", "500", "403"],
 )
 def test_error_faults_apply_once(
-    sim: AzureSimulator,
-    world: dict[str, Any],
+    own_sim: AzureSimulator,
+    seeded: dict[str, Any],
     compute: ComputeManagementClient,
     fault: tuple[str, int, str],
 ) -> None:
     kind, status, code = fault
-    sim.faults.add("vm_get", kind, retry_after=7)
+    own_sim.faults.add("vm_get", kind, retry_after=7)
 
     with pytest.raises(HttpResponseError) as caught:
         compute.virtual_machines.get(VM_RG, VM)
@@ -538,38 +545,38 @@ def test_error_faults_apply_once(
 
 
 def test_fault_applies_the_given_number_of_times(
-    sim: AzureSimulator, world: dict[str, Any], compute: ComputeManagementClient
+    own_sim: AzureSimulator, seeded: dict[str, Any], compute: ComputeManagementClient
 ) -> None:
-    sim.faults.add("vm_get", "500", times=2)
+    own_sim.faults.add("vm_get", "500", times=2)
 
     for _ in range(2):
         with pytest.raises(HttpResponseError):
             compute.virtual_machines.get(VM_RG, VM)
 
     assert compute.virtual_machines.get(VM_RG, VM).name == VM
-    assert [call.status for call in sim.calls_to("vm_get")] == [500, 500, 200]
+    assert [call.status for call in own_sim.calls_to("vm_get")] == [500, 500, 200]
 
 
 def test_mua_fault_denies_stop_protection(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    own_sim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    sim.faults.add("item_put", "mua_403")
+    own_sim.faults.add("item_put", "mua_403")
 
     with pytest.raises(HttpResponseError) as caught:
         backup.protected_items.begin_create_or_update(
-            VAULT, VAULT_RG, FABRIC, CONTAINER, ITEM, _stop_body(world["vm"]["id"])
+            VAULT, VAULT_RG, FABRIC, CONTAINER, ITEM, _stop_body(seeded["vm"]["id"])
         )
 
     assert (caught.value.status_code, caught.value.error.code) == (403, MUA_DENIED_CODE)
     assert "Resource Guard" in caught.value.error.message
-    stored = sim.get_protected_item(world["vault"], VM, VM_RG)
+    stored = own_sim.get_protected_item(seeded["vault"], VM, VM_RG)
     assert stored["properties"]["protectionState"] == "Protected"
 
 
 def test_latency_fault_delays_then_serves(
-    sim: AzureSimulator, world: dict[str, Any], compute: ComputeManagementClient
+    own_sim: AzureSimulator, seeded: dict[str, Any], compute: ComputeManagementClient
 ) -> None:
-    sim.faults.add("vm_get", "latency", delay=0.2)
+    own_sim.faults.add("vm_get", "latency", delay=0.2)
 
     started = time.monotonic()
     vm = compute.virtual_machines.get(VM_RG, VM)
@@ -579,44 +586,46 @@ def test_latency_fault_delays_then_serves(
 
 
 def test_drop_fault_closes_the_connection(
-    sim: AzureSimulator, world: dict[str, Any], compute: ComputeManagementClient
+    own_sim: AzureSimulator, seeded: dict[str, Any], compute: ComputeManagementClient
 ) -> None:
-    sim.faults.add("vm_get", "drop")
+    own_sim.faults.add("vm_get", "drop")
 
     with pytest.raises((ServiceRequestError, ServiceResponseError)):
         compute.virtual_machines.get(VM_RG, VM)
 
-    assert sim.calls_to("vm_get")[0].status == 0
+    assert own_sim.calls_to("vm_get")[0].status == 0
     assert compute.virtual_machines.get(VM_RG, VM).name == VM
 
 
-def test_faults_reject_unknown_routes_and_kinds(sim: AzureSimulator) -> None:
+def test_faults_reject_unknown_routes_and_kinds(own_sim: AzureSimulator) -> None:
     with pytest.raises(ValueError, match="route"):
-        sim.faults.add("vm_delete", "500")
+        own_sim.faults.add("vm_delete", "500")
     with pytest.raises(ValueError, match="kind"):
-        sim.faults.add("vm_get", "418")
+        own_sim.faults.add("vm_get", "418")
 
 
-def test_seed_helpers_reject_impossible_states(sim: AzureSimulator, world: dict[str, Any]) -> None:
-    failed = sim.add_job(world["vault"], vm_name=VM, vm_resource_group=VM_RG)
+def test_seed_helpers_reject_impossible_states(
+    own_sim: AzureSimulator, seeded: dict[str, Any]
+) -> None:
+    failed = own_sim.add_job(seeded["vault"], vm_name=VM, vm_resource_group=VM_RG)
 
     with pytest.raises(ValueError, match="job status"):
-        sim.add_job(world["vault"], vm_name=VM, vm_resource_group=VM_RG, status="Done")
+        own_sim.add_job(seeded["vault"], vm_name=VM, vm_resource_group=VM_RG, status="Done")
     with pytest.raises(ValueError, match="not InProgress"):
-        sim.complete_job(world["vault"], failed["name"])
+        own_sim.complete_job(seeded["vault"], failed["name"])
     with pytest.raises(ValueError, match="final job status"):
-        sim.auto_complete_backups = "Succeeded"
+        own_sim.auto_complete_backups = "Succeeded"
     with pytest.raises(ValueError, match="exists already"):
-        sim.add_vault(SUB, VAULT_RG, VAULT)
+        own_sim.add_vault(SUB, VAULT_RG, VAULT)
 
 
 # -- protocol checks -------------------------------------------------------------------------
 
 
 def test_request_without_bearer_token_is_unauthenticated(
-    sim: AzureSimulator, world: dict[str, Any]
+    own_sim: AzureSimulator, seeded: dict[str, Any]
 ) -> None:
-    response = _raw_get(sim, world["vm"]["id"], params={"api-version": "2026-04-01"})
+    response = _raw_get(own_sim, seeded["vm"]["id"], params={"api-version": "2026-04-01"})
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "AuthenticationFailed"
@@ -631,10 +640,10 @@ def test_request_without_bearer_token_is_unauthenticated(
     ids=["missing", "unsupported"],
 )
 def test_api_version_is_required_and_checked(
-    sim: AzureSimulator, world: dict[str, Any], params: dict[str, str], code: str
+    own_sim: AzureSimulator, seeded: dict[str, Any], params: dict[str, str], code: str
 ) -> None:
     headers = {"Authorization": "Bearer sim-token"}
-    response = _raw_get(sim, world["vm"]["id"], params=params, headers=headers)
+    response = _raw_get(own_sim, seeded["vm"]["id"], params=params, headers=headers)
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == code
@@ -642,37 +651,37 @@ def test_api_version_is_required_and_checked(
 
 
 def test_paths_match_case_insensitively_and_unknown_ones_are_refused(
-    sim: AzureSimulator, world: dict[str, Any]
+    own_sim: AzureSimulator, seeded: dict[str, Any]
 ) -> None:
     headers = {"Authorization": "Bearer sim-token"}
     version = {"api-version": "2026-04-01"}
-    shouted = world["vm"]["id"].replace("/subscriptions/", "/SUBSCRIPTIONS/").upper()
+    shouted = seeded["vm"]["id"].replace("/subscriptions/", "/SUBSCRIPTIONS/").upper()
 
-    assert _raw_get(sim, shouted, params=version, headers=headers).json()["name"] == VM
+    assert _raw_get(own_sim, shouted, params=version, headers=headers).json()["name"] == VM
     unknown = _raw_get(
-        sim,
+        own_sim,
         f"/subscriptions/{SUB}/providers/Microsoft.Nope/things",
         params=version,
         headers=headers,
     )
     assert unknown.status_code == 404
     wrong_method = requests.post(
-        sim.base_url + world["vm"]["id"],
+        own_sim.base_url + seeded["vm"]["id"],
         params=version,
         headers=headers,
-        verify=sim.ca_pem_path,
+        verify=own_sim.ca_pem_path,
         timeout=5,
     )
     assert wrong_method.status_code == 405
 
 
 def test_client_that_does_not_trust_the_ca_is_refused(
-    sim: AzureSimulator, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    own_sim: AzureSimulator, seeded: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     untrusting = ComputeManagementClient(
-        StaticCredential(), SUB, base_url=sim.base_url, retry_total=0
+        StaticCredential(), SUB, base_url=own_sim.base_url, retry_total=0
     )
 
     with pytest.raises(ServiceRequestError, match="CERTIFICATE_VERIFY_FAILED"):
@@ -680,27 +689,27 @@ def test_client_that_does_not_trust_the_ca_is_refused(
 
 
 def test_call_log_decodes_paths_and_records_bearer_token(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    own_sim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     backup.protected_items.get(VAULT, VAULT_RG, FABRIC, CONTAINER, ITEM)
 
-    [call] = sim.calls_to(route="item_get", method="get")
-    assert call.path == world["item"]["id"]
+    [call] = own_sim.calls_to(route="item_get", method="get")
+    assert call.path == seeded["item"]["id"]
     assert call.headers["Authorization"] == "Bearer sim-token"
     assert call.api_version == "2026-10-01"
-    assert sim.calls_to(route="item_get", method="PUT") == []
+    assert own_sim.calls_to(route="item_get", method="PUT") == []
 
 
 def test_reset_forgets_resources_calls_and_faults(
-    sim: AzureSimulator, world: dict[str, Any], compute: ComputeManagementClient
+    own_sim: AzureSimulator, seeded: dict[str, Any], compute: ComputeManagementClient
 ) -> None:
     compute.virtual_machines.get(VM_RG, VM)
-    sim.faults.add("vm_get", "500")
-    sim.page_size = 3
+    own_sim.faults.add("vm_get", "500")
+    own_sim.page_size = 3
 
-    sim.reset()
+    own_sim.reset()
 
-    assert (sim.calls, sim.page_size) == ([], 50)
+    assert (own_sim.calls, own_sim.page_size) == ([], 50)
     with pytest.raises(ResourceNotFoundError):
         compute.virtual_machines.get(VM_RG, VM)
-    assert sim.calls[0].status == 404
+    assert own_sim.calls[0].status == 404

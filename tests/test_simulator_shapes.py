@@ -9,7 +9,6 @@ numeric ``actionsInfo``, lower-case header names, the polling URLs' api-version)
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -57,44 +56,38 @@ TIMESPAN = re.compile(r"^(\d+\.)?\d\d:\d\d:\d\d(\.\d{7})?$")
 UNRECORDED_HEADERS = {"server", "date", "x-ms-request-id", "x-ms-correlation-request-id"}
 
 
-@pytest.fixture(scope="module")
-def running() -> Iterator[AzureSimulator]:
-    with AzureSimulator() as simulator:
-        yield simulator
-
-
 @pytest.fixture
-def sim(running: AzureSimulator, monkeypatch: pytest.MonkeyPatch) -> AzureSimulator:
-    """A clean simulator in Azure's shapes, whatever the environment asks for."""
+def azsim(sim: AzureSimulator, monkeypatch: pytest.MonkeyPatch) -> AzureSimulator:
+    """The shared simulator, clean, in Azure's shapes whatever the environment asks for."""
     monkeypatch.delenv(SHAPES_ENV, raising=False)
     monkeypatch.delenv(HEADER_CASE_ENV, raising=False)
-    running.reset()
-    running.shapes = "azure"
-    return running
+    sim.reset()
+    sim.shapes = "azure"
+    return sim
 
 
 @pytest.fixture
-def backup(sim: AzureSimulator) -> RecoveryServicesBackupClient:
-    return RecoveryServicesBackupClient(StaticCredential(), SUB, **_client_options(sim))
+def backup(azsim: AzureSimulator) -> RecoveryServicesBackupClient:
+    return RecoveryServicesBackupClient(StaticCredential(), SUB, **_client_options(azsim))
 
 
 @pytest.fixture
-def vaults(sim: AzureSimulator) -> RecoveryServicesClient:
-    return RecoveryServicesClient(StaticCredential(), SUB, **_client_options(sim))
+def vaults(azsim: AzureSimulator) -> RecoveryServicesClient:
+    return RecoveryServicesClient(StaticCredential(), SUB, **_client_options(azsim))
 
 
 @pytest.fixture
-def world(sim: AzureSimulator) -> dict[str, Any]:
+def seeded(azsim: AzureSimulator) -> dict[str, Any]:
     """A vault protecting one VM (last backup a day ago)."""
-    vault = sim.add_vault(SUB, VAULT_RG, VAULT)
-    vm = sim.add_vm(SUB, VM_RG, VM)
-    return {"vault": vault, "vm": vm, "item": sim.protect_vm(vault, vm["id"])}
+    vault = azsim.add_vault(SUB, VAULT_RG, VAULT)
+    vm = azsim.add_vm(SUB, VM_RG, VM)
+    return {"vault": vault, "vm": vm, "item": azsim.protect_vm(vault, vm["id"])}
 
 
-def _client_options(sim: AzureSimulator) -> dict[str, Any]:
+def _client_options(azsim: AzureSimulator) -> dict[str, Any]:
     return {
-        "base_url": sim.base_url,
-        "connection_verify": sim.ca_pem_path,
+        "base_url": azsim.base_url,
+        "connection_verify": azsim.ca_pem_path,
         "polling_interval": 0,
         "retry_total": 0,
     }
@@ -122,25 +115,25 @@ def without(document: dict[str, Any], *paths: str) -> dict[str, Any]:
 
 
 def _headers() -> dict[str, str]:
-    return {"Authorization": "Bearer sim-token"}
+    return {"Authorization": "Bearer azsim-token"}
 
 
-def _get(sim: AzureSimulator, url: str, **params: str) -> requests.Response:
+def _get(azsim: AzureSimulator, url: str, **params: str) -> requests.Response:
     """GET a path (or an absolute URL the simulator gave out, verbatim)."""
-    target = url if url.startswith("https://") else sim.base_url + url
+    target = url if url.startswith("https://") else azsim.base_url + url
     return requests.get(
-        target, params=params, headers=_headers(), verify=sim.ca_pem_path, timeout=5
+        target, params=params, headers=_headers(), verify=azsim.ca_pem_path, timeout=5
     )
 
 
-def _send(sim: AzureSimulator, method: str, path: str, body: dict[str, Any]) -> requests.Response:
+def _send(azsim: AzureSimulator, method: str, path: str, body: dict[str, Any]) -> requests.Response:
     return requests.request(
         method,
-        sim.base_url + path,
+        azsim.base_url + path,
         params=BACKUP_VERSION,
         json=body,
         headers=_headers(),
-        verify=sim.ca_pem_path,
+        verify=azsim.ca_pem_path,
         timeout=5,
     )
 
@@ -184,26 +177,26 @@ def _trigger(backup: RecoveryServicesBackupClient) -> Any:
     )
 
 
-def _triggered_job(sim: AzureSimulator, backup: RecoveryServicesBackupClient) -> str:
+def _triggered_job(azsim: AzureSimulator, backup: RecoveryServicesBackupClient) -> str:
     """Trigger a backup and poll its operation to success; returns the job name."""
     status_url = _trigger(backup).http_response.headers["Azure-AsyncOperation"]
-    _get(sim, status_url)
-    return _get(sim, status_url).json()["properties"]["jobId"]
+    _get(azsim, status_url)
+    return _get(azsim, status_url).json()["properties"]["jobId"]
 
 
 def _job_details(backup: RecoveryServicesBackupClient, name: str) -> dict[str, Any]:
     return backup.job_details.get(VAULT, VAULT_RG, name, cls=_raw_json)
 
 
-def _jobs_by_name(sim: AzureSimulator) -> dict[str, dict[str, Any]]:
+def _jobs_by_name(azsim: AzureSimulator) -> dict[str, dict[str, Any]]:
     vault = f"/subscriptions/{SUB}/resourceGroups/{VAULT_RG}/providers/Microsoft.RecoveryServices"
-    page = _get(sim, f"{vault}/vaults/{VAULT}/backupJobs", **BACKUP_VERSION).json()
+    page = _get(azsim, f"{vault}/vaults/{VAULT}/backupJobs", **BACKUP_VERSION).json()
     return {job["name"]: job for job in page["value"]}
 
 
-def _item_list(sim: AzureSimulator) -> list[dict[str, Any]]:
+def _item_list(azsim: AzureSimulator) -> list[dict[str, Any]]:
     vault = f"/subscriptions/{SUB}/resourceGroups/{VAULT_RG}/providers/Microsoft.RecoveryServices"
-    return _get(sim, f"{vault}/vaults/{VAULT}/backupProtectedItems", **BACKUP_VERSION).json()[
+    return _get(azsim, f"{vault}/vaults/{VAULT}/backupProtectedItems", **BACKUP_VERSION).json()[
         "value"
     ]
 
@@ -221,51 +214,51 @@ def _assert_azure_job_forms(properties: dict[str, Any], duration: re.Pattern[str
 
 
 def test_switch_defaults_come_from_the_environment_and_reset_restores_them(
-    running: AzureSimulator, monkeypatch: pytest.MonkeyPatch
+    simulator: AzureSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(SHAPES_ENV, raising=False)
     monkeypatch.delenv(HEADER_CASE_ENV, raising=False)
-    running.reset()
-    assert (running.shapes, running.header_case) == (DEFAULT_SHAPES, DEFAULT_HEADER_CASE)
+    simulator.reset()
+    assert (simulator.shapes, simulator.header_case) == (DEFAULT_SHAPES, DEFAULT_HEADER_CASE)
 
     monkeypatch.setenv(SHAPES_ENV, "azure")
     monkeypatch.setenv(HEADER_CASE_ENV, "lower")
-    running.reset()
-    assert (running.shapes, running.header_case) == ("azure", "lower")
-    running.shapes, running.header_case, running.details_duration = "ideal", CANONICAL, "iso"
-    running.reset()
-    assert (running.shapes, running.header_case, running.details_duration) == (
+    simulator.reset()
+    assert (simulator.shapes, simulator.header_case) == ("azure", "lower")
+    simulator.shapes, simulator.header_case, simulator.details_duration = "ideal", CANONICAL, "iso"
+    simulator.reset()
+    assert (simulator.shapes, simulator.header_case, simulator.details_duration) == (
         "azure",
         "lower",
         "timespan",
     )
 
     with pytest.raises(ValueError, match="shapes"):
-        running.shapes = "real"
+        simulator.shapes = "real"
     with pytest.raises(ValueError, match="header_case"):
-        running.header_case = "upper"
+        simulator.header_case = "upper"
     monkeypatch.setenv(SHAPES_ENV, "real")
     with pytest.raises(ValueError, match=SHAPES_ENV):
-        running.reset()
+        simulator.reset()
     monkeypatch.delenv(SHAPES_ENV)
-    running.reset()
+    simulator.reset()
 
 
 def test_idealised_serves_the_ideal_shapes_inside_the_block_only(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    job = sim.add_job(world["vault"], vm_name=VM, vm_resource_group=VM_RG)
+    job = azsim.add_job(seeded["vault"], vm_name=VM, vm_resource_group=VM_RG)
 
-    with sim.idealised("this check compares the two shapes"):
+    with azsim.idealised("this check compares the two shapes"):
         ideal = _job_details(backup, job["name"])["properties"]
     azure = _job_details(backup, job["name"])["properties"]
 
     assert (ideal["actionsInfo"], ideal["isUserTriggered"]) == (["Retriable"], False)
     assert ideal["containerName"] == f"iaasvmcontainerv2;{VM_RG};{VM}"
-    assert (azure["actionsInfo"], sim.shapes) == ([1], "azure")
+    assert (azure["actionsInfo"], azsim.shapes) == ([1], "azure")
     assert "containerName" not in azure
     with pytest.raises(ValueError, match="why"):
-        sim.idealised("  ").__enter__()
+        azsim.idealised("  ").__enter__()
 
 
 # -- forms -------------------------------------------------------------------------------------
@@ -291,9 +284,9 @@ def test_time_and_duration_forms_are_the_payloads_forms() -> None:
 
 
 def test_job_details_match_the_docs_capture_with_a_timespan_duration(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    job = sim.add_job(world["vault"], vm_name=VM, vm_resource_group=VM_RG, status="Completed")
+    job = azsim.add_job(seeded["vault"], vm_name=VM, vm_resource_group=VM_RG, status="Completed")
 
     served = _job_details(backup, job["name"])
 
@@ -315,13 +308,13 @@ def test_job_details_match_the_docs_capture_with_a_timespan_duration(
 
 
 def test_triggered_job_details_match_the_recorded_backup_job(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    sim.details_duration = "iso"
-    name = _triggered_job(sim, backup)
+    azsim.details_duration = "iso"
+    name = _triggered_job(azsim, backup)
 
     running = _job_details(backup, name)
-    sim.complete_job(world["vault"], name)
+    azsim.complete_job(seeded["vault"], name)
     done = _job_details(backup, name)
 
     # Jobs are served without containerName unless seeded with it (published examples).
@@ -339,21 +332,21 @@ def test_triggered_job_details_match_the_recorded_backup_job(
 
 
 def test_protection_change_jobs_match_the_recorded_ones(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    sim.details_duration = "iso"
-    item_path = world["item"]["id"]
-    assert _send(sim, "PUT", item_path, _stop_body(world["vm"]["id"])).status_code == 202
-    resume = {"properties": {**_stop_body(world["vm"]["id"])["properties"]}}
+    azsim.details_duration = "iso"
+    item_path = seeded["item"]["id"]
+    assert _send(azsim, "PUT", item_path, _stop_body(seeded["vm"]["id"])).status_code == 202
+    resume = {"properties": {**_stop_body(seeded["vm"]["id"])["properties"]}}
     resume["properties"] |= {
         "protectionState": "Protected",
-        "policyId": f"{world['vault']['id']}/backupPolicies/DefaultPolicy",
+        "policyId": f"{seeded['vault']['id']}/backupPolicies/DefaultPolicy",
     }
-    assert _send(sim, "PUT", item_path, resume).status_code == 202
+    assert _send(azsim, "PUT", item_path, resume).status_code == 202
 
     by_operation = {
         job["properties"]["operation"]: _job_details(backup, name)
-        for name, job in _jobs_by_name(sim).items()
+        for name, job in _jobs_by_name(azsim).items()
     }
 
     for operation, recording, policy in [
@@ -370,11 +363,11 @@ def test_protection_change_jobs_match_the_recorded_ones(
 
 
 def test_restore_job_details_show_only_recorded_keys(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    sim.details_duration = "iso"
-    job = sim.add_job(
-        world["vault"],
+    azsim.details_duration = "iso"
+    job = azsim.add_job(
+        seeded["vault"],
         vm_name=VM,
         vm_resource_group=VM_RG,
         status="InProgress",
@@ -394,13 +387,13 @@ def test_restore_job_details_show_only_recorded_keys(
 
 
 def test_failed_job_details_carry_the_spec_error_details(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    job = sim.add_job(world["vault"], vm_name=VM, vm_resource_group=VM_RG)
+    job = azsim.add_job(seeded["vault"], vm_name=VM, vm_resource_group=VM_RG)
 
     served = _job_details(backup, job["name"])["properties"]
     built = failed_job_json(
-        world["vault"]["id"], VM, VM_RG, (400094, "gone"), datetime.now(UTC), shapes="azure"
+        seeded["vault"]["id"], VM, VM_RG, (400094, "gone"), datetime.now(UTC), shapes="azure"
     )
 
     spec = load("published/spec-2026-10-01-bms-job-definitions.json")
@@ -417,16 +410,16 @@ def test_failed_job_details_carry_the_spec_error_details(
 
 
 def test_job_list_entries_are_trimmed_as_azure_trims_them(
-    sim: AzureSimulator, world: dict[str, Any]
+    azsim: AzureSimulator, seeded: dict[str, Any]
 ) -> None:
-    seed = {"vault": world["vault"], "vm_name": VM, "vm_resource_group": VM_RG}
-    completed = sim.add_job(**seed, status="Completed")["name"]
-    failed = sim.add_job(**seed, status="Failed")["name"]
-    running = sim.add_job(**seed, status="InProgress", operation="Restore")["name"]
-    configured = sim.add_job(**seed, status="Completed", operation="ConfigureBackup")["name"]
-    with_container = sim.add_job(**seed, status="Completed", container_in_details=True)["name"]
+    seed = {"vault": seeded["vault"], "vm_name": VM, "vm_resource_group": VM_RG}
+    completed = azsim.add_job(**seed, status="Completed")["name"]
+    failed = azsim.add_job(**seed, status="Failed")["name"]
+    running = azsim.add_job(**seed, status="InProgress", operation="Restore")["name"]
+    configured = azsim.add_job(**seed, status="Completed", operation="ConfigureBackup")["name"]
+    with_container = azsim.add_job(**seed, status="Completed", container_in_details=True)["name"]
 
-    listed = _jobs_by_name(sim)
+    listed = _jobs_by_name(azsim)
 
     observed = structure(load("published/observed-go5339-BackupJobs_List-item.json"))
     recorded = load("recorded/job_list_nofilter.json")["value"]
@@ -440,13 +433,13 @@ def test_job_list_entries_are_trimmed_as_azure_trims_them(
         _assert_azure_job_forms(job["properties"], ISO_DURATION)
 
 
-def test_job_list_filters_still_apply(sim: AzureSimulator, world: dict[str, Any]) -> None:
-    seed = {"vault": world["vault"], "vm_name": VM, "vm_resource_group": VM_RG}
-    sim.add_job(**seed, status="InProgress", operation="Restore")
-    sim.add_job(**seed, status="Completed")
-    path = f"{world['vault']['id']}/backupJobs"
+def test_job_list_filters_still_apply(azsim: AzureSimulator, seeded: dict[str, Any]) -> None:
+    seed = {"vault": seeded["vault"], "vm_name": VM, "vm_resource_group": VM_RG}
+    azsim.add_job(**seed, status="InProgress", operation="Restore")
+    azsim.add_job(**seed, status="Completed")
+    path = f"{seeded['vault']['id']}/backupJobs"
 
-    page = _get(sim, path, **BACKUP_VERSION, **{"$filter": "status eq 'InProgress'"}).json()
+    page = _get(azsim, path, **BACKUP_VERSION, **{"$filter": "status eq 'InProgress'"}).json()
 
     recorded = load("recorded/job_list_filter_status_inprogress.json")["value"]
     [job] = page["value"]
@@ -457,17 +450,17 @@ def test_job_list_filters_still_apply(sim: AzureSimulator, world: dict[str, Any]
 
 
 def test_vault_list_entries_have_the_recorded_keys_and_spellings(
-    sim: AzureSimulator, vaults: RecoveryServicesClient, backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, vaults: RecoveryServicesClient, backup: RecoveryServicesBackupClient
 ) -> None:
-    sim.add_vault(SUB, VAULT_RG, VAULT)
+    azsim.add_vault(SUB, VAULT_RG, VAULT)
     upper = "Microsoft.RecoveryServices/Vaults"
-    sim.add_vault(SUB, VAULT_RG, "moved", type_spelling=upper, id_type_spelling=upper)
-    sim.add_vault(SUB, VAULT_RG, "lowtype", type_spelling="microsoft.recoveryservices/vaults")
+    azsim.add_vault(SUB, VAULT_RG, "moved", type_spelling=upper, id_type_spelling=upper)
+    azsim.add_vault(SUB, VAULT_RG, "lowtype", type_spelling="microsoft.recoveryservices/vaults")
 
     served = {
         vault["name"]: vault
         for vault in _get(
-            sim,
+            azsim,
             f"/subscriptions/{SUB}/providers/Microsoft.RecoveryServices/vaults",
             **{"api-version": "2026-11-01"},
         ).json()["value"]
@@ -489,15 +482,15 @@ def test_vault_list_entries_have_the_recorded_keys_and_spellings(
 
 
 def test_new_protection_is_ir_pending_until_the_first_backup_completes(
-    sim: AzureSimulator, backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, backup: RecoveryServicesBackupClient
 ) -> None:
-    vault = sim.add_vault(SUB, VAULT_RG, VAULT)
-    vm = sim.add_vm(SUB, VM_RG, VM)
-    sim.protect_vm(vault, vm, initial_backup_pending=True)
+    vault = azsim.add_vault(SUB, VAULT_RG, VAULT)
+    vm = azsim.add_vm(SUB, VM_RG, VM)
+    azsim.protect_vm(vault, vm, initial_backup_pending=True)
 
-    [pending] = _item_list(sim)
-    job = sim.add_job(vault, vm_name=VM, vm_resource_group=VM_RG, status="Completed")
-    [protected] = _item_list(sim)
+    [pending] = _item_list(azsim)
+    job = azsim.add_job(vault, vm_name=VM, vm_resource_group=VM_RG, status="Completed")
+    [protected] = _item_list(azsim)
 
     assert structure(pending) == structure(
         load("recorded/scenario_protected_items_list_irpending.json")["value"][0]
@@ -520,7 +513,7 @@ def test_new_protection_is_ir_pending_until_the_first_backup_completes(
 
 
 def test_protected_item_names_are_lower_case_and_keep_the_recorded_keys_when_stopped(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     poller = backup.protected_items.begin_create_or_update(
         VAULT,
@@ -528,11 +521,11 @@ def test_protected_item_names_are_lower_case_and_keep_the_recorded_keys_when_sto
         FABRIC,
         CONTAINER,
         ITEM,
-        models.ProtectedItemResource(_stop_body(world["vm"]["id"])),
+        models.ProtectedItemResource(_stop_body(seeded["vm"]["id"])),
     )
     stopped = poller.result()
 
-    served = _item_list(sim)[0]
+    served = _item_list(azsim)[0]
     assert structure(served) == structure(
         load("recorded/scenario_protected_items_list_after_stop_retain_data.json")["value"][0]
     )
@@ -560,12 +553,12 @@ def test_protected_item_names_are_lower_case_and_keep_the_recorded_keys_when_sto
     ids=["backup-trigger", "stop-protection"],
 )
 def test_202_carries_the_recorded_headers_and_the_published_polling_urls(
-    sim: AzureSimulator, world: dict[str, Any], method: str, suffix: str, recording: str
+    azsim: AzureSimulator, seeded: dict[str, Any], method: str, suffix: str, recording: str
 ) -> None:
-    sim.header_case = "lower"
-    body = _trigger_body() if method == "POST" else _stop_body(world["vm"]["id"])
+    azsim.header_case = "lower"
+    body = _trigger_body() if method == "POST" else _stop_body(seeded["vm"]["id"])
 
-    response = _send(sim, method, world["item"]["id"] + suffix, body)
+    response = _send(azsim, method, seeded["item"]["id"] + suffix, body)
 
     assert response.status_code == 202
     names = set(_header_names(response))
@@ -583,14 +576,14 @@ def test_202_carries_the_recorded_headers_and_the_published_polling_urls(
 
 
 def test_operation_status_and_results_match_the_recorded_and_published_shapes(
-    sim: AzureSimulator, world: dict[str, Any]
+    azsim: AzureSimulator, seeded: dict[str, Any]
 ) -> None:
-    sim.header_case = "lower"
-    accepted = _send(sim, "PUT", world["item"]["id"], _stop_body(world["vm"]["id"]))
+    azsim.header_case = "lower"
+    accepted = _send(azsim, "PUT", seeded["item"]["id"], _stop_body(seeded["vm"]["id"]))
 
-    pending = _get(sim, accepted.headers["location"])
-    running = _get(sim, accepted.headers["azure-asyncoperation"])
-    result = _get(sim, accepted.headers["location"])
+    pending = _get(azsim, accepted.headers["location"])
+    running = _get(azsim, accepted.headers["azure-asyncoperation"])
+    result = _get(azsim, accepted.headers["location"])
 
     assert pending.status_code == 202
     published = load("published/rsb-2026-10-01-ProtectedItemOperationResults.json")["responses"]
@@ -611,14 +604,14 @@ def test_operation_status_and_results_match_the_recorded_and_published_shapes(
 
 
 def test_in_progress_backup_operation_ends_in_0001_as_recorded(
-    sim: AzureSimulator, world: dict[str, Any]
+    azsim: AzureSimulator, seeded: dict[str, Any]
 ) -> None:
-    accepted = _send(sim, "POST", world["item"]["id"] + "/backup", _trigger_body())
+    accepted = _send(azsim, "POST", seeded["item"]["id"] + "/backup", _trigger_body())
     op_id = urlsplit(accepted.headers["Azure-AsyncOperation"]).path.rsplit("/", 1)[1]
-    vault_level = f"{world['vault']['id']}/backupOperations/{op_id}"
+    vault_level = f"{seeded['vault']['id']}/backupOperations/{op_id}"
 
-    running = _get(sim, vault_level, **{"api-version": "2016-12-01"}).json()
-    done = _get(sim, vault_level, **{"api-version": "2019-05-13-preview"}).json()
+    running = _get(azsim, vault_level, **{"api-version": "2016-12-01"}).json()
+    done = _get(azsim, vault_level, **{"api-version": "2019-05-13-preview"}).json()
 
     assert structure(running) == structure(
         load("recorded/scenario_backup_operation_status_inprogress.json")
@@ -627,33 +620,33 @@ def test_in_progress_backup_operation_ends_in_0001_as_recorded(
     assert structure(done) == structure(
         load("recorded/scenario_backup_operation_status_succeeded.json")
     )
-    assert _get(sim, accepted.headers["Location"]).status_code == 204
+    assert _get(azsim, accepted.headers["Location"]).status_code == 204
 
 
 @pytest.mark.parametrize("shape", ["ideal", "azure"])
 @pytest.mark.parametrize("version", sorted(LRO_URL_API_VERSIONS))
 def test_polling_routes_accept_the_api_versions_of_azures_polling_urls(
-    sim: AzureSimulator, world: dict[str, Any], shape: str, version: str
+    azsim: AzureSimulator, seeded: dict[str, Any], shape: str, version: str
 ) -> None:
-    sim.shapes = shape
-    accepted = _send(sim, "POST", world["item"]["id"] + "/backup", _trigger_body())
+    azsim.shapes = shape
+    accepted = _send(azsim, "POST", seeded["item"]["id"] + "/backup", _trigger_body())
     op_id = urlsplit(accepted.headers["Azure-AsyncOperation"]).path.rsplit("/", 1)[1]
-    item = world["item"]["id"]
+    item = seeded["item"]["id"]
 
     for path in (
         f"{item}/operationsStatus/{op_id}",
         f"{item}/operationResults/{op_id}",
-        f"{world['vault']['id']}/backupOperations/{op_id}",
+        f"{seeded['vault']['id']}/backupOperations/{op_id}",
     ):
-        assert _get(sim, path, **{"api-version": version}).status_code in (200, 204)
-    refused = _get(sim, f"{world['vault']['id']}/backupJobs", **{"api-version": version})
+        assert _get(azsim, path, **{"api-version": version}).status_code in (200, 204)
+    refused = _get(azsim, f"{seeded['vault']['id']}/backupJobs", **{"api-version": version})
     assert refused.status_code == 400
 
 
 def test_sdk_poller_follows_azures_polling_urls_to_completion(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    sim.header_case = "lower"
+    azsim.header_case = "lower"
 
     item = backup.protected_items.begin_create_or_update(
         VAULT,
@@ -661,24 +654,24 @@ def test_sdk_poller_follows_azures_polling_urls_to_completion(
         FABRIC,
         CONTAINER,
         ITEM,
-        models.ProtectedItemResource(_stop_body(world["vm"]["id"])),
+        models.ProtectedItemResource(_stop_body(seeded["vm"]["id"])),
     ).result()
 
     assert item.properties["protectionState"] == "ProtectionStopped"
-    polls = sim.calls_to("item_operation_status")
+    polls = azsim.calls_to("item_operation_status")
     assert [(call.status, call.api_version) for call in polls] == [(200, "2016-12-01")] * 2
-    assert sim.calls[-1].route == "item_get"
+    assert azsim.calls[-1].route == "item_get"
 
 
 def test_on_demand_trigger_is_followed_to_completion_with_arm_polling(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    sim.header_case = "lower"
+    azsim.header_case = "lower"
 
     initial = _trigger(backup)
     LROPoller(backup._client, initial, lambda _response: None, ARMPolling(0)).result()
 
-    routes = [(call.route, call.status, call.api_version) for call in sim.calls]
+    routes = [(call.route, call.status, call.api_version) for call in azsim.calls]
     assert routes == [
         ("backup_trigger", 202, "2026-10-01"),
         ("item_operation_status", 200, "2016-12-01"),
@@ -691,12 +684,12 @@ def test_on_demand_trigger_is_followed_to_completion_with_arm_polling(
 
 
 def test_gateway_404_has_the_recorded_body_and_failure_cause(
-    sim: AzureSimulator, backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, backup: RecoveryServicesBackupClient
 ) -> None:
-    sim.header_case = "lower"
+    azsim.header_case = "lower"
     path = f"/subscriptions/{SUB}/resourceGroups/{VAULT_RG}/providers"
     response = _get(
-        sim, f"{path}/Microsoft.RecoveryServices/vaults/nope/backupJobs", **BACKUP_VERSION
+        azsim, f"{path}/Microsoft.RecoveryServices/vaults/nope/backupJobs", **BACKUP_VERSION
     )
 
     recorded = load("recorded/error_vault_get_404.json")
@@ -710,10 +703,10 @@ def test_gateway_404_has_the_recorded_body_and_failure_cause(
 
 
 def test_backup_provider_errors_have_the_quoted_error_body(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     body = {"properties": {"objectType": "NotARequest"}}
-    response = _send(sim, "POST", world["item"]["id"] + "/backup", body)
+    response = _send(azsim, "POST", seeded["item"]["id"] + "/backup", body)
 
     error = response.json()["error"]
     quoted = load("recorded/supplementary_error_bms_invalid_input_400.json")["body"]
@@ -728,17 +721,17 @@ def test_backup_provider_errors_have_the_quoted_error_body(
 
 
 def test_lower_header_case_lower_cases_every_response_header(
-    sim: AzureSimulator, world: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    sim.header_case = "lower"
-    sim.faults.add("job_list", "429", retry_after=3)
-    jobs = f"{world['vault']['id']}/backupJobs"
+    azsim.header_case = "lower"
+    azsim.faults.add("job_list", "429", retry_after=3)
+    jobs = f"{seeded['vault']['id']}/backupJobs"
 
     responses = [
-        _get(sim, jobs, **BACKUP_VERSION),
-        _get(sim, jobs, **BACKUP_VERSION),
-        _get(sim, f"{jobs}/nope", **BACKUP_VERSION),
-        _send(sim, "POST", world["item"]["id"] + "/backup", _trigger_body()),
+        _get(azsim, jobs, **BACKUP_VERSION),
+        _get(azsim, jobs, **BACKUP_VERSION),
+        _get(azsim, f"{jobs}/nope", **BACKUP_VERSION),
+        _send(azsim, "POST", seeded["item"]["id"] + "/backup", _trigger_body()),
     ]
 
     assert [response.status_code for response in responses] == [429, 200, 404, 202]
@@ -749,33 +742,34 @@ def test_lower_header_case_lower_cases_every_response_header(
     assert {"content-length", "content-type", "date"} <= set(_header_names(responses[1]))
     assert "location" in _header_names(responses[3])
     # The SDK reads headers case-insensitively, so its own calls are unaffected.
-    sim.add_job(world["vault"], vm_name=VM, vm_resource_group=VM_RG)
+    azsim.add_job(seeded["vault"], vm_name=VM, vm_resource_group=VM_RG)
     assert len(list(backup.backup_jobs.list(VAULT, VAULT_RG))) == 2
 
 
 def test_canonical_header_case_keeps_the_written_names(
-    sim: AzureSimulator, world: dict[str, Any]
+    azsim: AzureSimulator, seeded: dict[str, Any]
 ) -> None:
-    response = _send(sim, "POST", world["item"]["id"] + "/backup", _trigger_body())
+    azsim.header_case = "canonical"
+    response = _send(azsim, "POST", seeded["item"]["id"] + "/backup", _trigger_body())
 
     assert {"Azure-AsyncOperation", "Location", "Content-Length"} <= set(_header_names(response))
 
 
 def test_ideal_202_keeps_retry_after_and_the_request_version(
-    sim: AzureSimulator, world: dict[str, Any]
+    azsim: AzureSimulator, seeded: dict[str, Any]
 ) -> None:
-    sim.shapes = "ideal"
+    azsim.shapes = "ideal"
 
-    response = _send(sim, "POST", world["item"]["id"] + "/backup", _trigger_body())
+    response = _send(azsim, "POST", seeded["item"]["id"] + "/backup", _trigger_body())
 
     assert response.headers["Retry-After"] == "0"
     assert parse_qs(urlsplit(response.headers["Location"]).query)["api-version"] == ["2026-10-01"]
 
 
-def test_seeded_times_read_back_unchanged(sim: AzureSimulator, world: dict[str, Any]) -> None:
+def test_seeded_times_read_back_unchanged(azsim: AzureSimulator, seeded: dict[str, Any]) -> None:
     start = datetime(2026, 11, 24, 2, 1, 7, 123456, tzinfo=UTC)
-    job = sim.add_job(
-        world["vault"],
+    job = azsim.add_job(
+        seeded["vault"],
         vm_name=VM,
         vm_resource_group=VM_RG,
         start_time=start,

@@ -104,7 +104,7 @@ class ActionContext:
         def record(stored: Incident) -> None:
             stored.VmResourceGroup, stored.VmId = vm.resource_group, vm.id
             stored.ProtectedItem = item.protected_item_name
-            stored.log("item", "resolved", f"{candidates[0].id} backs up {vm.id}")
+            stored.log("item", "resolved", f"the job's VM is {vm.id}", ref=candidates[0].id)
 
         self.services.storage.incidents.mutate(self.pk, self.rk, record)
         return ItemApi(clients, item, same_name_items=1)

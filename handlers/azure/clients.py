@@ -28,8 +28,6 @@ READ_TIMEOUT = 60
 RETRIES = 3
 BACKOFF_FACTOR = 0.8
 BACKOFF_MAX = 30
-#: Interval between polls of a long-running operation when the service gives none.
-POLLING_INTERVAL = 10
 #: Client options that belong to the shared transport, not to each client.
 _CONNECTION_OPTIONS = frozenset({"connection_timeout", "read_timeout"})
 #: Management clients kept at most (three kinds per subscription); they share one transport.
@@ -75,7 +73,7 @@ class AzureClients:
     @property
     def polling_interval(self) -> float:
         """Seconds between polls of a long-running operation that gives no ``Retry-After``."""
-        return float(self._options.get("polling_interval", POLLING_INTERVAL))
+        return float(self._options.get("polling_interval", self.settings.azure_poll_seconds))
 
     @cached_property
     def transport(self) -> Any:
@@ -98,7 +96,7 @@ class AzureClients:
             subscription_id,
             base_url=self.settings.management_url,
             **{
-                "polling_interval": POLLING_INTERVAL,
+                "polling_interval": self.settings.azure_poll_seconds,
                 "retry_total": RETRIES,
                 "retry_backoff_factor": BACKOFF_FACTOR,
                 "retry_backoff_max": BACKOFF_MAX,

@@ -144,6 +144,9 @@ SPECS: tuple[Spec, ...] = (
     # Azure management APIs
     Spec("AZURE_MANAGEMENT_URL", "management_url", _url, PUBLIC_MANAGEMENT_URL,
          "Azure Resource Manager endpoint (the local simulator's URL in the sandbox)"),
+    Spec("AZURE_POLL_SECONDS", "azure_poll_seconds", _count, "10",
+         "seconds between polls of a long-running Azure operation whose answer names no "
+         "`Retry-After` (Azure's backup and stop-protection 202s name none)"),
     Spec("AZURE_CA_BUNDLE", "ca_bundle", _plain, "",
          "CA certificate file to trust for the management endpoint (sandbox only)",
          local_only=True),
@@ -229,6 +232,7 @@ class Settings:
     claim_lease_seconds: int = 300
     claim_retention_days: int = 30
     management_url: str = PUBLIC_MANAGEMENT_URL
+    azure_poll_seconds: int = 10
     ca_bundle: str = ""
     static_token: str = ""
     retry_queue: str = "backup-retries"

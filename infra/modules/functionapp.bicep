@@ -160,6 +160,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           value: settings.managementUrl
         }
         {
+          name: 'AZURE_POLL_SECONDS'
+          value: settings.azurePollSeconds
+        }
+        {
           name: 'RETRY_QUEUE'
           value: settings.retryQueue
         }

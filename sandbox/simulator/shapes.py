@@ -22,7 +22,7 @@ from sandbox.simulator.records import ItemRecord, JobError, JobRecord, Operation
 SHAPES = frozenset({AZURE, IDEAL})
 # The shapes when BACKUP_SIM_SHAPES is not set. Issue #9: flip to AZURE once the product copes
 # with Azure's real shapes; this line is the whole change.
-DEFAULT_SHAPES = IDEAL
+DEFAULT_SHAPES = AZURE
 SHAPES_ENV = "BACKUP_SIM_SHAPES"
 
 # "lower": every response header name in lower case, as HTTP/2, proxies and Azure's recordings
@@ -30,7 +30,7 @@ SHAPES_ENV = "BACKUP_SIM_SHAPES"
 LOWER = "lower"
 CANONICAL = "canonical"
 HEADER_CASES = frozenset({LOWER, CANONICAL})
-DEFAULT_HEADER_CASE = CANONICAL
+DEFAULT_HEADER_CASE = LOWER
 HEADER_CASE_ENV = "BACKUP_SIM_HEADER_CASE"
 
 
