@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -20,6 +21,7 @@ from tests.conftest import FAST_CLIENTS
 from tests.world import (
     AGENT,
     STORAGE_TIMEOUT,
+    SUB,
     VM_GONE,
     deliver,
     deliver_concurrently,
@@ -41,6 +43,7 @@ def test_transient_failure_is_retried_and_resolved(
     live: Runtime, sim: AzureSimulator, receivers: Receivers
 ) -> None:
     s = scene(sim, STORAGE_TIMEOUT)
+    assert "containerName" not in s.job["properties"]  # as Azure's job details
     sim.auto_complete_backups = "Completed"
     outcome = deliver(live, s.event())
     assert (outcome.rule, outcome.action, outcome.status) == (
@@ -230,6 +233,7 @@ def test_deleted_vm_stops_protection_and_keeps_the_data(
     live: Runtime, sim: AzureSimulator, receivers: Receivers
 ) -> None:
     s = scene(sim, VM_GONE)
+    assert "containerName" not in s.job["properties"]  # as Azure's job details
     sim.delete_vm(s.vm_id)
     outcome = deliver(live, s.event())
     assert (outcome.action, outcome.status) == ("stop_protection", IncidentStatus.RESOLVED)
@@ -470,3 +474,49 @@ def test_a_retry_message_from_another_version_keeps_working(
     newer = {**json.loads(message.content.decode()), "priority": "high"}  # an unknown field
     run_retry(live, json.dumps(newer), 1, message.id)
     assert ("retry", "triggered") in log_of(incident_of(live, s.job_id))
+
+
+# -- jobs that name no container (Azure's job details need not) ------------------------------
+
+
+def test_two_protected_vms_of_one_name_make_a_ticket_that_names_both_never_a_guess(
+    live: Runtime, sim: AzureSimulator, receivers: Receivers
+) -> None:
+    s = scene(sim, VM_GONE, vm_group="rg-a")
+    twin = sim.add_vm(SUB, "rg-b", s.vm_name)
+    sim.protect_vm(s.vault["id"], twin["id"])
+    sim.delete_vm(s.vm_id)
+    outcome = deliver(live, s.event())
+    assert outcome.status == IncidentStatus.ESCALATED
+    assert sim.calls_to(route="item_put") == [] and sim.calls_to(route="backup_trigger") == []
+    incident = incident_of(live, s.job_id)
+    (skipped,) = [a for a in incident.actions if a.state == "skipped"]
+    assert "2 protected VM item(s)" in skipped.detail
+    (ticket,) = [r for r in receivers.received("servicenow") if r.method == "POST"]
+    for vm_id in (s.vm_id, twin["id"]):
+        assert vm_id.lower() in ticket.body["description"].lower()
+
+
+def test_another_groups_vm_of_the_same_name_is_never_taken_for_this_one(
+    live: Runtime, sim: AzureSimulator
+) -> None:
+    """A newer successful backup of a same-named VM elsewhere must not resolve this incident:
+    its jobs list under the same name, and only their details (the container) tell them apart."""
+    s = scene(sim, STORAGE_TIMEOUT, vm_group="rg-a", container_in_details=True)
+    twin = sim.add_vm(SUB, "rg-b", s.vm_name)
+    sim.protect_vm(s.vault["id"], twin["id"])
+    sim.add_job(
+        s.vault["id"],
+        vm_name=s.vm_name,
+        vm_resource_group="rg-b",
+        status="Completed",
+        start_time=datetime.now(UTC) - timedelta(minutes=30),
+    )  # its list entry and details name no container: only the name matches
+    sim.auto_complete_backups = "Completed"
+    deliver(live, s.event())
+    drain(live)
+    incident = incident_of(live, s.job_id)
+    assert not any("newer backup succeeded" in a.detail for a in incident.actions)
+    (trigger,) = sim.calls_to(route="backup_trigger")
+    assert "rg-a" in trigger.path.lower()
+    assert incident.Status == IncidentStatus.RESOLVED  # by this VM's own retried backup

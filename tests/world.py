@@ -101,8 +101,10 @@ def scene(
     vm_group: str = "rg-web",
     vault: str = VAULT,
     started: datetime | None = None,
+    container_in_details: bool = False,
 ) -> Scene:
-    """Seed (or reuse) the vault, a protected VM and its failed backup job."""
+    """Seed (or reuse) the vault, a protected VM and its failed backup job (whose details name
+    no container, as Azure's need not, unless ``container_in_details``)."""
     try:
         vault_res = sim.add_vault(SUB, VAULT_RG, vault)
     except ValueError:  # seeded by an earlier scene of the same test
@@ -119,6 +121,7 @@ def scene(
         error_string=error[1],
         start_time=start,
         end_time=start + timedelta(minutes=30),
+        container_in_details=container_in_details,
     )
     return Scene(
         sim, vault_res, vm["id"], vm_name, vm_group, sim.get_job(vault_res["id"], job["name"])
