@@ -1,7 +1,8 @@
 """Actions: what the responder does about an incident, one module per registered action.
 
 May import ``handlers.azure``, ``handlers.storage``, ``handlers.outbound`` and ``handlers.core``
-(and ``rules``), never the pipeline or intake above it.
+(and ``rules``), never the pipeline or intake above it. Every module of this package is
+imported here, so an action registers itself by living in its own module.
 
 >>> sorted(ACTIONS)
 ['record', 'retry', 'stop_protection', 'ticket']
@@ -9,12 +10,17 @@ May import ``handlers.azure``, ``handlers.storage``, ``handlers.outbound`` and `
 
 from __future__ import annotations
 
-from handlers.actions import protection, record, retry, ticket
+import importlib
+import pkgutil
+
 from handlers.actions.context import ActionContext, ItemUnresolvedError, Services
 from handlers.actions.registry import ACTIONS, ActionSpec
 
 __all__ = ["ACTIONS", "ActionContext", "ActionSpec", "Services", "act"]
-_REGISTERED = (protection, record, retry, ticket)  # importing them registers them
+
+for _module in pkgutil.iter_modules(__path__):
+    if not _module.name.startswith("_"):  # not __main__
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 
 def act(services: Services, pk: str, rk: str, action_name: str) -> None:
