@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from handlers.core.incident import Incident
 
 
 class OutcomeKind:
@@ -35,6 +39,20 @@ class Outcome:
     status: str = ""
     reason: str = ""
     occurrences: int = 0
+
+    @classmethod
+    def about(cls, incident: Incident, kind: str, occurrences: int = 0) -> Outcome:
+        """The outcome of an input that was handled as ``kind``, from its incident."""
+        return cls(
+            kind=kind,
+            job_id=incident.JobId,
+            vm_name=incident.VmName,
+            rule=incident.Rule,
+            category=incident.Category,
+            action=incident.PlannedAction,
+            status=incident.Status,
+            occurrences=occurrences,
+        )
 
     def describe(self) -> str:
         """One line for a person."""

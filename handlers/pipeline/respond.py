@@ -79,15 +79,7 @@ def _respond(runtime: Runtime, item: BackupFailure | Rejection) -> Outcome:
     storage.claims.complete(claim)
     if incident is None or acting:  # the actions changed it: read what they made of it
         incident = storage.incidents.get(*claim.incident_keys)
-    return Outcome(
-        kind=claim.kind,
-        job_id=item.job_id,
-        vm_name=item.vm_name,
-        rule=decision.rule,
-        category=decision.category,
-        action=decision.action,
-        status=incident.Status,
-    )
+    return Outcome.about(incident, claim.kind)
 
 
 def _repeat(runtime: Runtime, item: BackupFailure, claim: Claim, now: datetime) -> Outcome:
@@ -100,13 +92,4 @@ def _repeat(runtime: Runtime, item: BackupFailure, claim: Claim, now: datetime) 
         incident.Source = ",".join(sorted(set(incident.Source.split(",")) | {source}))
 
     incident = runtime.storage.incidents.mutate(*claim.incident_keys, count)
-    return Outcome(
-        kind=OutcomeKind.DUPLICATE,
-        job_id=item.job_id,
-        vm_name=item.vm_name,
-        rule=incident.Rule,
-        category=incident.Category,
-        action=incident.PlannedAction,
-        status=incident.Status,
-        occurrences=incident.Occurrences,
-    )
+    return Outcome.about(incident, OutcomeKind.DUPLICATE, occurrences=incident.Occurrences)
