@@ -44,6 +44,7 @@ def _opening_taker(
     unless the sink has its ref or a live opening by another worker (then nothing is written)."""
 
     def take(row: dict[str, Any]) -> bool:
+        taken.clear()  # decided afresh on each attempt: a write that lost a race is tried again
         refs, opening = json.loads(row["Refs"]), json.loads(row.get("Opening") or "{}")
         holder = opening.get(sink)
         if refs.get(sink) or (holder and not _abandoned(holder, incident)):
@@ -249,12 +250,12 @@ class TicketDesk:
 
         def add(row: dict[str, Any]) -> bool:
             incidents = json.loads(row["Incidents"])
-            if incident.IncidentId in incidents:
+            added[0] = incident.IncidentId not in incidents  # afresh on each attempt
+            if not added[0]:
                 return False
             row["Incidents"] = json.dumps([*incidents, incident.IncidentId])
             row["Occurrences"] = len(incidents) + 1
             row["UpdatedAt"] = datetime.now(UTC)
-            added[0] = True
             return True
 
         self._store.update(pk, ticket_id, add)

@@ -94,8 +94,8 @@ def _take(ctx: ActionContext, message: RetryMessage, queue_message_id: str) -> b
     def take(incident: Incident) -> None:
         messages = incident.retry_messages
         holder = messages.get(message.id, "")
-        if holder and holder != queue_message_id:
-            taken[0] = False
+        taken[0] = not holder or holder == queue_message_id  # afresh on each attempt
+        if not taken[0]:
             return
         incident.RetryMessages = json.dumps({**messages, message.id: queue_message_id})
 
@@ -179,7 +179,11 @@ def _attempt(ctx: ActionContext, message: RetryMessage) -> None:
     if running:
         _later(ctx, message, _delay(ctx), f"backup {running.job_id} is running")
         return
-    _start(ctx, message, incident, counted=started is not None)
+    # A crash right after "started" (its latest step) already holds this window's start slot;
+    # a start Azure refused ("deferred" since) needs a slot in the window it tries again in.
+    # Either way the day's attempt was counted once.
+    crashed = started is not None and log[-1].state == "started"
+    _start(ctx, message, incident, counted=started is not None, slotted=crashed)
 
 
 def _found_own_backup(ctx: ActionContext, message: RetryMessage, started: ActionEntry) -> bool:
@@ -210,12 +214,15 @@ def _later(ctx: ActionContext, message: RetryMessage, delay: timedelta, why: str
     _send(ctx, message.next(message.kind), delay, state="deferred", detail=detail)
 
 
-def _start(ctx: ActionContext, message: RetryMessage, incident: Incident, counted: bool) -> None:
+def _start(
+    ctx: ActionContext, message: RetryMessage, incident: Incident, *, counted: bool, slotted: bool
+) -> None:
     """Start the backup within the limits; ``counted`` when an earlier run of this attempt
-    already took its place in them (and died before the trigger reached Azure)."""
+    already took the day's attempt, ``slotted`` when it also holds the current start slot (it
+    died before the trigger reached Azure)."""
     now = datetime.now(UTC)
     storage, settings = ctx.services.storage, ctx.settings
-    wait = None if counted else take_stagger_slot(storage, settings, incident, now)
+    wait = None if slotted else take_stagger_slot(storage, settings, incident, now)
     if wait is not None:
         limit = settings.retry_stagger_limit
         _later(ctx, message, wait, f"{limit} retries already started in vault {incident.VaultName}")

@@ -26,11 +26,11 @@ class CounterStore:
         taken = [False]
 
         def bump(row: dict[str, Any]) -> bool:
-            if row["Count"] >= limit:
-                return False
-            row["Count"] += 1
-            taken[0] = True
-            return True
+            # Decided afresh on each attempt: a write that lost a race is read and tried again.
+            taken[0] = row["Count"] < limit
+            if taken[0]:
+                row["Count"] += 1
+            return taken[0]
 
         guarded_update(self._table, safe_key(subject), period, bump, initial={"Count": 0})
         return taken[0]
