@@ -158,3 +158,21 @@ def test_a_warm_instance_recreates_lost_tables_and_queue_once_with_a_warning(
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == len(set(warnings)) >= 3  # claims, incidents, queue: once each
     assert any("queue" in w for w in warnings) and any("jobs" in w for w in warnings)
+
+
+def test_a_counter_limit_holds_under_concurrent_takers(runtime: Runtime) -> None:
+    """Twenty workers race for five places: exactly five get one, and the count says five."""
+    start = threading.Barrier(20)
+    results: list[bool] = []
+
+    def take() -> None:
+        start.wait()
+        results.append(runtime.storage.counters.take("vault|v1", "202612061100", 5))
+
+    threads = [threading.Thread(target=take) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(True) == 5
+    assert runtime.storage.counters.counts() == [5]
