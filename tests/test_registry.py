@@ -21,6 +21,7 @@ def test_rule_schema_action_parts_are_the_registrys() -> None:
         rule["properties"]["action"]["enum"]
         == sorted(ACTIONS)
         == [
+            "await_healing",
             "record",
             "retry",
             "stop_protection",

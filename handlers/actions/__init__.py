@@ -5,7 +5,7 @@ May import ``handlers.azure``, ``handlers.storage``, ``handlers.outbound`` and `
 imported here, so an action registers itself by living in its own module.
 
 >>> sorted(ACTIONS)
-['record', 'retry', 'stop_protection', 'ticket']
+['await_healing', 'record', 'retry', 'stop_protection', 'ticket']
 """
 
 from __future__ import annotations

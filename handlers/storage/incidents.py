@@ -7,6 +7,7 @@ The audit trail, newest first per VM. Every change after the first write is ETag
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -14,6 +15,7 @@ from azure.data.tables import UpdateMode
 
 from handlers.core.incident import Incident
 from handlers.storage.etag import guarded_update
+from handlers.storage.keys import inverted_ticks
 from handlers.storage.tables import INCIDENTS, TableSet
 
 
@@ -80,6 +82,20 @@ class IncidentStore:
         )
         for entity in entities:
             yield Incident.from_entity(dict(entity))
+
+    def of_same_item_and_rule(self, incident: Incident, since: datetime) -> list[Incident]:
+        """Other incidents of ``incident``'s item (its partition) and rule that failed since
+        ``since``, newest first: one partition query, bounded by the time in the RowKey."""
+        found = self.query(
+            "PartitionKey eq @pk and Rule eq @rule and RowKey lt @bound and VaultId eq @vault",
+            {
+                "pk": incident.PartitionKey,
+                "rule": incident.Rule,
+                "bound": f"{int(inverted_ticks(since)) + 1:019d}",
+                "vault": incident.VaultId,
+            },
+        )
+        return [i for i in found if i.RowKey != incident.RowKey]
 
     def page(
         self,
