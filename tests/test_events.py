@@ -109,8 +109,14 @@ def _broken(mutate) -> Rejection:
         ),
         (lambda e: e["data"]["properties"].update(status="Completed"), "not 'Failed'"),
         (
-            lambda e: e["data"]["properties"].update(jobType="AzureStorageJob"),
-            "not an Azure VM backup job",
+            lambda e: e["data"]["properties"].update(jobType="MabJob"),
+            "not a job this app answers for",
+        ),
+        (
+            lambda e: e["data"]["properties"].update(
+                jobType="AzureWorkloadJob", workloadType="Exchange"
+            ),
+            "is not SQL or SAP HANA",
         ),
         (lambda e: e["data"]["properties"].update(startTime="yesterday"), "not an ISO 8601 time"),
         (lambda e: e["data"]["properties"].update(errorDetails={}), "errorDetails must be a list"),

@@ -74,7 +74,7 @@ class TicketResult:
 
 
 def ticket_partition(incident: Incident) -> str:
-    return safe_key(f"{incident.item.key}|{incident.Rule}")
+    return safe_key(f"{incident.item_key}|{incident.Rule}")
 
 
 def _facts(incident: Incident) -> dict[str, str]:

@@ -17,7 +17,7 @@ def daily_attempts_allowed(settings: Settings, rule_max: int) -> int:
 
 def take_daily_attempt(storage: Storage, incident: Incident, limit: int, now: datetime) -> bool:
     """Count one attempt for the incident's item today; False when ``limit`` is reached."""
-    return storage.counters.take(f"item|{incident.item.key}", now.strftime("%Y%m%d"), limit)
+    return storage.counters.take(f"item|{incident.item_key}", now.strftime("%Y%m%d"), limit)
 
 
 def take_stagger_slot(

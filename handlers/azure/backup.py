@@ -28,6 +28,8 @@ FABRIC = "Azure"
 #: The date format of the Backup Jobs ``$filter`` (as the Azure CLI sends it).
 FILTER_TIME = "%Y-%m-%d %I:%M:%S %p"
 VM_ITEMS = "backupManagementType eq 'AzureIaasVM' and itemType eq 'VM'"
+#: The backup management types whose failed jobs the watcher publishes.
+WATCHED = frozenset({"AzureIaasVM", "AzureWorkload", "AzureStorage"})
 STOPPED = "ProtectionStopped"
 #: Job details read at most per check when jobs of same-named VMs must be told apart.
 MAX_DETAIL_READS = 10
@@ -156,11 +158,12 @@ class VaultApi:
             filter=_job_filter(clauses, since, until),
         )
 
-    def failed_vm_jobs(self, since: datetime, until: datetime) -> list[Any]:
-        """Failed Azure VM jobs that started in ``[since, until]`` (list items)."""
-        return self.jobs(
-            "status eq 'Failed' and backupManagementType eq 'AzureIaasVM'", since, until
-        )
+    def failed_jobs(self, since: datetime, until: datetime) -> list[Any]:
+        """Failed jobs of Azure VMs, SQL and SAP HANA in Azure VMs and Azure Files that started
+        in ``[since, until]`` (list items): one listing for the three, so the watcher's reads
+        per vault do not triple."""
+        jobs = self.jobs("status eq 'Failed'", since, until)
+        return [j for j in jobs if service_text(j.properties.backup_management_type) in WATCHED]
 
     def vm_items(self, friendly_name: str = "") -> list[VmItem]:
         """The vault's protected Azure VM items (those named ``friendly_name``, if given)."""
@@ -179,115 +182,43 @@ class VaultApi:
         return found
 
 
-class ItemApi:
-    """The calls about one protected Azure VM item and its VM.
+class ItemOperations:
+    """The calls every protected item takes at its path in the vault: read it, an on-demand
+    backup and the operation that follows it, stop protection keeping the data."""
 
-    :param item: the item; its VM's resource group must be known for the item calls.
-    :param same_name_items: how many VM items of the vault share the VM's name, when known
-        (1 lets a job without ``containerName`` be attributed by name alone).
-    """
-
-    def __init__(self, clients: AzureClients, item: ProtectedItemRef, same_name_items: int = 0):
-        self.item = item
-        self._vault = VaultApi(clients, item.vault)
-        self._backup = clients.backup(item.subscription_id)
-        self._compute = clients.compute(item.subscription_id)
+    def __init__(self, clients: AzureClients, vault: VaultRef) -> None:
+        self._vault = VaultApi(clients, vault)
+        self._backup = clients.backup(vault.subscription_id)
         self._management = urlsplit(clients.settings.management_url)
-        self._same_name_items = same_name_items
         self._poll_seconds = min(clients.polling_interval, STARTED_JOB_POLL_SECONDS)
 
     @property
     def _path(self) -> tuple[str, str, str, str, str]:
         """Vault, its resource group, fabric, container, item: the path of every item call."""
-        if not self.item.vm_resource_group:
-            raise ValueError("the item's VM resource group is not known")
-        return (
-            self.item.vault_name,
-            self.item.vault_resource_group,
-            FABRIC,
-            self.item.container_name,
-            self.item.protected_item_name,
-        )
+        raise NotImplementedError
 
     def job(self, job_id: str) -> JobState:
         """The job as the service reports it now (details GET)."""
         return job_state(self._vault.job_details(job_id))
 
-    def item_jobs(self, since: datetime, until: datetime | None = None) -> list[JobState]:
-        """Backup jobs of this item (never of a same-named VM elsewhere) started in the window.
-
-        A list item names no container: it is this item's when its VM name is unique in the
-        vault; otherwise the job's details decide, and a job they cannot place is left out.
-        """
-        until = until or datetime.now(UTC) + timedelta(minutes=5)
-        listed = [
-            job_state(j)
-            for j in self._vault.jobs(
-                "operation eq 'Backup' and backupManagementType eq 'AzureIaasVM'", since, until
-            )
-        ]
-        mine, unplaced = [], []
-        for job in listed:
-            if job.container:
-                if self._is_mine(job.vm):
-                    mine.append(job)
-            elif job.entity.lower() == self.item.vm_name.lower():
-                unplaced.append(job)
-        if unplaced and self._name_is_unique():
-            return mine + unplaced
-        details = [self.job(j.job_id) for j in unplaced[:MAX_DETAIL_READS]]
-        return mine + [j for j in details if j.container and self._is_mine(j.vm)]
-
-    def _is_mine(self, vm: tuple[str, str]) -> bool:
-        return (vm[0].lower(), vm[1].lower()) == (
-            self.item.vm_resource_group.lower(),
-            self.item.vm_name.lower(),
-        )
-
-    def _name_is_unique(self) -> bool:
-        if not self._same_name_items:
-            self._same_name_items = len(self._vault.vm_items(self.item.vm_name))
-        return self._same_name_items == 1
-
-    def vm_exists(self) -> bool:
-        """True when ARM has the VM; False only on a 404 (VM or its resource group gone)."""
+    def _item_resource(self) -> Any | None:
+        """The item as the vault has it now (an SDK resource), or None when it has none."""
         try:
-            call(self._compute.virtual_machines.get, self.item.vm_resource_group, self.item.vm_name)
-        except AzureCallError as error:
-            if error.kind == ErrorKind.NOT_FOUND:
-                return False
-            raise
-        return True
-
-    def vm_elsewhere(self) -> str:
-        """The id of a VM with the same name in another resource group (a move), or ``""``."""
-        for vm in call_list(self._compute.virtual_machines.list_all):
-            if vm.name.lower() == self.item.vm_name.lower():
-                return vm.id
-        return ""
-
-    def protected_item(self) -> VmItem | None:
-        """The item as the vault has it now, or None when the vault has no such item."""
-        try:
-            resource = call(self._backup.protected_items.get, *self._path)
+            return call(self._backup.protected_items.get, *self._path)
         except AzureCallError as error:
             if error.kind == ErrorKind.NOT_FOUND:
                 return None
             raise
-        return _vm_item(resource)
 
-    def trigger_backup(self, expiry_days: int) -> str:
-        """Start an on-demand backup; returns the URL of its operation status (or ``""``)."""
+    def _trigger(self, request: Any) -> str:
+        """Start an on-demand backup with ``request`` (a backup request model); returns the URL
+        of its operation status (or ``""``)."""
         from azure.mgmt.recoveryservicesbackup import models
 
-        expiry = datetime.now(UTC) + timedelta(days=expiry_days)
-        request = models.BackupRequestResource(
-            properties=models.IaasVMBackupRequest(recovery_point_expiry_time_in_utc=expiry)
-        )
         headers = call(
             self._backup.backups.trigger,
             *self._path,
-            request,
+            models.BackupRequestResource(properties=request),
             cls=lambda response, _body, _headers: response.http_response.headers,
         )
         return header(headers, "Azure-AsyncOperation")
@@ -329,21 +260,133 @@ class ItemApi:
             return ""
         return str((status.get("properties") or {}).get("jobId") or "")
 
+    def _stop(self, stopped_item: Any) -> str:
+        """PUT the item as ``stopped_item`` (``ProtectionStopped``: every recovery point kept,
+        never a DELETE, which would remove data); returns the protection state after it."""
+        from azure.mgmt.recoveryservicesbackup import models
+
+        body = models.ProtectedItemResource(properties=stopped_item)
+        poller = call(self._backup.protected_items.begin_create_or_update, *self._path, body)
+        result = call(poller.result)
+        return service_text(dict(result.properties).get("protectionState")) if result else ""
+
+
+def vm_exists(clients: AzureClients, vm: VmRef) -> bool:
+    """True when ARM has the VM; False only on a 404 (VM or its resource group gone)."""
+    compute = clients.compute(vm.subscription_id)
+    try:
+        call(compute.virtual_machines.get, vm.resource_group, vm.name)
+    except AzureCallError as error:
+        if error.kind == ErrorKind.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+def vm_elsewhere(clients: AzureClients, vm: VmRef) -> str:
+    """The id of a VM of the same name in another resource group (a move), or ``""``."""
+    compute = clients.compute(vm.subscription_id)
+    for found in call_list(compute.virtual_machines.list_all):
+        if found.name.lower() == vm.name.lower() and found.id.lower() != vm.id.lower():
+            return found.id
+    return ""
+
+
+class ItemApi(ItemOperations):
+    """The calls about one protected Azure VM item and its VM.
+
+    :param item: the item; its VM's resource group must be known for the item calls.
+    :param same_name_items: how many VM items of the vault share the VM's name, when known
+        (1 lets a job without ``containerName`` be attributed by name alone).
+    """
+
+    def __init__(self, clients: AzureClients, item: ProtectedItemRef, same_name_items: int = 0):
+        super().__init__(clients, item.vault)
+        self.item = item
+        self._clients = clients
+        self._same_name_items = same_name_items
+
+    @property
+    def _path(self) -> tuple[str, str, str, str, str]:
+        if not self.item.vm_resource_group:
+            raise ValueError("the item's VM resource group is not known")
+        return (
+            self.item.vault_name,
+            self.item.vault_resource_group,
+            FABRIC,
+            self.item.container_name,
+            self.item.protected_item_name,
+        )
+
+    def item_jobs(self, since: datetime, until: datetime | None = None) -> list[JobState]:
+        """Backup jobs of this item (never of a same-named VM elsewhere) started in the window.
+
+        A list item names no container: it is this item's when its VM name is unique in the
+        vault; otherwise the job's details decide, and a job they cannot place is left out.
+        """
+        until = until or datetime.now(UTC) + timedelta(minutes=5)
+        listed = [
+            job_state(j)
+            for j in self._vault.jobs(
+                "operation eq 'Backup' and backupManagementType eq 'AzureIaasVM'", since, until
+            )
+        ]
+        mine, unplaced = [], []
+        for job in listed:
+            if job.container:
+                if self._is_mine(job.vm):
+                    mine.append(job)
+            elif job.entity.lower() == self.item.vm_name.lower():
+                unplaced.append(job)
+        if unplaced and self._name_is_unique():
+            return mine + unplaced
+        details = [self.job(j.job_id) for j in unplaced[:MAX_DETAIL_READS]]
+        return mine + [j for j in details if j.container and self._is_mine(j.vm)]
+
+    def _is_mine(self, vm: tuple[str, str]) -> bool:
+        return (vm[0].lower(), vm[1].lower()) == (
+            self.item.vm_resource_group.lower(),
+            self.item.vm_name.lower(),
+        )
+
+    def _name_is_unique(self) -> bool:
+        if not self._same_name_items:
+            self._same_name_items = len(self._vault.vm_items(self.item.vm_name))
+        return self._same_name_items == 1
+
+    def vm_exists(self) -> bool:
+        """True when ARM has the VM; False only on a 404 (VM or its resource group gone)."""
+        vm = self.item.vm
+        return vm is None or vm_exists(self._clients, vm)
+
+    def vm_elsewhere(self) -> str:
+        """The id of a VM with the same name in another resource group (a move), or ``""``."""
+        vm = self.item.vm
+        return vm_elsewhere(self._clients, vm) if vm else ""
+
+    def protected_item(self) -> VmItem | None:
+        """The item as the vault has it now, or None when the vault has no such item."""
+        resource = self._item_resource()
+        return _vm_item(resource) if resource is not None else None
+
+    def trigger_backup(self, expiry_days: int) -> str:
+        """Start an on-demand backup; returns the URL of its operation status (or ``""``)."""
+        from azure.mgmt.recoveryservicesbackup import models
+
+        expiry = datetime.now(UTC) + timedelta(days=expiry_days)
+        return self._trigger(models.IaasVMBackupRequest(recovery_point_expiry_time_in_utc=expiry))
+
     def stop_protection(self, source_resource_id: str) -> str:
         """Stop protection and keep every recovery point. Returns the new protection state.
 
-        A PUT of the item with ``ProtectionStopped`` (never a DELETE, which would remove data).
         The Compute-VM item type is required: the base type is refused by the service.
         """
         from azure.mgmt.recoveryservicesbackup import models
 
-        body = models.ProtectedItemResource(
-            properties=models.AzureIaaSComputeVMProtectedItem(
+        return self._stop(
+            models.AzureIaaSComputeVMProtectedItem(
                 protection_state=models.ProtectionState.PROTECTION_STOPPED,
                 source_resource_id=source_resource_id,
                 policy_id="",
             )
         )
-        poller = call(self._backup.protected_items.begin_create_or_update, *self._path, body)
-        result = call(poller.result)
-        return service_text(dict(result.properties).get("protectionState")) if result else ""

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from handlers.core.model import BackupFailure, ProtectedItemRef
+from handlers.core.model import BackupFailure, ProtectedItemRef, Workload
 
 if TYPE_CHECKING:
     from rules.engine import Decision
@@ -104,6 +104,14 @@ class Incident:
     ActionLog: str = "[]"
     #: The rule's parameters for its action (JSON), e.g. a retry's delay and attempts.
     ActionParams: str = "{}"
+    #: What the item protects (``vm``, ``sql``, ``hana``, ``files``) and, for the workloads, the
+    #: job's name for it, the backup type, the file share's storage account, and the item's
+    #: ARM id once known (named by an alert, or found in the vault).
+    Workload: str = "vm"
+    Entity: str = ""
+    BackupType: str = ""
+    StorageAccount: str = ""
+    ItemId: str = ""
     #: Retry-queue messages sent for this incident (JSON): message id → the queue message that
     #: took it ("" while none has), so a second copy of a message is never acted on.
     RetryMessages: str = "{}"
@@ -124,6 +132,19 @@ class Incident:
     @property
     def item(self) -> ProtectedItemRef:
         return ProtectedItemRef.from_vault_id(self.VaultId, self.VmResourceGroup, self.VmName)
+
+    @property
+    def resource_name(self) -> str:
+        """The name of what failed to be backed up: the VM, the database, the share."""
+        return self.VmName if self.Workload == Workload.VM else self.Entity
+
+    @property
+    def item_key(self) -> str:
+        """One string naming the protected item, for table keys (tickets, retry counters)."""
+        if self.Workload == Workload.VM:
+            return self.item.key
+        where = f"|{self.StorageAccount.lower()}" if self.StorageAccount else ""
+        return f"{self.VaultId}|{self.Workload}{where}|{self.Entity.lower()}"
 
     @property
     def action_params(self) -> dict[str, Any]:
@@ -194,4 +215,9 @@ def new_incident(
         JobStartTime=failure.start_time,
         JobEndTime=failure.end_time,
         ActionParams=json.dumps(decision.params, sort_keys=True),
+        Workload=failure.workload,
+        Entity=failure.entity,
+        BackupType=failure.backup_type,
+        StorageAccount=failure.storage_account,
+        ItemId=failure.item_id,
     )

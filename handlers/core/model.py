@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from handlers.core.ids import VaultRef, VmRef
 from handlers.core.text import bounded
@@ -28,13 +29,32 @@ class Source(StrEnum):
     REPLAY = "replay"
 
 
+class Workload:
+    """What a backup item protects (the rules scope themselves by these names)."""
+
+    VM = "vm"
+    SQL = "sql"
+    HANA = "hana"
+    FILES = "files"
+    ALL = (VM, SQL, HANA, FILES)
+    #: How people call them, for tickets and reports.
+    LABELS: ClassVar[dict[str, str]] = {
+        VM: "Azure VM",
+        SQL: "SQL database",
+        HANA: "SAP HANA database",
+        FILES: "file share",
+    }
+
+
 @dataclass(frozen=True)
 class ErrorDetail:
-    """One entry of a job's ``errorDetails``: the code as text (numeric codes too)."""
+    """One entry of a job's ``errorDetails``: the code as text (numeric codes too), and for
+    workload jobs the code's name (``errorTitle``), which Azure sends beside a numeric code."""
 
     code: str
     message: str = ""
     recommendations: tuple[str, ...] = ()
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,9 +119,17 @@ class ProtectedItemRef:
 
 @dataclass(frozen=True)
 class BackupFailure:
-    """A failed Azure VM backup job, as every later stage sees it.
+    """A failed backup job of a Recovery Services vault, as every later stage sees it.
 
     :ivar job_id: the backup job's GUID, the idempotency key of the whole pipeline.
+    :ivar workload: what the item protects (:class:`Workload`); for an Azure VM, ``vm_name``
+        and ``vm_resource_group`` name it, for the others ``entity`` does (the job's
+        ``entityFriendlyName``: ``[instance/]db [host]``, ``db [host]``, the share), and
+        ``vm_name`` is the host VM only once it is known.
+    :ivar backup_type: what a workload job backed up (``Full``, ``Log``…: ``Backup (Log)``).
+    :ivar storage_account: the storage account of a file share.
+    :ivar item_id: the protected item's ARM id, when the source names it (an alert): a hint
+        the actions verify, never trust.
     """
 
     job_id: str
@@ -119,6 +147,16 @@ class BackupFailure:
     event_id: str = ""
     actions_info: tuple[str, ...] = ()
     dynamic_message: str = ""
+    workload: str = Workload.VM
+    entity: str = ""
+    backup_type: str = ""
+    storage_account: str = ""
+    item_id: str = ""
+
+    @property
+    def resource_name(self) -> str:
+        """The name of what failed to be backed up: the VM, the database, the share."""
+        return self.vm_name if self.workload == Workload.VM else self.entity
 
     @property
     def item(self) -> ProtectedItemRef:
@@ -152,7 +190,8 @@ class BackupFailure:
 
     @property
     def codes(self) -> tuple[str, ...]:
-        return tuple(e.code for e in self.errors if e.code)
+        """Every code the job gives: numeric codes and, for workload jobs, their names."""
+        return tuple(c for e in self.errors for c in (e.code, e.title) if c)
 
     @property
     def message(self) -> str:

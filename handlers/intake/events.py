@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from handlers.core.ids import ArmIdError, job_ref, vm_from_container
-from handlers.core.model import BackupFailure, ErrorDetail, Rejection, Source
+from handlers.core.model import BackupFailure, ErrorDetail, Rejection, Source, Workload
 from handlers.core.text import clean, excerpt
 
 #: The event type of our contract, on our own Event Grid topic.
@@ -32,7 +32,17 @@ MAX_TEXT_CHARS = 8_000
 MAX_ERRORS = 20
 MAX_NAME_CHARS = 1_024
 
-_VM_JOB_TYPES = frozenset({"azureiaasvmjob", "azureiaasvmjobv2"})
+#: The job types this app answers for, and the workload each names (a workload job's
+#: ``workloadType`` says which database it is).
+_JOB_TYPES = {
+    "azureiaasvmjob": Workload.VM,
+    "azureiaasvmjobv2": Workload.VM,
+    "azureworkloadjob": "",
+    "azurestoragejob": Workload.FILES,
+}
+_WORKLOAD_TYPES = {"sqldatabase": Workload.SQL, "saphanadatabase": Workload.HANA}
+#: ``Backup (Log)``: a workload job's operation with its backup type.
+_TYPED_OPERATION = re.compile(r"^\s*[A-Za-z]+\s*\(\s*([A-Za-z]+)\s*\)\s*$")
 # JobSupportedAction in the REST spec, for old payloads that serialize it as a number.
 _ACTIONS_INFO = ("Invalid", "Cancellable", "Retriable")
 
@@ -125,6 +135,7 @@ def _error(raw: Any, path: str) -> ErrorDetail:
         code=_code(entry.get("errorCode"), f"{path}.errorCode"),
         message=_string(entry.get("errorString"), f"{path}.errorString"),
         recommendations=recommendations[:MAX_ERRORS],
+        title=_code(entry.get("errorTitle"), f"{path}.errorTitle"),
     )
 
 
@@ -140,10 +151,29 @@ def _actions_info(raw: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
-def parse_job(job: Any, source: Source, event_id: str = "") -> BackupFailure:
+def _workload(props: Mapping[str, Any]) -> str:
+    job_type = _string(props.get("jobType"), "properties.jobType", required=True, limit=64)
+    if job_type.lower() not in _JOB_TYPES:
+        raise PayloadError(f"properties.jobType {job_type!r} is not a job this app answers for")
+    workload = _JOB_TYPES[job_type.lower()]
+    if workload:
+        return workload
+    kind = _string(props.get("workloadType"), "properties.workloadType", limit=64)
+    if kind.lower() not in _WORKLOAD_TYPES:
+        raise PayloadError(f"properties.workloadType {kind!r} is not SQL or SAP HANA")
+    return _WORKLOAD_TYPES[kind.lower()]
+
+
+def _name(props: Mapping[str, Any], key: str) -> str:
+    return _string(props.get(key), f"properties.{key}", limit=MAX_NAME_CHARS, name=True)
+
+
+def parse_job(job: Any, source: Source, event_id: str = "", item_id: str = "") -> BackupFailure:
     """Normalize one job resource (the Backup Jobs REST API's JSON) into a BackupFailure.
 
-    :raises PayloadError: the job is not a failed Azure VM backup job in a usable shape.
+    :param item_id: the protected item's ARM id when the source names it (an alert).
+    :raises PayloadError: the job is not a failed backup job of Azure VM, SQL or SAP HANA in
+        Azure VM, or Azure Files, in a usable shape.
     """
     job = _mapping(job, "data")
     job_id = _string(job.get("id"), "data.id", required=True, limit=MAX_NAME_CHARS * 2, name=True)
@@ -154,16 +184,16 @@ def parse_job(job: Any, source: Source, event_id: str = "") -> BackupFailure:
             f"data.id is not a Recovery Services backup job id: {job_id[:200]!r}"
         ) from None
     props = _mapping(job.get("properties"), "data.properties")
-    job_type = _string(props.get("jobType"), "properties.jobType", required=True, limit=64)
-    if job_type.lower() not in _VM_JOB_TYPES:
-        raise PayloadError(f"properties.jobType {job_type!r} is not an Azure VM backup job")
+    workload = _workload(props)
     status = _string(props.get("status"), "properties.status", required=True, limit=64)
     if status.lower() != "failed":
         raise PayloadError(f"properties.status is {status!r}, not 'Failed'")
-    container = _string(
-        props.get("containerName"), "properties.containerName", limit=MAX_NAME_CHARS, name=True
-    )
-    vm_group, vm_name = vm_from_container(container)
+    vm_group, vm_name = vm_from_container(_name(props, "containerName"))
+    entity = _name(props, "entityFriendlyName")
+    if workload == Workload.VM:
+        vm_name = vm_name or entity
+    operation = _string(props.get("operation"), "properties.operation", limit=64)
+    typed = _TYPED_OPERATION.match(operation)
     errors = tuple(
         _error(e, f"properties.errorDetails[{i}]")
         for i, e in enumerate(_list(props.get("errorDetails"), "properties.errorDetails"))
@@ -180,15 +210,9 @@ def parse_job(job: Any, source: Source, event_id: str = "") -> BackupFailure:
         subscription_id=vault.subscription_id,
         vault_resource_group=vault.resource_group,
         vault_name=vault.name,
-        vm_name=vm_name
-        or _string(
-            props.get("entityFriendlyName"),
-            "properties.entityFriendlyName",
-            limit=MAX_NAME_CHARS,
-            name=True,
-        ),
+        vm_name=vm_name,
         vm_resource_group=vm_group,
-        operation=_string(props.get("operation"), "properties.operation", limit=64),
+        operation=operation,
         status=status,
         errors=errors[:MAX_ERRORS],
         source=source,
@@ -197,6 +221,11 @@ def parse_job(job: Any, source: Source, event_id: str = "") -> BackupFailure:
         event_id=event_id,
         actions_info=_actions_info(props.get("actionsInfo")),
         dynamic_message=dynamic,
+        workload=workload,
+        entity=entity,
+        backup_type=typed.group(1) if typed else "",
+        storage_account=_name(props, "storageAccountName"),
+        item_id=item_id,
     )
 
 

@@ -1,7 +1,8 @@
 """The job watcher: our own event source, since Azure Backup publishes no events.
 
 Every run lists the Recovery Services vaults of each configured subscription, lists each
-vault's failed Azure VM jobs, reads each job's details and publishes one
+vault's failed jobs of Azure VMs, SQL and SAP HANA in Azure VMs and Azure Files (one listing),
+reads each job's details and publishes one
 ``BackupResponder.BackupJobFailed`` CloudEvent per job to our Event Grid topic.
 
 Per vault, a checkpoint (``checkpoints`` table) holds the latest job end time published.
@@ -94,7 +95,7 @@ def _watch_vault(
     mark = checkpoints.get(vault.id)
     since = (mark or now) - lookback
     jobs = sorted(
-        (j for j in api.failed_vm_jobs(since, now) if mark is None or _end(j) > mark),
+        (j for j in api.failed_jobs(since, now) if mark is None or _end(j) > mark),
         key=_end,
     )
     chosen = jobs[:budget]

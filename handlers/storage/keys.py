@@ -80,7 +80,8 @@ def inverted_ticks(moment: datetime) -> str:
 
 
 def incident_keys(failure: BackupFailure, received_at: datetime) -> tuple[str, str]:
-    """PartitionKey and RowKey of the incident for ``failure``: the VM, then newest first."""
+    """PartitionKey and RowKey of the incident for ``failure``: what failed to be backed up (the
+    VM, the database, the share), then newest first."""
     moment = failure.occurred_at or received_at
-    vm = safe_key(failure.vm_name or "_unknown")
-    return vm, f"{inverted_ticks(moment)}_{safe_key(failure.job_id)}"
+    resource = safe_key(failure.resource_name or "_unknown")
+    return resource, f"{inverted_ticks(moment)}_{safe_key(failure.job_id)}"
