@@ -233,7 +233,7 @@ def test_storage_outage_mid_batch_then_redelivery_handles_every_event_once(
     crashing = scenes[5]  # the second stop-protection of the batch
     stop_for_real = ItemApi.stop_protection
 
-    def stop_then_storage_vanishes(api: ItemApi, source_resource_id: str) -> str:
+    def stop_then_storage_vanishes(api: ItemApi, source_resource_id: str = "") -> str:
         state = stop_for_real(api, source_resource_id)
         if api.item.vm_name == crashing.vm_name:
             storage.stop()  # after the change in Azure, before its outcome is recorded

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from handlers.actions.registry import ACTIONS
 from handlers.azure.backup import ItemApi, VaultApi, job_state
 from handlers.azure.clients import AzureClients
+from handlers.azure.workloads import WorkloadItemApi, matches, workload_items
 from handlers.core.incident import Incident, IncidentStatus
-from handlers.core.model import ProtectedItemRef
+from handlers.core.model import ProtectedItemRef, Workload
 from handlers.core.settings import Settings
 from handlers.outbound import telemetry
 from handlers.storage import RetryQueue, Storage
@@ -53,7 +54,7 @@ class ActionContext:
     services: Services
     pk: str
     rk: str
-    _api: ItemApi | None = field(default=None, init=False, repr=False)
+    _api: ItemApi | WorkloadItemApi | None = field(default=None, init=False, repr=False)
 
     def incident(self) -> Incident:
         """The incident as stored now."""
@@ -69,12 +70,50 @@ class ActionContext:
         return ACTIONS[action_name].with_defaults(self.incident().action_params)
 
     @property
-    def api(self) -> ItemApi:
+    def api(self) -> ItemApi | WorkloadItemApi:
         """The item's API; resolves the item from the Backup API first when the job did not
-        name it (see :meth:`resolve_item`)."""
+        name it (see :meth:`resolve_item` and :meth:`resolve_workload_item`)."""
         if self._api is None:
-            self._api = self.resolve_item()
+            incident = self.incident()
+            vm = incident.Workload == Workload.VM
+            self._api = self.resolve_item() if vm else self.resolve_workload_item(incident)
         return self._api
+
+    def resolve_workload_item(self, incident: Incident) -> WorkloadItemApi:
+        """The protected database or share of a workload incident.
+
+        The item an alert named is checked against the job's names for it; otherwise the
+        vault's items of the workload are searched by the job's names. The item found is
+        written on the incident once (``item resolved``).
+
+        :raises ItemUnresolvedError: no item, or several, fit: never a guess.
+        """
+        clients, vault = self.services.clients, incident.item.vault
+        candidates = [
+            item
+            for item in workload_items(clients, vault, incident.Workload)
+            if matches(item, incident.Entity, incident.StorageAccount)
+        ]
+        if incident.ItemId:  # named by the source: only if the vault's names agree
+            candidates = [c for c in candidates if c.id.lower() == incident.ItemId.lower()]
+        if len(candidates) != 1:
+            named = ", ".join(c.id for c in candidates) or "none"
+            label = Workload.LABELS[incident.Workload]
+            raise ItemUnresolvedError(
+                f"vault {incident.VaultName} has {len(candidates)} protected {label} item(s) "
+                f"for {incident.Entity!r}: {named}"
+            )
+        item = candidates[0]
+        if item.id != incident.ItemId:
+            self._record_item(item.id, item.name)
+        return WorkloadItemApi(clients, item, incident.Entity, incident.BackupType)
+
+    def _record_item(self, item_id: str, name: str) -> None:
+        def record(stored: Incident) -> None:
+            stored.ItemId, stored.ProtectedItem = item_id, name
+            stored.log("item", "resolved", f"the job's item is {name}", ref=item_id)
+
+        self.services.storage.incidents.mutate(self.pk, self.rk, record)
 
     def resolve_item(self) -> ItemApi:
         """The protected item of the incident, for the item calls.

@@ -1,10 +1,13 @@
-"""The ``stop_protection`` action: for a VM that is verifiably gone, stop its backups and
-keep every recovery point. Never a DELETE of backup data.
+"""The ``stop_protection`` action: for a protected resource that is verifiably gone, stop its
+backups and keep every recovery point. Never a DELETE of backup data.
 
-Nothing in the event is trusted for this. Before the PUT, the Backup API must still show
-the job failed, ARM must answer 404 for the VM, and no VM of that name may exist elsewhere
-in the subscription (a move). Anything else, including an authorization or Multi-User
-Authorization denial, becomes a ticket instead.
+Nothing in the event is trusted for this. Before the PUT, the Backup API must still show the
+job failed, and ARM must say the resource is gone: a 404 for the VM with no VM of that name
+elsewhere in the subscription (a move); for a SQL or SAP HANA database, the same of its host
+VM (a dropped database cannot be seen through ARM: that stays a ticket); for a file share, a
+404 for its storage account, or a share neither listed nor soft-deleted (a soft-deleted share
+is an urgent ticket: it can be undeleted). Anything else, including an authorization or
+Multi-User Authorization denial, becomes a ticket instead.
 """
 
 from __future__ import annotations
@@ -13,28 +16,23 @@ from handlers.actions.context import ActionContext
 from handlers.actions.registry import register
 from handlers.azure.backup import STOPPED
 from handlers.azure.errors import AzureCallError, ErrorKind
-from handlers.core.incident import IncidentStatus
-from handlers.core.model import Source
+from handlers.core.incident import Incident, IncidentStatus
+from handlers.core.model import Source, Workload
 
 NAME = "stop_protection"
 
 DONE_NOTE = (
-    "Protection of {vm} was stopped because the VM no longer exists (Azure Resource Manager "
-    "returned 404). Every recovery point is retained: the VM can still be restored from vault "
-    "{vault}. If the VM was moved or re-created, protect it again where it lives now; if the "
-    "backup data is no longer needed, delete it from the vault yourself (it is billed until "
-    "then)."
+    "Protection of {what} was stopped because {why}. Every recovery point is retained: it can "
+    "still be restored from vault {vault}. If it was moved or re-created, protect it again "
+    "where it lives now; if the backup data is no longer needed, delete it from the vault "
+    "yourself (it is billed until then)."
 )
 
 
-def _precheck(ctx: ActionContext) -> str:
-    """Why protection must NOT be stopped, or ``""`` when every check passed."""
-    if ctx.api.vm_exists():
-        return "Azure Resource Manager still has the VM; protection was left on"
-    moved_to = ctx.api.vm_elsewhere()
-    if moved_to:
-        return f"a VM with the same name exists at {moved_to} (moved?); protection was left on"
-    return ""
+def _done_note(incident: Incident, why: str) -> str:
+    label = Workload.LABELS.get(incident.Workload, "item")
+    what = f"{label} {incident.VmId or incident.resource_name}"
+    return DONE_NOTE.format(what=what, why=why, vault=incident.VaultName)
 
 
 @register(NAME)
@@ -47,19 +45,20 @@ def stop_protection(ctx: ActionContext) -> None:
         from_job = Source.VM_DELETED not in incident.Source.split(",")  # deletions have no job
         if from_job and ctx.failure_unconfirmed(NAME):
             return
-        objection = _precheck(ctx)
-        if objection:
-            ctx.log(NAME, "skipped", objection)
-            ctx.escalate(f"Protection not stopped: {objection}.")
+        verdict = ctx.api.gone()
+        if not verdict.gone:
+            ctx.log(NAME, "skipped", f"{verdict.why}; protection was left on")
+            urgent = "Urgent: " if verdict.urgent else ""
+            ctx.escalate(f"{urgent}Protection not stopped: {verdict.why}.")
             return
-        item = ctx.api.protected_item()
-        if item is None:
+        state = ctx.api.protection_state()
+        if state is None:
             ctx.log(NAME, "skipped", "the vault has no such protected item")
             ctx.escalate("Protection not stopped: the vault has no matching protected item.")
             return
-        if item.protection_state != STOPPED:
-            ctx.log(NAME, "started", "VM confirmed deleted (ARM 404); stopping, data retained")
-            state = ctx.api.stop_protection(item.source_resource_id or ctx.api.item.vm_id)
+        if state != STOPPED:
+            ctx.log(NAME, "started", f"{verdict.why}; stopping, data retained")
+            state = ctx.api.stop_protection()
             if state != STOPPED:
                 raise AzureCallError(
                     ErrorKind.UNAVAILABLE, "", f"protection state is {state!r} after the stop"
@@ -75,7 +74,7 @@ def stop_protection(ctx: ActionContext) -> None:
         )
         ctx.escalate(f"Stopping protection failed: {denied or error}. Nothing was changed.")
         return
-    note = DONE_NOTE.format(vm=ctx.api.item.vm_id or incident.VmName, vault=incident.VaultName)
+    note = _done_note(ctx.incident(), verdict.why)
     stopped = "protection stopped, recovery points retained"
     ctx.log(NAME, "succeeded", stopped, status=IncidentStatus.RESOLVED)
     result, state = ctx.ticket(note)

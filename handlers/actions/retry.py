@@ -32,6 +32,7 @@ from handlers.actions.retry_messages import MessageKind, RetryMessage, enqueue
 from handlers.azure.backup import JobState
 from handlers.azure.errors import AzureCallError, ErrorKind
 from handlers.core.incident import ActionEntry, Incident, IncidentStatus
+from handlers.core.model import Workload
 
 NAME = "retry"
 #: The host moves a message to the poison queue after ``host.json``'s ``maxDequeueCount``
@@ -42,6 +43,9 @@ MAX_FOLLOW_UPS = 12
 IN_PROGRESS_CODE = "usererrorbackupoperationinprogress"
 #: How far before its own trigger record a retry looks for the backup it started.
 CLOCK_SKEW = timedelta(minutes=5)
+NO_AD_HOC_LOG = (
+    "SAP HANA takes no on-demand log backup; the next scheduled log backup runs within minutes"
+)
 FINISHED_OK = ("completed", "completedwithwarnings")
 RUNNING = ("inprogress", "cancelling")
 PARAMETERS = {
@@ -59,7 +63,8 @@ def _delay(ctx: ActionContext) -> timedelta:
 
 
 def _max_attempts(ctx: ActionContext) -> int:
-    return daily_attempts_allowed(ctx.settings, ctx.params(NAME)["max_attempts"])
+    workload = ctx.incident().Workload
+    return daily_attempts_allowed(ctx.settings, ctx.params(NAME)["max_attempts"], workload)
 
 
 def _send(
@@ -151,6 +156,27 @@ def _newer_jobs(ctx: ActionContext, incident: Incident) -> tuple[JobState | None
     return done, running
 
 
+def _redirected(ctx: ActionContext, incident: Incident, attempt: int) -> bool:
+    """Whether no backup is to be retried: what the item protects is gone (→ stop protection),
+    needs a person first (a soft-deleted share), or takes no on-demand backup of this kind."""
+    verdict = ctx.api.gone()
+    if verdict.gone:
+        ctx.log(NAME, "skipped", f"{verdict.why}: stopping protection instead", attempt=attempt)
+        ACTIONS["stop_protection"].run(ctx)
+        return True
+    if verdict.urgent or _no_ad_hoc_backup(incident):
+        why = verdict.why if verdict.urgent else NO_AD_HOC_LOG
+        ctx.log(NAME, "skipped", why, attempt=attempt)
+        ctx.escalate(f"{'Urgent: ' if verdict.urgent else ''}No automatic retry: {why}.")
+        return True
+    return False
+
+
+def _no_ad_hoc_backup(incident: Incident) -> bool:
+    """SAP HANA takes no on-demand log backup (the next scheduled one runs within minutes)."""
+    return incident.Workload == Workload.HANA and incident.BackupType.lower() == "log"
+
+
 def _attempt_log(incident: Incident, attempt: int) -> list[ActionEntry]:
     return [a for a in incident.actions if a.action == NAME and a.attempt == attempt]
 
@@ -163,9 +189,7 @@ def _attempt(ctx: ActionContext, message: RetryMessage) -> None:
         return  # a message of an attempt already under way
     if ctx.failure_unconfirmed(NAME, attempt):
         return
-    if not ctx.api.vm_exists():
-        ctx.log(NAME, "skipped", "ARM has no such VM: stopping protection instead", attempt=attempt)
-        ACTIONS["stop_protection"].run(ctx)
+    if _redirected(ctx, incident, attempt):
         return
     started = next((a for a in log if a.state == "started"), None)
     if started is not None and _found_own_backup(ctx, message, started):

@@ -6,13 +6,24 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from handlers.core.incident import Incident
+from handlers.core.model import Workload
 from handlers.core.settings import AZURE_ON_DEMAND_DAILY_LIMIT, Settings
 from handlers.storage import Storage
 
+#: On-demand backups per item per UTC day that Azure allows (VM: its hard limit; SQL and HANA:
+#: the three on-demand backups of the support matrices; Azure Files: ten).
+WORKLOAD_DAILY_LIMITS = {
+    Workload.VM: AZURE_ON_DEMAND_DAILY_LIMIT,
+    Workload.SQL: 3,
+    Workload.HANA: 3,
+    Workload.FILES: 10,
+}
 
-def daily_attempts_allowed(settings: Settings, rule_max: int) -> int:
-    """Attempts allowed per item per UTC day: the rule's, within the app's and Azure's caps."""
-    return min(rule_max or 1, settings.retry_daily_cap, AZURE_ON_DEMAND_DAILY_LIMIT)
+
+def daily_attempts_allowed(settings: Settings, rule_max: int, workload: str = Workload.VM) -> int:
+    """Attempts allowed per item per UTC day: the rule's, within ``RETRY_DAILY_CAP`` and
+    Azure's limit for the workload."""
+    return min(rule_max or 1, settings.retry_daily_cap, WORKLOAD_DAILY_LIMITS[workload])
 
 
 def take_daily_attempt(storage: Storage, incident: Incident, limit: int, now: datetime) -> bool:

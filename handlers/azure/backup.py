@@ -165,21 +165,36 @@ class VaultApi:
         jobs = self.jobs("status eq 'Failed'", since, until)
         return [j for j in jobs if service_text(j.properties.backup_management_type) in WATCHED]
 
-    def vm_items(self, friendly_name: str = "") -> list[VmItem]:
-        """The vault's protected Azure VM items (those named ``friendly_name``, if given)."""
-        query = VM_ITEMS
-        if friendly_name:
-            query += f" and friendlyName eq '{friendly_name.replace(chr(39), chr(39) * 2)}'"
-        items = call_list(
+    def items(self, query: str) -> list[Any]:
+        """The vault's protected items matching ``query`` (SDK resources)."""
+        return call_list(
             self._backup.backup_protected_items.list,
             self.vault.name,
             self.vault.resource_group,
             filter=query,
         )
-        found = [_vm_item(item) for item in items]
+
+    def vm_items(self, friendly_name: str = "") -> list[VmItem]:
+        """The vault's protected Azure VM items (those named ``friendly_name``, if given)."""
+        query = VM_ITEMS
+        if friendly_name:
+            query += f" and friendlyName eq '{friendly_name.replace(chr(39), chr(39) * 2)}'"
+        found = [_vm_item(item) for item in self.items(query)]
         if friendly_name:  # the filter narrows; the name decides (any case, like ARM)
             found = [i for i in found if i.friendly_name.lower() == friendly_name.lower()]
         return found
+
+
+@dataclass(frozen=True)
+class Gone:
+    """Whether what an item protects is verifiably gone (ARM says so), and what was found.
+
+    :ivar urgent: a person must act before data is lost (a soft-deleted file share).
+    """
+
+    gone: bool
+    why: str
+    urgent: bool = False
 
 
 class ItemOperations:
@@ -305,6 +320,7 @@ class ItemApi(ItemOperations):
         self.item = item
         self._clients = clients
         self._same_name_items = same_name_items
+        self._seen: VmItem | None = None
 
     @property
     def _path(self) -> tuple[str, str, str, str, str]:
@@ -367,7 +383,23 @@ class ItemApi(ItemOperations):
     def protected_item(self) -> VmItem | None:
         """The item as the vault has it now, or None when the vault has no such item."""
         resource = self._item_resource()
-        return _vm_item(resource) if resource is not None else None
+        self._seen = _vm_item(resource) if resource is not None else None
+        return self._seen
+
+    def protection_state(self) -> str | None:
+        """The item's protection state now, or None when the vault has no such item."""
+        found = self.protected_item()
+        return found.protection_state if found else None
+
+    def gone(self) -> Gone:
+        """Whether the VM is verifiably gone: ARM answers 404, and no VM of its name lives
+        elsewhere in the subscription (a move)."""
+        if self.vm_exists():
+            return Gone(False, "Azure Resource Manager still has the VM")
+        moved_to = self.vm_elsewhere()
+        if moved_to:
+            return Gone(False, f"a VM with the same name exists at {moved_to} (moved?)")
+        return Gone(True, "VM confirmed deleted (ARM 404)")
 
     def trigger_backup(self, expiry_days: int) -> str:
         """Start an on-demand backup; returns the URL of its operation status (or ``""``)."""
@@ -376,13 +408,17 @@ class ItemApi(ItemOperations):
         expiry = datetime.now(UTC) + timedelta(days=expiry_days)
         return self._trigger(models.IaasVMBackupRequest(recovery_point_expiry_time_in_utc=expiry))
 
-    def stop_protection(self, source_resource_id: str) -> str:
+    def stop_protection(self, source_resource_id: str = "") -> str:
         """Stop protection and keep every recovery point. Returns the new protection state.
 
-        The Compute-VM item type is required: the base type is refused by the service.
+        The Compute-VM item type is required: the base type is refused by the service. The
+        item's ``sourceResourceId`` is the one this delivery read, unless given.
         """
         from azure.mgmt.recoveryservicesbackup import models
 
+        if not source_resource_id:
+            seen = self._seen or self.protected_item()
+            source_resource_id = (seen.source_resource_id if seen else "") or self.item.vm_id
         return self._stop(
             models.AzureIaaSComputeVMProtectedItem(
                 protection_state=models.ProtectionState.PROTECTION_STOPPED,

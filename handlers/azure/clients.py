@@ -122,6 +122,12 @@ class AzureClients:
 
         return self._management("compute", subscription_id, ComputeManagementClient)
 
+    def storage(self, subscription_id: str) -> Any:
+        """``StorageManagementClient`` (storage accounts, file shares) for one subscription."""
+        from azure.mgmt.storage import StorageManagementClient
+
+        return self._management("storage", subscription_id, StorageManagementClient)
+
     def vaults(self, subscription_id: str) -> Any:
         """``RecoveryServicesClient`` (vault listing) for one subscription."""
         from azure.mgmt.recoveryservices import RecoveryServicesClient

@@ -97,6 +97,30 @@ def job_ref(text: str) -> tuple[VaultRef, str]:
     return VaultRef(found["sub"], found["rg"], found["name"]), found["job"]
 
 
+_ITEM = re.compile(
+    _GROUP_PREFIX + rf"/providers/{re.escape(_VAULTS)}/(?P<name>{_SEGMENT})/backupfabrics/"
+    rf"{_SEGMENT}/protectioncontainers/(?P<container>{_SEGMENT})/protecteditems/(?P<item>{_SEGMENT})/?$",
+    re.IGNORECASE,
+)
+
+
+def item_ref(text: str) -> tuple[VaultRef, str, str]:
+    """The vault, the container name and the item name of a protected item's id.
+
+    >>> vault, container, item = item_ref(
+    ...     "/subscriptions/s/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v"
+    ...     "/backupFabrics/Azure/protectionContainers/VMAppContainer;Compute;rg-vm;vm1"
+    ...     "/protectedItems/SQLDataBase;mssqlserver;db1")
+    >>> vault.name, container, item
+    ('v', 'VMAppContainer;Compute;rg-vm;vm1', 'SQLDataBase;mssqlserver;db1')
+
+    :raises ArmIdError: ``text`` is not a protected item id.
+    """
+    found = _match(_ITEM, text, "protected item")
+    vault = VaultRef(found["sub"], found["rg"], found["name"])
+    return vault, found["container"], found["item"]
+
+
 def vm_from_container(container: str) -> tuple[str, str]:
     """``(resource group, VM name)`` from a VM's Backup container or item name; ``("", "")``
     when it names no Azure VM."""
