@@ -78,8 +78,11 @@ def ticket_partition(incident: Incident) -> str:
 
 
 def _facts(incident: Incident) -> dict[str, str]:
+    facts = {incident.resource_label: incident.resource_id}
+    if incident.StorageAccount:
+        facts["Storage account"] = incident.StorageAccount
     return {
-        "VM": incident.VmId or incident.VmName,
+        **facts,
         "Vault": incident.VaultId,
         "Subscription": incident.SubscriptionId,
         "Backup job": incident.JobId,
@@ -97,7 +100,10 @@ def ticket_content(
     return TicketContent(
         ticket_id=ticket_id,
         incident_id=incident.IncidentId,
-        title=f"Azure VM backup: {incident.RuleTitle} on {incident.VmName or '?'}",
+        title=(
+            f"Azure Backup ({incident.resource_label}): {incident.RuleTitle} "
+            f"on {incident.resource_name or '?'}"
+        ),
         summary=summary,
         facts=_facts(incident),
         remediation=remediation,

@@ -68,7 +68,7 @@ def incident_detail(incident: Incident, out: TextIO) -> None:
     for name, value in (
         ("incident", incident.IncidentId),
         ("failed (UTC)", failed_at(incident).strftime(_TIME)),
-        ("VM", incident.VmId or incident.VmName),
+        (incident.resource_label, incident.resource_id),
         ("vault", incident.VaultId or incident.VaultName),
         ("operation", incident.Operation),
         ("job", incident.JobResourceId or incident.JobId),

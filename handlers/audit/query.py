@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from handlers.core.incident import STATUSES, Incident
+from handlers.core.model import Workload
 from handlers.storage import Storage
 from handlers.storage.keys import inverted_ticks, safe_key
 
@@ -48,6 +49,7 @@ _PROPERTIES = {
     "action": "PlannedAction",
     "status": "Status",
     "dry_run": "DryRun",
+    "workload": "Workload",
 }
 
 
@@ -100,7 +102,10 @@ def _flag(text: str, name: str) -> bool:
 class IncidentQuery:
     """Filters on the incidents table; empty fields do not filter.
 
-    :ivar vm: VM name, any case (the PartitionKey is derived from it).
+    :ivar vm: what failed to be backed up, any case: a VM's name, or a database's or share's
+        as its jobs name it (the PartitionKey is derived from it).
+    :ivar workload: ``vm``, ``sql``, ``hana`` or ``files`` (incidents recorded before workloads
+        were answered carry none: they are all VMs).
     :ivar action: the planned action (the rule's), e.g. ``retry``.
     :ivar since: failed at or after this time (inclusive).
     :ivar until: failed before this time (exclusive).
@@ -115,6 +120,7 @@ class IncidentQuery:
     dry_run: bool | None = None
     since: datetime | None = None
     until: datetime | None = None
+    workload: str = ""
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], now: datetime) -> IncidentQuery:
@@ -138,6 +144,9 @@ class IncidentQuery:
         query = cls(**values)
         if query.status and query.status not in STATUSES:
             raise QueryError(f"status={query.status!r}: expected one of {', '.join(STATUSES)}")
+        if query.workload and query.workload not in Workload.ALL:
+            known = ", ".join(Workload.ALL)
+            raise QueryError(f"workload={query.workload!r}: expected one of {known}")
         if query.since and query.until and query.since >= query.until:
             raise QueryError("since must be before until")
         return query

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from handlers.audit.query import failed_at
 from handlers.core.incident import Incident
+from handlers.core.model import Workload
 
 #: Columns of ``--format csv`` (the action log is left to JSON and ``show``).
 CSV_COLUMNS = (
@@ -52,7 +53,7 @@ def action_outcome(incident: Incident) -> str:
 #: Columns of the incident table, in the terminal and in the HTML report.
 TABLE_COLUMNS = (
     "failed (UTC)",
-    "VM",
+    "protected item",
     "vault",
     "rule",
     "category",
@@ -69,7 +70,9 @@ def table_cells(incident: Incident) -> tuple[str, ...]:
     """The incident's cells under :data:`TABLE_COLUMNS`."""
     return (
         failed_at(incident).strftime("%Y-%m-%d %H:%M"),
-        incident.VmName,
+        incident.resource_name
+        if incident.Workload == Workload.VM
+        else f"{incident.resource_name} ({incident.resource_label})",
         incident.VaultName,
         incident.Rule,
         incident.Category,

@@ -261,15 +261,21 @@ def _positive(text: str) -> int:
 def _filters() -> argparse.ArgumentParser:
     """The incident filters, shared by ``incidents``, ``summary`` and ``report``."""
     from handlers.core.incident import STATUSES
+    from handlers.core.model import Workload
 
     parser = argparse.ArgumentParser(add_help=False)
     group = parser.add_argument_group("filters (exact values; times in UTC)")
-    group.add_argument("--vm", help="VM name, any case (a single-partition query)")
+    group.add_argument(
+        "--vm", help="VM, database or share name, any case (a single-partition query)"
+    )
     group.add_argument("--vault", help="Recovery Services vault name")
     group.add_argument("--rule", help="rule id, e.g. copy-to-vault-timed-out")
     group.add_argument("--category", help="rule category, e.g. transient")
     group.add_argument("--action", help="planned action: retry, ticket, stop_protection, record")
     group.add_argument("--status", choices=STATUSES, help="the incident's status")
+    group.add_argument(
+        "--workload", choices=Workload.ALL, help="what the item protects: vm, sql, hana, files"
+    )
     group.add_argument(
         "--dry-run",
         action=argparse.BooleanOptionalAction,

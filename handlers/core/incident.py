@@ -139,6 +139,18 @@ class Incident:
         return self.VmName if self.Workload == Workload.VM else self.Entity
 
     @property
+    def resource_label(self) -> str:
+        """What the item protects, as a person would say it (``Azure VM``, ``SQL database``…)."""
+        return Workload.LABELS.get(self.Workload, self.Workload)
+
+    @property
+    def resource_id(self) -> str:
+        """The fullest name known of what failed to be backed up: the VM's ARM id, the item's."""
+        if self.Workload == Workload.VM:
+            return self.VmId or self.VmName
+        return self.ItemId or self.Entity
+
+    @property
     def item_key(self) -> str:
         """One string naming the protected item, for table keys (tickets, retry counters)."""
         if self.Workload == Workload.VM:

@@ -46,7 +46,7 @@ class Outcome:
         return cls(
             kind=kind,
             job_id=incident.JobId,
-            vm_name=incident.VmName,
+            vm_name=incident.resource_name,
             rule=incident.Rule,
             category=incident.Category,
             action=incident.PlannedAction,

@@ -24,6 +24,8 @@ from handlers.pipeline.respond import respond
 from handlers.pipeline.runtime import Runtime
 
 SCHEMA_ID = "azureMonitorCommonAlertSchema"
+#: An ARM id longer than this is not one (ARM's limits are far below it).
+MAX_ITEM_ID = 2_048
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class FiredAlert:
     vault: VaultRef
     job_id: str
     alert_id: str
+    #: The protected item's ARM id as the alert names it (workload alerts do): a hint the
+    #: actions verify against the vault's items, never trust.
+    item_id: str = ""
 
 
 def _field(obj: Any, *path: str) -> Any:
@@ -82,7 +87,13 @@ def read_alert(payload: Any) -> FiredAlert | str:
     if not isinstance(job_id, str) or not re.fullmatch(r"[0-9A-Za-z-]{1,64}", job_id):
         raise PayloadError("alertContext.extendedInfo.jobId is missing or not a job id")
     alert_id = essentials.get("alertId")
-    return FiredAlert(vault, job_id, alert_id if isinstance(alert_id, str) else "")
+    item_id = _field(payload, "data", "alertContext", "protectedItemId")
+    return FiredAlert(
+        vault,
+        job_id,
+        alert_id if isinstance(alert_id, str) else "",
+        item_id[:MAX_ITEM_ID] if isinstance(item_id, str) else "",
+    )
 
 
 def handle_alert(runtime: Runtime, payload: Any) -> AlertAnswer:
@@ -101,7 +112,7 @@ def handle_alert(runtime: Runtime, payload: Any) -> AlertAnswer:
         )
     try:
         job = VaultApi(runtime.clients, alert.vault).job_details(alert.job_id)
-        failure = parse_job(job.as_dict(), Source.ALERT, alert.alert_id)
+        failure = parse_job(job.as_dict(), Source.ALERT, alert.alert_id, alert.item_id)
     except AzureCallError as error:
         if error.kind != ErrorKind.NOT_FOUND:
             raise  # the action group retries the webhook

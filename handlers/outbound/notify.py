@@ -92,7 +92,7 @@ def slack_escape(text: str) -> str:
 
 def _facts(incident: Incident) -> list[tuple[str, str]]:
     return [
-        ("VM", incident.VmName or "?"),
+        (incident.resource_label, incident.resource_name or "?"),
         ("Vault", incident.VaultName),
         ("Rule", incident.Rule),
         ("Action", incident.PlannedAction),
@@ -173,7 +173,7 @@ class Notifier:
             outcome, incident.Category, incident.PlannedAction
         ):
             return []
-        title = f"Backup {outcome.replace('_', ' ')}: {incident.VmName or '?'}"
+        title = f"Backup {outcome.replace('_', ' ')}: {incident.resource_name or '?'}"
         bodies = {
             "teams": lambda: teams_card(title, text, incident),
             "slack": lambda: slack_message(title, text, incident),
