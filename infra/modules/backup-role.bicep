@@ -35,6 +35,12 @@ var actions = [
   'Microsoft.RecoveryServices/Vaults/backupOperations/read'
   // verify: GET the VM (404 = deleted) and list VMs (a moved VM is found elsewhere).
   'Microsoft.Compute/virtualMachines/read'
+  // SQL and SAP HANA in Azure VMs: GET a workload container (its host VM's id).
+  'Microsoft.RecoveryServices/Vaults/backupFabrics/protectionContainers/read'
+  // Azure Files: GET the storage account (404 = deleted) and list its shares with the
+  // soft-deleted ones (a soft-deleted share is never taken for gone).
+  'Microsoft.Storage/storageAccounts/read'
+  'Microsoft.Storage/storageAccounts/fileServices/shares/read'
 ]
 
 // One definition per subscription (deterministic name); every environment in the
@@ -43,7 +49,7 @@ resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, 'backup-responder-operator')
   properties: {
     roleName: 'Backup Responder Operator (${subscription().subscriptionId})'
-    description: 'backup-responder: read vaults, jobs and VMs; retry backups; stop protection keeping the data. Cannot delete backup data.'
+    description: 'backup-responder: read vaults, jobs, VMs, workload containers, storage accounts and shares; retry backups; stop protection keeping the data. Cannot delete backup data.'
     type: 'CustomRole'
     permissions: [
       {
