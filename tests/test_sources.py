@@ -133,6 +133,24 @@ def test_a_failing_vault_does_not_block_the_others(
     assert published == set(good) or len(published) == 2
 
 
+def test_the_watcher_records_each_vaults_poll_and_its_run(
+    watching: Runtime, sim: AzureSimulator, receivers: Receivers
+) -> None:
+    _failed_jobs(sim, "vault-good", 1, NOW - timedelta(hours=2))
+    _failed_jobs(sim, "vault-bad", 1, NOW - timedelta(hours=2))
+    for _ in range(2):  # the first vault listed fails in both runs
+        sim.faults.add("job_list", "403", times=1)
+        watch(watching)
+    polls = {p["VaultId"].rsplit("/", 1)[-1]: p for p in watching.storage.checkpoints.polls()}
+    failing = [p for p in polls.values() if p["ConsecutiveFailures"]]
+    healthy = [p for p in polls.values() if not p["ConsecutiveFailures"]]
+    assert len(failing) == len(healthy) == 1
+    assert failing[0]["ConsecutiveFailures"] == 2 and "403" in failing[0]["LastError"]
+    assert "LastSuccessAt" not in failing[0] and healthy[0]["LastSuccessAt"]
+    run = watching.storage.checkpoints.last_run()
+    assert run is not None and run["VaultErrors"] == 1 and run["EndedAt"] >= run["StartedAt"]
+
+
 def test_work_per_run_is_bounded(
     watching: Runtime, sim: AzureSimulator, receivers: Receivers
 ) -> None:

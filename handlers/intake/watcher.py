@@ -124,12 +124,14 @@ def watch(
     budget = runtime.settings.watch_max_jobs
     if not runtime.settings.subscription_ids:
         log.warning("SUBSCRIPTION_IDS is empty: the watcher has no subscription to watch")
+    checkpoints = runtime.storage.checkpoints
     for subscription in sorted(runtime.settings.subscription_ids):
         try:
             vaults = vault_refs(runtime.clients, subscription)
         except AzureCallError as error:
             report.errors[f"/subscriptions/{subscription}"] = str(error)
             log.error("cannot list vaults of subscription %s: %s", subscription, error)
+            checkpoints.record_poll(f"/subscriptions/{subscription}", now, str(error) or "error")
             continue
         for vault in vaults:
             if budget <= 0:
@@ -140,9 +142,18 @@ def watch(
             except Exception as error:  # one vault never stops the others
                 report.errors[vault.id] = f"{type(error).__name__}: {error}"[:500]
                 log.error("vault %s skipped: %s", vault.id, report.errors[vault.id])
+                checkpoints.record_poll(vault.id, now, report.errors[vault.id])
                 continue
+            checkpoints.record_poll(vault.id, now)
             report.published[vault.id] = count
             report.deferred |= more
             budget -= count
+    checkpoints.record_run(
+        now,
+        runtime.clock(),
+        Published=report.total,
+        VaultErrors=len(report.errors),
+        Deferred=report.deferred,
+    )
     log.info("watcher published %d event(s), %d vault error(s)", report.total, len(report.errors))
     return report
