@@ -145,7 +145,7 @@ def test_the_watcher_records_each_vaults_poll_and_its_run(
     failing = [p for p in polls.values() if p["ConsecutiveFailures"]]
     healthy = [p for p in polls.values() if not p["ConsecutiveFailures"]]
     assert len(failing) == len(healthy) == 1
-    assert failing[0]["ConsecutiveFailures"] == 2 and "403" in failing[0]["LastError"]
+    assert failing[0]["ConsecutiveFailures"] == 2 and "denied" in failing[0]["LastError"]
     assert "LastSuccessAt" not in failing[0] and healthy[0]["LastSuccessAt"]
     run = watching.storage.checkpoints.last_run()
     assert run is not None and run["VaultErrors"] == 1 and run["EndedAt"] >= run["StartedAt"]
