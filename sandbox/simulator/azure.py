@@ -3,9 +3,10 @@
 Every field and form comes from a file in ``azure_payloads/`` (named in the comments; see its
 ``SOURCES.md``) or from the spec definitions there
 (``published/spec-2026-10-01-bms-job-definitions.json``). Where the files disagree, the
-comments say which one a choice follows.
+comments say which one a choice follows. Azure VMs are rendered here; SQL/HANA databases, file
+shares and protection containers in :mod:`sandbox.simulator.azure_workloads`.
 
-Forms Azure uses and the idealised shapes do not:
+Forms Azure uses and the idealised shapes do not (:mod:`sandbox.simulator.azure_forms`):
 
 * times with 7 fractional digits, trailing zeros trimmed as .NET does
   (``2022-05-16T14:28:23.5523231Z``), and ``0001-01-01T00:00:00`` for "no end yet";
@@ -20,25 +21,50 @@ Forms Azure uses and the idealised shapes do not:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
+from sandbox.simulator import azure_workloads as workloads
 from sandbox.simulator import payloads
 from sandbox.simulator import resources as res
+from sandbox.simulator.azure_forms import (
+    DURATION_FORMS,
+    ISO,
+    NO_END_TIME,
+    TIMESPAN,
+    duration_text,
+    elapsed,
+    format_time,
+    general_time,
+    iso_duration,
+    ticks,
+    timespan,
+)
+from sandbox.simulator.azure_jobs import job_resource, job_tail
+from sandbox.simulator.kinds import VM
 from sandbox.simulator.protocol import ArmError, BackupError, JsonObject, Response
-from sandbox.simulator.records import ItemRecord, JobRecord, Operation, VaultRecord
+from sandbox.simulator.records import ContainerRecord, ItemRecord, JobRecord, Operation, VaultRecord
+
+__all__ = [
+    "AZURE",
+    "DURATION_FORMS",
+    "ISO",
+    "LRO_API_VERSION",
+    "NO_END_TIME",
+    "TIMESPAN",
+    "AzureShapes",
+    "elapsed",
+    "format_time",
+    "iso_duration",
+    "ticks",
+    "timespan",
+]
 
 AZURE = "azure"
-TIMESPAN = "timespan"
-ISO = "iso"
-DURATION_FORMS = frozenset({TIMESPAN, ISO})
 
 # The api-version of the Location and Azure-AsyncOperation URLs in the published TriggerBackup_Post,
 # StopProtection and ProtectedItemOperationResults examples (the requests used 2026-10-01).
 LRO_API_VERSION = "2016-12-01"
-# DateTime.MinValue as the Backup service writes an InProgress operation's endTime, no "Z"
-# (recorded scenario_backup_operation_status_inprogress.json).
-NO_END_TIME = "0001-01-01T00:00:00"
 # JobSupportedAction "Cancellable" as the number the live service sends (recorded scenario_job_*,
 # job_list_*, Azure/azure-sdk-for-go#5339).
 _CANCELLABLE = 1
@@ -54,78 +80,7 @@ _BACKUP_SIZE = "2332 MB"
 # protected_item_after_job_cancel_kpis.json).
 _SNAPSHOT_DELAY = timedelta(seconds=5)
 
-_TICKS_PER_SECOND = 10_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PROTECTED_ITEM = "recorded/scenario_protected_items_list_protected_before_stop.json"
-
-
-def ticks(moment: datetime) -> int:
-    """100 ns ticks since 1970 (naive times are UTC).
-
-    Azure's clocks have 100 ns ticks, Python's microseconds: the seventh fractional digit is
-    made up (1-9, from the microseconds), so that served times have Azure's seven digits and
-    still read back as the same microsecond.
-    """
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    micros = (moment - _EPOCH) // timedelta(microseconds=1)
-    return micros * 10 + 1 + moment.microsecond % 9
-
-
-def format_time(moment: datetime) -> str:
-    """A time as Azure writes it: ``2022-05-16T14:28:23.5523231Z``."""
-    seconds, fraction = divmod(ticks(moment), _TICKS_PER_SECOND)
-    whole = _EPOCH + timedelta(seconds=seconds)
-    return f"{whole:%Y-%m-%dT%H:%M:%S}{_fraction(fraction)}Z"
-
-
-def iso_duration(span: int) -> str:
-    """A span of ticks as .NET's XmlConvert writes it: ``PT1H9M58.9495507S``, ``PT0S``."""
-    days, hours, minutes, seconds, fraction = _split(span)
-    time = "".join(f"{value}{unit}" for value, unit in ((hours, "H"), (minutes, "M")) if value)
-    if seconds or fraction:
-        time += f"{seconds}{_fraction(fraction)}S"
-    if not (days or time):
-        return "PT0S"
-    return ("P" + (f"{days}D" if days else "")) + (f"T{time}" if time else "")
-
-
-def timespan(span: int) -> str:
-    """A span of ticks as a .NET TimeSpan: ``00:20:23.0896697``, ``1.02:00:00``, ``00:00:00``."""
-    days, hours, minutes, seconds, fraction = _split(span)
-    text = f"{hours:02d}:{minutes:02d}:{seconds:02d}"
-    if fraction:
-        text += f".{fraction:07d}"
-    return f"{days}.{text}" if days else text
-
-
-def elapsed(start: datetime, end: datetime) -> int:
-    """Ticks from ``start`` to ``end`` (never negative), computed on the served times."""
-    return max(ticks(end) - ticks(start), 0)
-
-
-def _split(span: int) -> tuple[int, int, int, int, int]:
-    seconds, fraction = divmod(span, _TICKS_PER_SECOND)
-    minutes, seconds = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    return days, hours, minutes, seconds, fraction
-
-
-def _fraction(fraction: int) -> str:
-    # .NET's "FFFFFFF": up to seven digits, trailing zeros and a bare dot dropped.
-    return f".{fraction:07d}".rstrip("0") if fraction else ""
-
-
-def _general_time(moment: datetime) -> str:
-    """A UTC time in .NET's en-US general form, ``6/15/2022 12:00:00 AM`` (job property bags)."""
-    moment = moment.astimezone(UTC) if moment.tzinfo else moment
-    hour = moment.hour % 12 or 12
-    meridiem = "AM" if moment.hour < 12 else "PM"
-    return (
-        f"{moment.month}/{moment.day}/{moment.year} "
-        f"{hour}:{moment.minute:02d}:{moment.second:02d} {meridiem}"
-    )
 
 
 class AzureShapes:
@@ -164,7 +119,14 @@ class AzureShapes:
     # -- protected items ------------------------------------------------------------------
 
     def item(self, item: ItemRecord) -> JsonObject:
-        """A protected VM as the recorded item lists show it.
+        """A protected item as the recorded item lists show it (a database or file share as
+        :func:`sandbox.simulator.azure_workloads.item` renders it)."""
+        if item.kind is not VM:
+            return workloads.item(item)
+        return self._vm_item(item)
+
+    def _vm_item(self, item: ItemRecord) -> JsonObject:
+        """A protected VM.
 
         Before its first completed backup it has the keys of
         scenario_protected_items_list_irpending.json (empty ``kpisHealths``, no
@@ -174,14 +136,15 @@ class AzureShapes:
         start, as in those recordings. Container and item names are lower case
         (protectable_items_excerpt.json: lower-cased even when the VM and group are not).
         """
-        container = _container(item.vm_resource_group, item.vm_name)
-        item_id = res.item_path_for(item.vault_id, container)
+        target = item.target
+        container = _container(target.host_group, target.host_name)
+        item_id = _vm_item_id(item)
         last = item.last_success
         recorded = payloads.load(_PROTECTED_ITEM)["value"][0]["properties"]
         properties: JsonObject = {
             "kpisHealths": {} if last is None else recorded["kpisHealths"],
-            "friendlyName": item.vm_name,
-            "virtualMachineId": item.vm_id,
+            "friendlyName": target.friendly_name,
+            "virtualMachineId": target.source_id,
             "protectionStatus": "Healthy",
             "protectionState": item.protection_state,
             "healthStatus": "Passed",
@@ -196,7 +159,7 @@ class AzureShapes:
             "backupManagementType": res.BACKUP_MANAGEMENT_TYPE,
             "workloadType": "VM",
             "containerName": container,
-            "sourceResourceId": item.vm_id,
+            "sourceResourceId": target.source_id,
             "policyId": item.policy_id,
             "policyName": item.policy_name,
         }
@@ -210,33 +173,43 @@ class AzureShapes:
             "properties": properties,
         }
 
+    def container(self, container: ContainerRecord, item_count: int) -> JsonObject:
+        """A protection container of databases or file shares, see
+        :func:`sandbox.simulator.azure_workloads.container`."""
+        return workloads.container(container, item_count)
+
     # -- jobs ------------------------------------------------------------------------------
 
     def job(self, job: JobRecord, now: datetime) -> JsonObject:
-        """The job details GET, with the keys of the recorded scenario_job_* files.
+        """The job details GET, with the keys of the recorded scenario_job_* files (a database or
+        file share job as :func:`sandbox.simulator.azure_workloads.job` renders it).
 
         ``containerName`` only when seeded so (published GetJobDetails and the docs capture have
         none); ``errorDetails`` (spec ``AzureIaaSVMJob``) only on a Failed job.
         """
+        if job.kind is not VM:
+            return workloads.job(job, now, self._details_duration)
         properties = self._head(job)
         duration = elapsed(job.start, job.end or now)
         properties["duration"] = self._details_span(duration)
         properties["virtualMachineVersion"] = "Compute"
         properties["extendedInfo"] = self._extended_info(job)
-        properties |= _tail(job)
+        properties |= job_tail(job, job.target.friendly_name)
         if job.errors:
             properties["errorDetails"] = [error.to_json() for error in job.errors]
-        return _job_resource(job, properties)
+        return job_resource(job, properties)
 
     def job_summary(self, job: JobRecord, now: datetime) -> JsonObject:
         """A ``backupJobs`` list entry, trimmed as Azure trims it (no ``extendedInfo``,
         ``errorDetails`` or ``isUserTriggered``; observed-go5339-BackupJobs_List-item.json,
         published ListJobs, recorded job_list_*), the duration in ISO 8601."""
+        if job.kind is not VM:
+            return workloads.job_summary(job, now)
         properties = self._head(job)
         properties["duration"] = iso_duration(elapsed(job.start, job.end or now))
         properties["virtualMachineVersion"] = "Compute"
-        properties |= _tail(job)
-        return _job_resource(job, properties)
+        properties |= job_tail(job, job.target.friendly_name)
+        return job_resource(job, properties)
 
     def _head(self, job: JobRecord) -> JsonObject:
         head: JsonObject = {"jobType": res.JOB_TYPE}
@@ -244,20 +217,20 @@ class AzureShapes:
             head["actionsInfo"] = [_CANCELLABLE]
         if job.container_in_details:
             # As the recorded CLI traffic shows it, in the job details and in the job lists.
-            head["containerName"] = _container(job.vm_resource_group, job.vm_name)
+            head["containerName"] = _container(job.target.host_group, job.target.host_name)
         return head
 
     def _details_span(self, span: int) -> str:
-        return timespan(span) if self._details_duration == TIMESPAN else iso_duration(span)
+        return duration_text(self._details_duration, span)
 
     def _extended_info(self, job: JobRecord) -> JsonObject:
         """``extendedInfo`` per operation, with the keys its recordings show."""
         if job.operation == res.BACKUP:
             # scenario_job_backup_inprogress.json / _completed.json; "Backup Size" also in the
             # docs capture.
-            bag = {"VM Name": job.vm_name}
+            bag = {"VM Name": job.target.friendly_name}
             if job.expiry is not None:
-                bag["Recovery Point Expiry Time in UTC"] = _general_time(job.expiry)
+                bag["Recovery Point Expiry Time in UTC"] = general_time(job.expiry)
             if job.status == res.COMPLETED:
                 bag["Backup Size"] = _BACKUP_SIZE
             states = res.backup_task_states(job.status)
@@ -268,10 +241,8 @@ class AzureShapes:
             }
         if job.operation in (res.CONFIGURE_BACKUP, res.DISABLE_BACKUP):
             # scenario_job_configurebackup_completed.json, scenario_job_disablebackup_completed.json
-            return {
-                "tasksList": [],
-                "propertyBag": {"VM Name": job.vm_name, "Policy Name": job.policy_name},
-            }
+            bag = {"VM Name": job.target.friendly_name, "Policy Name": job.policy_name}
+            return {"tasksList": [], "propertyBag": bag}
         if job.operation == res.RESTORE:
             # scenario_job_restore_inprogress.json, job_details_restore_inprogress.json: their
             # task and the keys whose values do not depend on a restore target.
@@ -281,7 +252,7 @@ class AzureShapes:
                 "internalPropertyBag": {"restoreLocationType": "RestoreDisks"},
             }
         # Any other operation: the recorded ConfigureBackup form without its policy.
-        return {"tasksList": [], "propertyBag": {"VM Name": job.vm_name}}
+        return {"tasksList": [], "propertyBag": {"VM Name": job.target.friendly_name}}
 
     def _tasks(self, tasks: Iterable[tuple[str, str]]) -> list[JsonObject]:
         # Task durations are zero in every payload: "PT0S" in ISO form, "00:00:00" as TimeSpan.
@@ -310,8 +281,9 @@ class AzureShapes:
 
     def lro_resource_id(self, item: ItemRecord) -> str:
         """The item path of the polling URLs, spelt as the published examples spell it
-        (``/Subscriptions/``, lower-case container and item names)."""
-        item_id = res.item_path_for(item.vault_id, _container(item.vm_resource_group, item.vm_name))
+        (``/Subscriptions/``, container and item names as the item is served: lower case for a
+        VM)."""
+        item_id = _vm_item_id(item) if item.kind is VM else workloads.item(item)["id"]
         return "/Subscriptions" + item_id[len("/subscriptions") :]
 
     def lro_api_version(self, _request_version: str) -> str:
@@ -367,25 +339,7 @@ def _container(vm_resource_group: str, vm_name: str) -> str:
     return res.container_name(vm_resource_group, vm_name).lower()
 
 
-def _tail(job: JobRecord) -> JsonObject:
-    """The ``Job`` base properties, in the recordings' order."""
-    tail: JsonObject = {
-        "entityFriendlyName": job.vm_name,
-        "backupManagementType": res.BACKUP_MANAGEMENT_TYPE,
-        "operation": job.operation,
-        "status": job.status,
-        "startTime": format_time(job.start),
-    }
-    if job.end is not None:
-        tail["endTime"] = format_time(job.end)
-    tail["activityId"] = job.activity_id
-    return tail
-
-
-def _job_resource(job: JobRecord, properties: JsonObject) -> JsonObject:
-    return {
-        "id": res.job_id(job.vault_id, job.name),
-        "name": job.name,
-        "type": res.JOB_RESOURCE_TYPE,
-        "properties": properties,
-    }
+def _vm_item_id(item: ItemRecord) -> str:
+    """A VM item's id with lower-case container and item names, as Azure serves it."""
+    short = _container(item.target.host_group, item.target.host_name)
+    return res.item_path(item.vault_id, f"IaasVMContainer;{short}", f"VM;{short}")

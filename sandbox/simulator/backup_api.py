@@ -1,4 +1,5 @@
-"""Handlers for the Recovery Services Backup routes (jobs, protected items, operations)."""
+"""Handlers for the Recovery Services Backup routes (jobs, protected items, containers,
+operations), for every kind of item (:mod:`sandbox.simulator.kinds`)."""
 
 from __future__ import annotations
 
@@ -6,22 +7,32 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TypeVar
 
-from sandbox.simulator import resources as res
 from sandbox.simulator.filters import FilterError, item_filter, job_filter
+from sandbox.simulator.kinds import WORKLOAD_BACKUP_TYPES
 from sandbox.simulator.paging import paginate
 from sandbox.simulator.protocol import BackupError, JsonObject, Request, Response
 from sandbox.simulator.records import ItemRecord, Operation, VaultRecord
-from sandbox.simulator.state import SimState
+from sandbox.simulator.state import SIMPLE_RECOVERY_MODEL, SimState
 
 VAULT = (
     "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.RecoveryServices/vaults/{vault}"
 )
-ITEM = VAULT + "/backupFabrics/{fabric}/protectionContainers/{container}/protectedItems/{item}"
+CONTAINER = VAULT + "/backupFabrics/{fabric}/protectionContainers/{container}"
+ITEM = CONTAINER + "/protectedItems/{item}"
 
 Params = Mapping[str, str]
 _Predicate = TypeVar("_Predicate")
 # A protection change only sets one of these states; "Protected" resumes with a policy.
 _STOPPED_STATES = frozenset({"ProtectionStopped", "BackupsSuspended"})
+# The CLI's refusal of ad hoc Log, CopyOnlyFull and Incremental backups of a HANA database
+# [CLI-WL]; the service's own answer is unverified.
+_REFUSED_TYPE = (
+    "Backup type cannot be Log, CopyOnlyFull, Incremental for SAPHanaDatabase Adhoc backup."
+)
+# A log backup of a database in the simple recovery model: the code and message of [SQL-TS]
+# ("This SQL database does not support the requested backup type."), there a job error; that the
+# trigger itself is refused with it is an assumption.
+_UNSUPPORTED_TYPE_CODE = "UserErrorSQLPODoesNotSupportBackupType"
 
 
 def list_jobs(state: SimState, request: Request, params: Params) -> Response:
@@ -46,6 +57,13 @@ def list_items(state: SimState, request: Request, params: Params) -> Response:
 def get_item(state: SimState, _request: Request, params: Params) -> Response:
     """``GET …/protectedItems/{item}``."""
     return Response(200, state.renderer.item(_item(state, params)))
+
+
+def get_container(state: SimState, _request: Request, params: Params) -> Response:
+    """``GET …/protectionContainers/{container}``: a VM's database container (its
+    ``sourceResourceId`` the VM's ARM id) or a storage account's share container."""
+    container = state.find_container(_vault(state, params), params["fabric"], params["container"])
+    return Response(200, state.renderer.container(container, state.count_items(container)))
 
 
 def put_item(state: SimState, request: Request, params: Params) -> Response:
@@ -76,14 +94,21 @@ def delete_item(state: SimState, request: Request, _params: Params) -> Response:
 def trigger_backup(state: SimState, request: Request, params: Params) -> Response:
     """``POST …/protectedItems/{item}/backup``: on-demand backup, answered 202.
 
-    :raises BackupError: 400 for a bad body, a running job or the daily limit.
+    The body's ``objectType`` must be the item's kind's (``IaasVMBackupRequest``,
+    ``AzureWorkloadBackupRequest``, ``AzureFileShareBackupRequest``); a database's names a
+    ``backupType``.
+
+    :raises BackupError: 400 for a bad body, a refused backup type, a running job or the daily
+        limit.
     """
     item = _item(state, params)
     properties = _properties(request)
-    if properties.get("objectType") != "IaasVMBackupRequest":
-        raise _bad_request("properties.objectType must be 'IaasVMBackupRequest'.")
+    request_type = item.kind.request_type
+    if properties.get("objectType") != request_type:
+        raise _bad_request(f"properties.objectType must be '{request_type}'.")
     expiry = _time(properties.get("recoveryPointExpiryTimeInUTC"), "recoveryPointExpiryTimeInUTC")
-    return _accepted(state, request, item, state.start_backup(item, expiry))
+    backup_type = _backup_type(item, properties) if item.kind.takes_backup_type else None
+    return _accepted(state, request, item, state.start_backup(item, expiry, backup_type))
 
 
 def item_operation_status(state: SimState, _request: Request, params: Params) -> Response:
@@ -152,19 +177,36 @@ def _properties(request: Request) -> JsonObject:
     return properties
 
 
+def _backup_type(item: ItemRecord, properties: JsonObject) -> str:
+    """The ``backupType`` of a database's request, if the database may take it.
+
+    :raises BackupError: 400 for an unknown type, one refused for HANA, or a log backup of a
+        database in the simple recovery model.
+    """
+    backup_type = properties.get("backupType")
+    if backup_type not in WORKLOAD_BACKUP_TYPES:
+        allowed = ", ".join(sorted(WORKLOAD_BACKUP_TYPES))
+        raise _bad_request(f"properties.backupType must be one of {allowed}.")
+    if backup_type in item.kind.refused_backup_types:
+        raise _bad_request(_REFUSED_TYPE)
+    if backup_type == "Log" and item.target.recovery_model == SIMPLE_RECOVERY_MODEL:
+        raise BackupError(
+            400,
+            _UNSUPPORTED_TYPE_CODE,
+            "This SQL database does not support the requested backup type.",
+        )
+    return str(backup_type)
+
+
 def _protection_change(item: ItemRecord, properties: JsonObject) -> tuple[str, str]:
     """Validate a protected-item PUT like Azure and return ``(protectionState, policyId)``."""
     item_type = str(properties.get("protectedItemType", ""))
-    if item_type.lower() != res.COMPUTE_VM_ITEM_TYPE.lower():
+    expected = item.kind.protected_item_type
+    if item_type.lower() != expected.lower():
         raise _bad_request(
-            f"protectedItemType '{item_type}' is invalid for an Azure VM; "
-            f"expected '{res.COMPUTE_VM_ITEM_TYPE}'."
+            f"protectedItemType '{item_type}' is invalid for this item; expected '{expected}'."
         )
-    source = properties.get("sourceResourceId")
-    if not source:
-        raise _bad_request("sourceResourceId is required.")
-    if str(source).lower() != item.vm_id.lower():
-        raise _bad_request("sourceResourceId does not match the protected item.")
+    _check_source(item, properties.get("sourceResourceId"))
     protection_state = properties.get("protectionState")
     policy_id = properties.get("policyId") or ""
     if protection_state in _STOPPED_STATES:
@@ -175,6 +217,24 @@ def _protection_change(item: ItemRecord, properties: JsonObject) -> tuple[str, s
         f"protectionState '{protection_state}' is not supported here; use ProtectionStopped, "
         "BackupsSuspended, or Protected with a policyId."
     )
+
+
+def _check_source(item: ItemRecord, source: object) -> None:
+    """A PUT's ``sourceResourceId`` must name the item's: its served one or its host's ARM id.
+
+    A VM's PUT must name it. A database's or share's may leave it out: the CLI's recorded SQL
+    stop-protection body has none (wl_sql_stop_protection_put_request.json); Microsoft's REST
+    article sends the VM's id [SQL-MGMT-REST]; the share body the account's [AFS-MGMT-REST].
+
+    :raises BackupError: 400 when it is missing for a VM or names something else.
+    """
+    if not source:
+        if item.kind.source_required_on_stop:
+            raise _bad_request("sourceResourceId is required.")
+        return
+    known = {item.target.source_id.lower(), item.target.host_id.lower()}
+    if str(source).lower() not in known:
+        raise _bad_request("sourceResourceId does not match the protected item.")
 
 
 def _time(text: object, name: str) -> datetime | None:

@@ -8,15 +8,22 @@ example also writes ``00:00:00 AM``) or ISO 8601, always UTC.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from sandbox.simulator.kinds import VM, operation_base
 from sandbox.simulator.records import ItemRecord, JobRecord
-from sandbox.simulator.resources import BACKUP_MANAGEMENT_TYPE
+from sandbox.simulator.resources import container_name
 
 JOB_FILTER_KEYS = ("status", "operation", "backupManagementType", "jobId", "startTime", "endTime")
-ITEM_FILTER_KEYS = ("backupManagementType", "itemType", "policyName", "friendlyName")
+ITEM_FILTER_KEYS = (
+    "backupManagementType",
+    "itemType",
+    "policyName",
+    "friendlyName",
+    "containerName",
+)
 
 _Record = TypeVar("_Record", JobRecord, ItemRecord)
 JobPredicate = Callable[[JobRecord], bool]
@@ -26,18 +33,33 @@ _CLAUSE = re.compile(r"(?P<key>\w+)\s+eq\s+'(?P<value>[^']*)'(?:\s+and\s+|$)", r
 _CLI_TIME = re.compile(
     r"(\d{4})-(\d{1,2})-(\d{1,2})\s+(\d{1,2}):(\d{2}):(\d{2})(?:\s*([AP]M))?", re.IGNORECASE
 )
-# Every simulated job and item is an Azure VM's: backupManagementType AzureIaasVM, itemType VM.
-_JOB_FIELDS: Mapping[str, Callable[[JobRecord], str]] = {
-    "status": lambda job: job.status,
-    "operation": lambda job: job.operation,
-    "backupManagementType": lambda _job: BACKUP_MANAGEMENT_TYPE,
-    "jobId": lambda job: job.name,
+
+
+def _container_names(item: ItemRecord) -> tuple[str, ...]:
+    """The container as paths name it and, for a VM, as its ``containerName`` shows it."""
+    target = item.target
+    if item.kind is VM:
+        return target.container, container_name(target.host_group, target.host_name)
+    return (target.container,)
+
+
+# The values a record answers to, per filter key (any one matching, in any case). backupManagement
+# Type and itemType are the kind's (AzureIaasVM/VM, AzureWorkload/SQLDataBase or SAPHanaDatabase,
+# AzureStorage/AzureFileShare). A database job's operation carries its backup type ("Backup
+# (Log)"); JobOperationType (spec) has no such values, so `operation eq 'Backup'` is assumed to
+# match every backup type, as the exact operation does too.
+_JOB_FIELDS: Mapping[str, Callable[[JobRecord], Iterable[str]]] = {
+    "status": lambda job: (job.status,),
+    "operation": lambda job: (job.operation, operation_base(job.operation)),
+    "backupManagementType": lambda job: (job.kind.backup_management_type,),
+    "jobId": lambda job: (job.name,),
 }
-_ITEM_FIELDS: Mapping[str, Callable[[ItemRecord], str]] = {
-    "backupManagementType": lambda _item: BACKUP_MANAGEMENT_TYPE,
-    "itemType": lambda _item: "VM",
-    "policyName": lambda item: item.policy_name,
-    "friendlyName": lambda item: item.vm_name,
+_ITEM_FIELDS: Mapping[str, Callable[[ItemRecord], Iterable[str]]] = {
+    "backupManagementType": lambda item: (item.kind.backup_management_type,),
+    "itemType": lambda item: (item.kind.workload_type,),
+    "policyName": lambda item: (item.policy_name,),
+    "friendlyName": lambda item: (item.target.friendly_name,),
+    "containerName": _container_names,
 }
 
 
@@ -122,7 +144,14 @@ def _optional_time(text: str | None) -> datetime | None:
 
 
 def _fields_predicate(
-    clauses: Mapping[str, str], fields: Mapping[str, Callable[[_Record], str]]
+    clauses: Mapping[str, str], fields: Mapping[str, Callable[[_Record], Iterable[str]]]
 ) -> Callable[[_Record], bool]:
     wanted = {key: value.lower() for key, value in clauses.items()}
-    return lambda record: all(fields[key](record).lower() == value for key, value in wanted.items())
+
+    def matches(record: _Record) -> bool:
+        return all(
+            value in {answer.lower() for answer in fields[key](record)}
+            for key, value in wanted.items()
+        )
+
+    return matches

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sandbox.simulator import azure_workloads
 from sandbox.simulator import resources as res
+from sandbox.simulator.kinds import FILES, VM
 from sandbox.simulator.protocol import ArmError, JsonObject, Response
-from sandbox.simulator.records import ItemRecord, JobRecord, Operation, VaultRecord
+from sandbox.simulator.records import ContainerRecord, ItemRecord, JobRecord, Operation, VaultRecord
 
 IDEAL = "ideal"
 
@@ -59,43 +61,51 @@ class IdealShapes:
         }
 
     def item(self, item: ItemRecord) -> JsonObject:
-        """A protected Azure VM (``protectedItemType`` ``Microsoft.Compute/virtualMachines``)."""
+        """A protected item: its kind's ``protectedItemType`` and the common fields (an Azure VM
+        also with ``virtualMachineId`` and ``healthStatus``)."""
         last = item.last_success
+        target = item.target
+        properties: JsonObject = {
+            "protectedItemType": item.kind.protected_item_type,
+            "backupManagementType": item.kind.backup_management_type,
+            "workloadType": item.kind.workload_type,
+            "friendlyName": target.friendly_name,
+            "containerName": _container_name(item),
+            "sourceResourceId": target.source_id,
+        }
+        if item.kind is VM:
+            properties["virtualMachineId"] = target.source_id
+        properties |= {
+            "policyId": item.policy_id,
+            "protectionState": item.protection_state,
+            "protectionStatus": "Healthy",
+        }
+        if item.kind is VM:
+            properties["healthStatus"] = "Passed"
+        properties |= {
+            "lastBackupStatus": item.last_backup_status,
+            "lastBackupTime": res.NO_BACKUP_TIME if last is None else format_time(last.end),
+        }
         return {
             "id": item.id,
-            "name": item.id.rsplit("/", 1)[1],
+            "name": target.name,
             "type": res.ITEM_RESOURCE_TYPE,
-            "properties": {
-                "protectedItemType": res.COMPUTE_VM_ITEM_TYPE,
-                "backupManagementType": res.BACKUP_MANAGEMENT_TYPE,
-                "workloadType": "VM",
-                "friendlyName": item.vm_name,
-                "containerName": res.container_name(item.vm_resource_group, item.vm_name),
-                "sourceResourceId": item.vm_id,
-                "virtualMachineId": item.vm_id,
-                "policyId": item.policy_id,
-                "protectionState": item.protection_state,
-                "protectionStatus": "Healthy",
-                "healthStatus": "Passed",
-                "lastBackupStatus": item.last_backup_status,
-                "lastBackupTime": res.NO_BACKUP_TIME if last is None else format_time(last.end),
-            },
+            "properties": properties,
         }
 
+    def container(self, container: ContainerRecord, item_count: int) -> JsonObject:
+        """A protection container: only Azure's shape exists (the idealised shapes predate
+        containers)."""
+        return azure_workloads.container(container, item_count)
+
     def job(self, job: JobRecord, _now: datetime) -> JsonObject:
-        """The full ``AzureIaaSVMJob`` of the job details GET."""
-        errors = [error.to_json() for error in job.errors]
-        tasks = []
-        if job.operation == res.BACKUP:
-            states = res.backup_task_states(job.status)
-            tasks = [
-                {"taskId": task, "duration": "PT0S", "status": state}
-                for task, state in zip(res.BACKUP_TASKS, states, strict=True)
-            ]
+        """The full job of the job details GET (``AzureIaaSVMJob`` for a VM; a database or
+        share job has its own ``jobType`` and fields, and no ``containerName``)."""
+        errors = [_error(job, error.to_json()) for error in job.errors]
         properties: JsonObject = {
-            "jobType": res.JOB_TYPE,
-            "entityFriendlyName": job.vm_name,
-            "backupManagementType": res.BACKUP_MANAGEMENT_TYPE,
+            "jobType": job.kind.job_type,
+            "entityFriendlyName": job.target.friendly_name,
+            "backupManagementType": job.kind.backup_management_type,
             "operation": job.operation,
             "status": job.status,
             "startTime": format_time(job.start),
@@ -103,12 +113,13 @@ class IdealShapes:
             "duration": format_duration((job.end or job.updated) - job.start),
             "actionsInfo": _actions(job.status),
             "errorDetails": errors,
-            "virtualMachineVersion": "Compute",
-            "containerName": res.container_name(job.vm_resource_group, job.vm_name),
+        }
+        properties |= _kind_fields(job)
+        properties |= {
             "isUserTriggered": job.is_user_triggered,
             "extendedInfo": {
-                "tasksList": tasks,
-                "propertyBag": {"VM Name": job.vm_name},
+                "tasksList": _tasks(job),
+                "propertyBag": _bag(job),
                 "dynamicErrorMessage": errors[0]["errorString"] if errors else "",
             },
         }
@@ -171,6 +182,48 @@ class IdealShapes:
         """``{"error": {"code", "message"}}`` for every error."""
         body = {"error": {"code": error.code, "message": error.message}}
         return Response(error.status, body, dict(error.headers))
+
+
+def _container_name(item: ItemRecord) -> str:
+    target = item.target
+    if item.kind is VM:
+        return res.container_name(target.host_group, target.host_name)
+    return target.container
+
+
+def _kind_fields(job: JobRecord) -> JsonObject:
+    """The fields of the job's own type: a VM's version and container, a database's workload
+    type, a share's storage account."""
+    target = job.target
+    if job.kind is VM:
+        return {
+            "virtualMachineVersion": "Compute",
+            "containerName": res.container_name(target.host_group, target.host_name),
+        }
+    if job.kind is FILES:
+        return {"storageAccountName": target.host_name, "storageAccountVersion": "Storage"}
+    return {"workloadType": job.kind.workload_type}
+
+
+def _tasks(job: JobRecord) -> list[JsonObject]:
+    if job.kind is not VM or job.operation != res.BACKUP:
+        return []
+    states = res.backup_task_states(job.status)
+    return [
+        {"taskId": task, "duration": "PT0S", "status": state}
+        for task, state in zip(res.BACKUP_TASKS, states, strict=True)
+    ]
+
+
+def _bag(job: JobRecord) -> dict[str, str]:
+    return {"VM Name": job.target.friendly_name} if job.kind is VM else {}
+
+
+def _error(job: JobRecord, error: JsonObject) -> JsonObject:
+    """An error entry; a share's (``AzureStorageErrorInfo``) has no ``errorTitle``."""
+    if job.kind is FILES:
+        del error["errorTitle"]
+    return error
 
 
 def _actions(status: str) -> list[str]:

@@ -12,21 +12,25 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sandbox.simulator import resources as res
+from sandbox.simulator.kinds import Kind
 from sandbox.simulator.protocol import JsonObject
 
 
 @dataclass(frozen=True)
 class JobError:
-    """One ``errorDetails`` entry of an ``AzureIaaSVMJob``.
+    """One ``errorDetails`` entry of a failed job.
 
     :ivar code: the integer ``errorCode``.
     :ivar message: the ``errorString`` (a localized message in Azure).
     :ivar recommendations: the ``recommendations`` list.
+    :ivar title: the ``errorTitle`` of a workload job (the code name in [SQL-MGMT-REST]'s one
+        example); VM jobs serve ``""`` and Azure Files jobs have no ``errorTitle``.
     """
 
     code: int
     message: str
     recommendations: tuple[str, ...] = ()
+    title: str = ""
 
     def to_json(self) -> JsonObject:
         """The ``AzureIaaSVMErrorInfo`` JSON (its four spec properties)."""
@@ -36,6 +40,46 @@ class JobError:
             "errorString": self.message,
             "recommendations": list(self.recommendations),
         }
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a protected item protects, and where the vault files it.
+
+    :ivar kind: the kind of item (:mod:`sandbox.simulator.kinds`).
+    :ivar container: the protection container name, canonically spelt.
+    :ivar name: the protected item name.
+    :ivar friendly_name: the VM, database or share name (``friendlyName``).
+    :ivar host_id: ARM id of the VM (VM, SQL, HANA) or the storage account (Files).
+    :ivar source_id: the item's ``sourceResourceId`` at protection time.
+    :ivar parent_name: the SQL instance or HANA SID (``parentName``); ``""`` otherwise.
+    :ivar server_name: the database's ``serverName``; ``""`` otherwise.
+    :ivar recovery_model: a SQL database's recovery model; ``""`` otherwise.
+    """
+
+    kind: Kind
+    container: str
+    name: str
+    friendly_name: str
+    host_id: str
+    source_id: str
+    parent_name: str = ""
+    server_name: str = ""
+    recovery_model: str = ""
+
+    @property
+    def host_group(self) -> str:
+        """The resource group of the VM or storage account."""
+        return self.host_id.split("/")[4]
+
+    @property
+    def host_name(self) -> str:
+        """The name of the VM or storage account."""
+        return self.host_id.rsplit("/", 1)[-1]
+
+    def item_id(self, vault_id: str) -> str:
+        """The canonical ARM id of its protected item in ``vault_id``."""
+        return res.item_path(vault_id, self.container, self.name)
 
 
 @dataclass
@@ -77,30 +121,37 @@ class BackupRun:
 
 @dataclass
 class ItemRecord:
-    """A protected Azure VM in a vault.
+    """A protected item in a vault.
 
     :ivar vault_id: the vault's canonical id.
-    :ivar vm_id: the VM's ARM id at protection time (``sourceResourceId``).
+    :ivar target: what it protects (kind, names, host).
     :ivar policy_id: the policy id; ``""`` while protection is stopped.
-    :ivar data_id: the ``protectedItemDataId``.
+    :ivar data_id: the ``protectedItemDataId`` (``protectedItemDataSourceId`` of a database).
     :ivar last_backup_status: ``""`` before any backup, then the last backup job's status.
     :ivar last_success: the last completed backup; ``None`` before the first one.
+    :ivar first_success: the first completed backup (the oldest recovery point).
+    :ivar recovery_points: how many backups completed.
     """
 
     vault_id: str
-    vm_id: str
-    vm_resource_group: str
-    vm_name: str
+    target: Target
     policy_id: str
     protection_state: str
     data_id: str
     last_backup_status: str = ""
     last_success: BackupRun | None = None
+    first_success: BackupRun | None = None
+    recovery_points: int = 0
+
+    @property
+    def kind(self) -> Kind:
+        """The kind of item."""
+        return self.target.kind
 
     @property
     def id(self) -> str:
         """The canonical ARM id of the item."""
-        return res.item_path(self.vault_id, self.vm_resource_group, self.vm_name)
+        return self.target.item_id(self.vault_id)
 
     @property
     def key(self) -> str:
@@ -112,6 +163,12 @@ class ItemRecord:
         """The last segment of the policy id; ``""`` when there is none."""
         return self.policy_id.rsplit("/", 1)[-1]
 
+    def note_success(self, run: BackupRun) -> None:
+        """Record a completed backup as its last (and maybe first) recovery point."""
+        self.last_success = run
+        self.first_success = self.first_success or run
+        self.recovery_points += 1
+
 
 @dataclass
 class JobRecord:
@@ -119,19 +176,18 @@ class JobRecord:
 
     :ivar vault_id: the vault's canonical id.
     :ivar name: the job name (a GUID).
-    :ivar vm_resource_group: resource group of the VM the job is about; with ``vm_name`` it
-        links the job to its protected item.
+    :ivar target: what the job is about; it links the job to its protected item (whether or not
+        the item exists), never shown in the served JSON as such.
     :ivar updated: when the status last changed.
     :ivar errors: error details; kept only while the status is ``Failed``.
-    :ivar container_in_details: whether Azure's shapes show ``containerName`` for this job.
+    :ivar container_in_details: whether Azure's shapes show ``containerName`` for this (VM) job.
     :ivar policy_name: the policy a protection change applied (``""`` when it stopped it).
     :ivar expiry: the ``recoveryPointExpiryTimeInUTC`` of the backup request, if any.
     """
 
     vault_id: str
     name: str
-    vm_name: str
-    vm_resource_group: str
+    target: Target
     operation: str
     start: datetime
     is_user_triggered: bool
@@ -145,9 +201,14 @@ class JobRecord:
     expiry: datetime | None = None
 
     @property
+    def kind(self) -> Kind:
+        """The kind of item the job is about."""
+        return self.target.kind
+
+    @property
     def item_key(self) -> str:
         """The lower-cased id of the protected item the job is about."""
-        return res.item_path(self.vault_id, self.vm_resource_group, self.vm_name).lower()
+        return self.target.item_id(self.vault_id).lower()
 
     def set_status(
         self, status: str, *, end: datetime | None, now: datetime, errors: tuple[JobError, ...]
@@ -161,6 +222,32 @@ class JobRecord:
         self.end = end
         self.updated = now
         self.errors = errors if status == res.FAILED else ()
+
+
+@dataclass
+class ContainerRecord:
+    """A registered protection container of SQL/HANA databases or of Azure file shares.
+
+    :ivar vault_id: the vault's canonical id.
+    :ivar name: the container name, canonically spelt.
+    :ivar kind: the kind of the items it holds (SQL and HANA share the VM's container).
+    :ivar host_id: ARM id of the VM or storage account (its ``sourceResourceId``).
+    """
+
+    vault_id: str
+    name: str
+    kind: Kind
+    host_id: str
+
+    @property
+    def key(self) -> str:
+        """The lower-cased ARM id of the container."""
+        return res.container_path(self.vault_id, self.name).lower()
+
+    @property
+    def host_name(self) -> str:
+        """The VM or storage account name (its ``friendlyName``)."""
+        return self.host_id.rsplit("/", 1)[-1]
 
 
 @dataclass

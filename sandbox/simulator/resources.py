@@ -36,11 +36,13 @@ RESTORE = "Restore"
 CONFIGURE_BACKUP = "ConfigureBackup"
 DISABLE_BACKUP = "DisableBackup"
 
-_VM_ID = re.compile(
+_RESOURCE_ID = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
-    r"/providers/Microsoft\.Compute/virtualMachines/(?P<name>[^/]+)$",
+    r"/providers/(?P<type>[^/]+/[^/]+)/(?P<name>[^/]+)$",
     re.IGNORECASE,
 )
+VM_TYPE = "Microsoft.Compute/virtualMachines"
+STORAGE_ACCOUNT_TYPE = "Microsoft.Storage/storageAccounts"
 BACKUP_TASKS = ("Take Snapshot", "Transfer data to vault")
 # Task states per job status; any other final status fails at the snapshot task.
 _TASK_STATES = {
@@ -85,10 +87,27 @@ def split_vm_id(arm_id: str) -> tuple[str, str, str]:
 
     :raises ValueError: if ``arm_id`` is not a VM id.
     """
-    match = _VM_ID.match(arm_id)
-    if match is None:
-        raise ValueError(f"not a virtual machine id: {arm_id!r}")
+    return split_resource_id(arm_id, VM_TYPE)
+
+
+def split_resource_id(arm_id: str, resource_type: str) -> tuple[str, str, str]:
+    """Split the ARM id of a resource of ``resource_type`` (``Namespace/type``) into
+    ``(subscription, resource group, name)``; the type matches in any case.
+
+    :raises ValueError: if ``arm_id`` is not the id of such a resource.
+    """
+    match = _RESOURCE_ID.match(arm_id)
+    if match is None or match["type"].lower() != resource_type.lower():
+        raise ValueError(f"not a {resource_type} id: {arm_id!r}")
     return match["sub"], match["rg"], match["name"]
+
+
+def storage_account_id(subscription_id: str, resource_group: str, name: str) -> str:
+    """The ARM id of a storage account."""
+    return (
+        f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
+        f"/providers/{STORAGE_ACCOUNT_TYPE}/{name}"
+    )
 
 
 def container_name(vm_resource_group: str, vm_name: str) -> str:
@@ -96,17 +115,31 @@ def container_name(vm_resource_group: str, vm_name: str) -> str:
     return f"iaasvmcontainerv2;{vm_resource_group};{vm_name}"
 
 
-def item_path(vault: str, vm_resource_group: str, vm_name: str) -> str:
-    """The ARM id of a VM's protected item under ``vault`` (a vault ARM id)."""
-    return item_path_for(vault, container_name(vm_resource_group, vm_name))
+def item_path(vault: str, container: str, item: str) -> str:
+    """The ARM id of protected item ``item`` of ``container`` in ``vault`` (a vault ARM id)."""
+    return f"{container_path(vault, container)}/protectedItems/{item}"
 
 
-def item_path_for(vault: str, container: str) -> str:
-    """The ARM id of the protected item of ``container`` (a ``containerName``) in ``vault``."""
-    return (
-        f"{vault}/backupFabrics/{FABRIC}/protectionContainers/IaasVMContainer;{container}"
-        f"/protectedItems/VM;{container}"
-    )
+def container_path(vault: str, container: str) -> str:
+    """The ARM id of protection container ``container`` in ``vault`` (a vault ARM id)."""
+    return f"{vault}/backupFabrics/{FABRIC}/protectionContainers/{container}"
+
+
+def vm_names(vm_resource_group: str, vm_name: str) -> tuple[str, str]:
+    """``(container, item)`` names of an Azure VM's protected item."""
+    short = container_name(vm_resource_group, vm_name)
+    return f"IaasVMContainer;{short}", f"VM;{short}"
+
+
+def workload_container(vm_resource_group: str, vm_name: str) -> str:
+    """The container of the databases in a VM: ``VMAppContainer;Compute;{rg};{vm}`` [SQL-REST]."""
+    return f"VMAppContainer;Compute;{vm_resource_group};{vm_name}"
+
+
+def storage_container(account_resource_group: str, account: str) -> str:
+    """The container of a storage account's shares: ``StorageContainer;Storage;{rg};{account}``
+    [AFS-REST]."""
+    return f"StorageContainer;Storage;{account_resource_group};{account}"
 
 
 def vm_json(

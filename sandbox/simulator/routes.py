@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sandbox.simulator import arm_api, backup_api
-from sandbox.simulator.backup_api import ITEM, VAULT
+from sandbox.simulator.backup_api import CONTAINER, ITEM, VAULT
 from sandbox.simulator.routing import Route, Router
 
 # What the pinned SDKs send (``_configuration.py`` of azure-mgmt-recoveryservicesbackup 11.2.0
@@ -19,11 +19,16 @@ LRO_URL_API_VERSIONS = frozenset({"2016-12-01", "2019-05-13-preview", "2022-02-0
 _POLLING_API_VERSIONS = BACKUP_API_VERSIONS | LRO_URL_API_VERSIONS
 VAULTS_API_VERSIONS = frozenset({"2026-11-01"})
 COMPUTE_API_VERSIONS = frozenset({"2026-04-01"})
+# What azure-mgmt-storage 25.3.0 (its latest release, not pinned here) sends, the published
+# examples' version and the recorded CLI traffic's (storage_account_get_200.json).
+STORAGE_API_VERSIONS = frozenset({"2026-09-01", "2025-01-01", "2021-09-01"})
 
 _SUBSCRIPTION = "/subscriptions/{sub}"
 _GROUP = _SUBSCRIPTION + "/resourceGroups/{rg}"
 _VAULTS = "/providers/Microsoft.RecoveryServices/vaults"
 _VMS = "/providers/Microsoft.Compute/virtualMachines"
+_ACCOUNT = _GROUP + "/providers/Microsoft.Storage/storageAccounts/{account}"
+_SHARES = _ACCOUNT + "/fileServices/default/shares"
 
 ROUTES = (
     Route(
@@ -75,6 +80,7 @@ ROUTES = (
         _POLLING_API_VERSIONS,
         backup_api.backup_operation_status,
     ),
+    Route("container_get", "GET", (CONTAINER,), BACKUP_API_VERSIONS, backup_api.get_container),
     Route("vm_get", "GET", (_GROUP + _VMS + "/{vm}",), COMPUTE_API_VERSIONS, arm_api.get_vm),
     Route(
         "vm_list",
@@ -82,6 +88,23 @@ ROUTES = (
         (_SUBSCRIPTION + _VMS, _GROUP + _VMS),
         COMPUTE_API_VERSIONS,
         arm_api.list_vms,
+    ),
+)
+ROUTES += (
+    Route(
+        "storage_account_get",
+        "GET",
+        (_ACCOUNT,),
+        STORAGE_API_VERSIONS,
+        arm_api.get_storage_account,
+    ),
+    Route("file_share_list", "GET", (_SHARES,), STORAGE_API_VERSIONS, arm_api.list_file_shares),
+    Route(
+        "file_share_get",
+        "GET",
+        (_SHARES + "/{share}",),
+        STORAGE_API_VERSIONS,
+        arm_api.get_file_share,
     ),
 )
 ROUTER = Router(ROUTES)

@@ -17,7 +17,15 @@ from sandbox.simulator import resources as res
 from sandbox.simulator.azure import AZURE, TIMESPAN, AzureShapes
 from sandbox.simulator.ideal import IDEAL, IdealShapes
 from sandbox.simulator.protocol import ArmError, JsonObject, Response
-from sandbox.simulator.records import ItemRecord, JobError, JobRecord, Operation, VaultRecord
+from sandbox.simulator.records import (
+    ContainerRecord,
+    ItemRecord,
+    JobError,
+    JobRecord,
+    Operation,
+    VaultRecord,
+)
+from sandbox.simulator.targets import vm_target
 
 SHAPES = frozenset({AZURE, IDEAL})
 # The shapes when BACKUP_SIM_SHAPES is not set. Issue #9: flip to AZURE once the product copes
@@ -43,6 +51,10 @@ class Shapes(Protocol):
 
     def item(self, item: ItemRecord) -> JsonObject:
         """A protected item resource."""
+        ...
+
+    def container(self, container: ContainerRecord, item_count: int) -> JsonObject:
+        """A protection container resource holding ``item_count`` protected items."""
         ...
 
     def job(self, job: JobRecord, now: datetime) -> JsonObject:
@@ -143,11 +155,11 @@ def failed_job_json(
     """
     name = str(uuid.uuid4())
     end = start + timedelta(minutes=30)
+    subscription = vault_id.split("/")[2]
     job = JobRecord(
         vault_id=vault_id,
         name=name,
-        vm_name=vm_name,
-        vm_resource_group=vm_resource_group,
+        target=vm_target(res.vm_id(subscription, vm_resource_group, vm_name)),
         operation=res.BACKUP,
         start=start,
         is_user_triggered=False,

@@ -1,4 +1,5 @@
-"""The simulated Azure: vaults, VMs, protected items, jobs and long-running operations.
+"""The simulated Azure: vaults, VMs, storage accounts, protected items (VMs, SQL and SAP HANA
+databases, file shares), jobs and long-running operations.
 
 Seed helpers (``add_*``, ``protect_vm``, ``complete_job`` ...) raise ``KeyError``/``ValueError``
 and return documents in the current shapes; the lookups the routes use return records
@@ -19,15 +20,19 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sandbox.simulator import resources as res
-from sandbox.simulator.azure import DURATION_FORMS, TIMESPAN
+from sandbox.simulator import storage
+from sandbox.simulator.azure_forms import DURATION_FORMS, TIMESPAN
 from sandbox.simulator.filters import ItemPredicate, JobPredicate
+from sandbox.simulator.kinds import VM, is_backup
 from sandbox.simulator.protocol import ArmError, BackupError, JsonObject
 from sandbox.simulator.records import (
     BackupRun,
+    ContainerRecord,
     ItemRecord,
     JobError,
     JobRecord,
     Operation,
+    Target,
     VaultRecord,
 )
 from sandbox.simulator.shapes import (
@@ -40,6 +45,8 @@ from sandbox.simulator.shapes import (
     default_shapes,
     renderer,
 )
+from sandbox.simulator.storage import AccountRecord, ShareRecord
+from sandbox.simulator.targets import hana_target, share_target, sql_target, vm_target
 
 ResourceRef = str | Mapping[str, Any]
 Clock = Callable[[], datetime]
@@ -67,12 +74,28 @@ SYNTHETIC_FAILURE = JobError(999999, "Simulated backup failure.")
 _WRITES_PER_HOUR = 1200
 
 
+# The failed AzureWorkloadJob of Microsoft's REST article [SQL-MGMT-REST]: the only published
+# numeric code of a workload job (its errorTitle is the code name).
+WORKLOAD_CONFLICT_CODE = 510008
+# Policies of newly protected databases and shares: SQL's default policy in the docs example and
+# the recording (HourlyLogBackup); the same for HANA and the VM default for shares (names only).
+_WORKLOAD_POLICY = "HourlyLogBackup"
+_SHARE_POLICY = "DefaultPolicy"
+# A SQL database's recovery model when not given. Only "SIMPLE" is recorded
+# (wl_sql_item_protected.json); "FULL" (SQL Server's name for the model that allows log backups)
+# is assumed to be written the same way.
+DEFAULT_RECOVERY_MODEL = "FULL"
+SIMPLE_RECOVERY_MODEL = "SIMPLE"
+
+
 @dataclass
 class _Store:
     vaults: dict[str, VaultRecord] = field(default_factory=dict)
     vms: dict[str, JsonObject] = field(default_factory=dict)
+    accounts: dict[str, AccountRecord] = field(default_factory=dict)
     resource_groups: set[str] = field(default_factory=set)
     items: dict[str, ItemRecord] = field(default_factory=dict)
+    containers: dict[str, ContainerRecord] = field(default_factory=dict)
     jobs: dict[str, dict[str, JobRecord]] = field(default_factory=dict)
     operations: dict[str, Operation] = field(default_factory=dict)
     # (vault key, job key) of triggered backups whose operation has succeeded.
@@ -304,24 +327,8 @@ class SimState:
         :raises ValueError: if the VM is protected in that vault already.
         """
         with self.lock:
-            vault_id = self._vault(vault).id
             vm_id = self._store.vms[self._vm_key(vm)]["id"]
-            _, vm_rg, vm_name = res.split_vm_id(vm_id)
-            day_ago = self.clock() - timedelta(days=1)
-            item = ItemRecord(
-                vault_id=vault_id,
-                vm_id=vm_id,
-                vm_resource_group=vm_rg,
-                vm_name=vm_name,
-                policy_id=f"{vault_id}/backupPolicies/{policy_name}",
-                protection_state=res.IR_PENDING if initial_backup_pending else res.PROTECTED,
-                data_id=str(uuid.uuid4().int % 10**14),
-                last_backup_status="" if initial_backup_pending else res.COMPLETED,
-                last_success=None if initial_backup_pending else BackupRun(day_ago, day_ago),
-            )
-            if item.key in self._store.items:
-                raise ValueError(f"already protected: {item.id}")
-            self._store.items[item.key] = item
+            item = self._protect(vault, vm_target(vm_id), policy_name, initial_backup_pending)
             return self.renderer.item(item)
 
     def add_job(
@@ -355,22 +362,19 @@ class SimState:
         :raises KeyError: if the vault does not exist.
         :raises ValueError: on an unknown status or a job name that is taken.
         """
-        if status != res.IN_PROGRESS and status not in res.FINAL_JOB_STATUSES:
-            raise ValueError(f"not a job status: {status!r}")
+        _check_job_status(status)
         if recommendations is None:
             recommendations = VM_NOT_FOUND_ERROR.recommendations
         error = JobError(error_code, error_string, tuple(recommendations))
         with self.lock:
             now = self.clock()
-            start = _utc(start_time) if start_time else now - timedelta(hours=1)
-            end = None
-            if status != res.IN_PROGRESS:
-                end = _utc(end_time) if end_time else start + timedelta(minutes=3)
+            start, end = _job_times(status, start_time, end_time, now)
+            record = self._vault(vault)
+            vm_id = res.vm_id(record.subscription_id, vm_resource_group, vm_name)
             job = JobRecord(
-                vault_id=self._vault(vault).id,
+                vault_id=record.id,
                 name=job_id or str(uuid.uuid4()),
-                vm_name=vm_name,
-                vm_resource_group=vm_resource_group,
+                target=vm_target(vm_id),
                 operation=operation,
                 start=start,
                 is_user_triggered=is_user_triggered,
@@ -378,11 +382,7 @@ class SimState:
                 updated=now,
                 container_in_details=container_in_details,
             )
-            job.set_status(status, end=end, now=now, errors=(error,))
-            self._register(job)
-            if end is not None:
-                self._note_backup_outcome(job)
-            return self.renderer.job(job, now)
+            return self._record_job(job, status, end, error)
 
     def complete_job(
         self,
@@ -433,8 +433,197 @@ class SimState:
         :raises KeyError: if the vault or item does not exist.
         """
         with self.lock:
-            path = res.item_path(self._vault(vault).id, vm_resource_group, vm_name)
-            return self.renderer.item(self._store.items[_key(path)])
+            record = self._vault(vault)
+            vm_id = res.vm_id(record.subscription_id, vm_resource_group, vm_name)
+            return self.renderer.item(self._store.items[_key(vm_target(vm_id).item_id(record.id))])
+
+    # -- SQL and SAP HANA databases in Azure VMs, Azure file shares --------------------------
+
+    def protect_sql_database(
+        self,
+        vault: ResourceRef,
+        vm: ResourceRef,
+        *,
+        database: str,
+        instance: str = "MSSQLSERVER",
+        server_name: str | None = None,
+        policy_name: str = _WORKLOAD_POLICY,
+        recovery_model: str = DEFAULT_RECOVERY_MODEL,
+        initial_backup_pending: bool = False,
+    ) -> JsonObject:
+        """Protect a SQL Server database of an existing VM: item ``SQLDataBase;{instance};{db}``
+        (lower case) in the VM's container ``VMAppContainer;Compute;{vm-rg};{vm}``.
+
+        The item starts ``Protected`` with a completed backup a day ago or, with
+        ``initial_backup_pending``, as Microsoft's enable-protection example shows it
+        (``IRPending``).
+
+        :param server_name: its ``serverName``; the VM name when ``None``.
+        :param recovery_model: ``extendedInfo.recoveryModel``; on-demand ``Log`` backups of a
+            ``"SIMPLE"`` database are refused.
+        :return: the protected item in the current shapes.
+        :raises KeyError: if the vault or VM does not exist.
+        :raises ValueError: if the database is protected in that vault already.
+        """
+        with self.lock:
+            vm_id = self._store.vms[self._vm_key(vm)]["id"]
+            target = sql_target(vm_id, database, instance, server_name, recovery_model)
+            return self._protected(vault, target, policy_name, initial_backup_pending)
+
+    def protect_hana_database(
+        self,
+        vault: ResourceRef,
+        vm: ResourceRef,
+        *,
+        database: str,
+        sid: str,
+        policy_name: str = _WORKLOAD_POLICY,
+        initial_backup_pending: bool = False,
+    ) -> JsonObject:
+        """Protect an SAP HANA database of system ``sid`` in an existing VM: item
+        ``SAPHanaDatabase;{sid};{db}`` (lower case) in ``VMAppContainer;Compute;{vm-rg};{vm}``;
+        states as :meth:`protect_sql_database`.
+
+        :return: the protected item in the current shapes.
+        :raises KeyError: if the vault or VM does not exist.
+        :raises ValueError: if the database is protected in that vault already.
+        """
+        with self.lock:
+            vm_id = self._store.vms[self._vm_key(vm)]["id"]
+            target = hana_target(vm_id, database, sid)
+            return self._protected(vault, target, policy_name, initial_backup_pending)
+
+    def add_storage_account(
+        self, subscription_id: str, resource_group: str, name: str, location: str = "eastus"
+    ) -> JsonObject:
+        """Create a storage account (no shares yet).
+
+        :return: the account as its GET returns it.
+        :raises ValueError: if it exists already.
+        """
+        account = AccountRecord(subscription_id, resource_group, name, location, self.clock())
+        with self.lock:
+            if account.key in self._store.accounts:
+                raise ValueError(f"storage account exists already: {account.id}")
+            self._store.accounts[account.key] = account
+            self._store.resource_groups.add(_rg_key(subscription_id, resource_group))
+            return storage.account_json(account)
+
+    def add_file_share(self, account: ResourceRef, share: str) -> JsonObject:
+        """Create a file share in a storage account.
+
+        :param account: the account (as :meth:`add_storage_account` returns it) or its ARM id.
+        :return: the share as its GET returns it.
+        :raises KeyError: if the account does not exist.
+        :raises ValueError: if the share exists already.
+        """
+        with self.lock:
+            record = self._account(account)
+            if share.lower() in record.shares:
+                raise ValueError(f"share exists already: {share}")
+            created = ShareRecord(share, self.clock())
+            record.shares[share.lower()] = created
+            return storage.share_json(record, created, self.clock())
+
+    def protect_file_share(
+        self,
+        vault: ResourceRef,
+        account: ResourceRef,
+        share: str,
+        *,
+        policy_name: str = _SHARE_POLICY,
+        initial_backup_pending: bool = False,
+    ) -> JsonObject:
+        """Protect an existing file share: item ``AzureFileShare;{share}`` in the account's
+        container ``StorageContainer;Storage;{account-rg};{account}``; states as
+        :meth:`protect_sql_database`.
+
+        :return: the protected item in the current shapes.
+        :raises KeyError: if the vault, account or share does not exist.
+        :raises ValueError: if the share is protected in that vault already.
+        """
+        with self.lock:
+            record = self._account(account)
+            record.share(share)
+            target = share_target(record.id, share)
+            return self._protected(vault, target, policy_name, initial_backup_pending)
+
+    def delete_storage_account(self, account: ResourceRef) -> None:
+        """Delete a storage account and its shares (its GET answers 404 from then on).
+
+        :raises KeyError: if there is no such account.
+        """
+        with self.lock:
+            self._store.accounts.pop(self._account(account).key)
+
+    def delete_file_share(self, account: ResourceRef, share: str, soft: bool = True) -> None:
+        """Delete a file share: ``soft`` keeps it listed with ``$expand=deleted`` (``deleted``,
+        ``deletedTime``, ``remainingRetentionDays``) for
+        :data:`~sandbox.simulator.storage.SHARE_RETENTION_DAYS`; otherwise it is gone for good
+        (also from that list, when it was soft-deleted before). Its GET answers 404 either way.
+
+        :raises KeyError: if the account or share does not exist.
+        """
+        with self.lock:
+            self._account(account).delete_share(share, self.clock(), soft)
+
+    def add_workload_job(
+        self,
+        vault: ResourceRef,
+        item: ResourceRef,
+        *,
+        status: str = res.FAILED,
+        operation: str | None = None,
+        error_code: int = WORKLOAD_CONFLICT_CODE,
+        error_title: str = "",
+        error_string: str = "",
+        recommendations: Sequence[str] = (),
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        job_id: str | None = None,
+        is_user_triggered: bool = False,
+    ) -> JsonObject:
+        """Record a job of a protected database or file share as Azure would show it: an
+        ``AzureWorkloadJob`` (SQL, HANA) or an ``AzureStorageJob`` (Files, without
+        ``errorTitle``). Times as :meth:`add_job`; a final backup job becomes the item's last
+        backup. The simulator links the job to the item; the served JSON does not.
+
+        :param item: the protected item (as a ``protect_*`` helper returns it), its ARM id, or
+            its name (e.g. ``SQLDataBase;mssqlserver;db``) when that is unique in the vault.
+        :param operation: defaults to ``Backup (Full)`` for a database, ``Backup`` for a share.
+        :param error_code: the integer ``errorCode`` (default 510008, the published example's).
+        :param error_title: ``errorTitle`` (the code name in the published example).
+        :return: the job in the current shapes, as the job details GET returns it.
+        :raises KeyError: if the vault or item does not exist.
+        :raises ValueError: on an unknown status, a taken job name or an ambiguous item name.
+        """
+        _check_job_status(status)
+        error = JobError(error_code, error_string, tuple(recommendations), error_title)
+        with self.lock:
+            now = self.clock()
+            start, end = _job_times(status, start_time, end_time, now)
+            record = self._workload_item(vault, item)
+            job = JobRecord(
+                vault_id=record.vault_id,
+                name=job_id or str(uuid.uuid4()),
+                target=record.target,
+                operation=operation or record.kind.backup_operation("Full"),
+                start=start,
+                is_user_triggered=is_user_triggered,
+                activity_id=str(uuid.uuid4()),
+                updated=now,
+            )
+            return self._record_job(job, status, end, error)
+
+    def get_workload_item(self, vault: ResourceRef, item_name: ResourceRef) -> JsonObject:
+        """A protected database or file share in the current shapes.
+
+        :param item_name: its name (unique in the vault), its ARM id, or the item itself.
+        :raises KeyError: if the vault or item does not exist.
+        :raises ValueError: if the name is ambiguous.
+        """
+        with self.lock:
+            return self.renderer.item(self._workload_item(vault, item_name))
 
     # -- lookups for the routes (ArmError on failure) --------------------------------------
 
@@ -498,6 +687,48 @@ class SimState:
             )
         return item
 
+    def find_container(self, vault: VaultRecord, fabric: str, name: str) -> ContainerRecord:
+        """A registered database or file share container by name (any case), or a 404.
+
+        IaaS VM containers are not served (no payload shows one).
+        """
+        found = self._store.containers.get(res.container_path(vault.id, name).lower())
+        if found is None or fabric.lower() != res.FABRIC.lower():
+            # Unverified: the code Azure Backup uses for an unknown container.
+            raise BackupError(404, "ResourceNotFound", f"The container '{name}' was not found.")
+        return found
+
+    def count_items(self, container: ContainerRecord) -> int:
+        """How many protected items the vault holds in ``container``."""
+        prefix = f"{container.key}/protecteditems/"
+        return sum(1 for key in self._store.items if key.startswith(prefix))
+
+    def find_storage_account(
+        self, subscription_id: str, resource_group: str, name: str
+    ) -> AccountRecord:
+        """A storage account, or ARM's 404 (``ResourceGroupNotFound`` for an unknown group)."""
+        account_id = res.storage_account_id(subscription_id, resource_group, name)
+        account = self._store.accounts.get(_key(account_id))
+        if account is None:
+            self._require_resource_group(subscription_id, resource_group)
+            raise storage.account_not_found(name, resource_group)
+        return account
+
+    def find_share(self, account: AccountRecord, name: str) -> ShareRecord:
+        """A live share of ``account``, or a 404 (a soft-deleted share is not found either)."""
+        share = account.shares.get(name.lower())
+        if share is None:
+            raise storage.share_not_found()
+        return share
+
+    def list_shares(self, account: AccountRecord, include_deleted: bool) -> list[ShareRecord]:
+        """The live shares of ``account`` by name, and its restorable soft-deleted ones too when
+        ``include_deleted`` (``$expand=deleted``)."""
+        shares = list(account.shares.values())
+        if include_deleted:
+            shares += account.restorable(self.clock())
+        return sorted(shares, key=lambda share: (share.name.lower(), share.deleted is None))
+
     def start_protection_change(
         self, item: ItemRecord, protection_state: str, policy_id: str
     ) -> str:
@@ -515,15 +746,20 @@ class SimState:
         )
         return self._start_operation(item, operation).op_id
 
-    def start_backup(self, item: ItemRecord, expiry: datetime | None = None) -> str:
-        """Start an on-demand backup: a new InProgress, user-triggered Backup job.
+    def start_backup(
+        self, item: ItemRecord, expiry: datetime | None = None, backup_type: str | None = None
+    ) -> str:
+        """Start an on-demand backup: a new InProgress, user-triggered backup job (``Backup``, or
+        ``Backup (Full)`` etc. for a database).
 
         :param expiry: the request's ``recoveryPointExpiryTimeInUTC``, if any.
+        :param backup_type: a database request's ``backupType``.
         :return: the operation id.
-        :raises ArmError: 400 when the daily limit is reached or a job of the item is running.
+        :raises ArmError: 400 when the kind's daily limit is reached or a job of the item is
+            running (assumed for databases and shares as for VMs).
         """
         quota_key = (item.key, self.clock().astimezone(UTC).date())
-        if self._store.triggers[quota_key] >= ON_DEMAND_DAILY_LIMIT:
+        if self._store.triggers[quota_key] >= item.kind.daily_limit:
             raise BackupError(
                 400,
                 QUOTA_EXCEEDED_CODE,
@@ -538,7 +774,8 @@ class SimState:
                 "Unable to initiate backup as another backup operation is currently in progress.",
             )
         self._store.triggers[quota_key] += 1
-        return self._start_operation(item, res.BACKUP, expiry=expiry).op_id
+        operation = item.kind.backup_operation(backup_type)
+        return self._start_operation(item, operation, expiry=expiry).op_id
 
     def find_operation(self, op_id: str, vault: VaultRecord, item: ItemRecord | None) -> Operation:
         """An operation of a vault (and of ``item`` when given), or a 404."""
@@ -576,6 +813,73 @@ class SimState:
     def _job(self, vault: ResourceRef, job_id: str) -> JobRecord:
         return self._store.jobs[self._vault(vault).key][job_id.lower()]
 
+    def _account(self, account: ResourceRef) -> AccountRecord:
+        return self._store.accounts[_key(account if isinstance(account, str) else account["id"])]
+
+    def _workload_item(self, vault: ResourceRef, ref: ResourceRef) -> ItemRecord:
+        """A database or share item by its document, ARM id or (unique) name."""
+        record = self._vault(vault)
+        text = ref if isinstance(ref, str) else ref["id"]
+        if text.startswith("/"):
+            found = [self._store.items[_key(text)]]
+        else:
+            found = [
+                item
+                for item in self.find_items(record, lambda item: item.kind is not VM)
+                if item.target.name.lower() == text.lower()
+            ]
+        if len(found) > 1:
+            raise ValueError(f"{text!r} names {len(found)} items; give the item or its id")
+        if not found or found[0].kind is VM or found[0].vault_id != record.id:
+            raise KeyError(text)
+        return found[0]
+
+    def _protected(
+        self, vault: ResourceRef, target: Target, policy_name: str, pending: bool
+    ) -> JsonObject:
+        """Protect ``target`` in ``vault`` and render the new item (:meth:`_protect`)."""
+        return self.renderer.item(self._protect(vault, target, policy_name, pending))
+
+    def _protect(
+        self, vault: ResourceRef, target: Target, policy_name: str, pending: bool
+    ) -> ItemRecord:
+        """A new protected item: ``Protected`` with a completed backup a day ago, or
+        ``IRPending`` without any when ``pending``; its container is registered.
+
+        :raises ValueError: if it is protected in that vault already.
+        """
+        vault_id = self._vault(vault).id
+        item = ItemRecord(
+            vault_id=vault_id,
+            target=target,
+            policy_id=f"{vault_id}/backupPolicies/{policy_name}",
+            protection_state=res.IR_PENDING if pending else res.PROTECTED,
+            data_id=str(uuid.uuid4().int % 10**14),
+            last_backup_status="" if pending else res.COMPLETED,
+        )
+        if not pending:
+            day_ago = self.clock() - timedelta(days=1)
+            item.note_success(BackupRun(day_ago, day_ago))
+        if item.key in self._store.items:
+            raise ValueError(f"already protected: {item.id}")
+        self._store.items[item.key] = item
+        if target.kind is not VM:
+            container = ContainerRecord(vault_id, target.container, target.kind, target.host_id)
+            self._store.containers.setdefault(container.key, container)
+        return item
+
+    def _record_job(
+        self, job: JobRecord, status: str, end: datetime | None, error: JobError
+    ) -> JsonObject:
+        """Give a seeded job its status, register it and render it; a final backup job becomes
+        its item's last backup."""
+        now = self.clock()
+        job.set_status(status, end=end, now=now, errors=(error,))
+        self._register(job)
+        if end is not None:
+            self._note_backup_outcome(job)
+        return self.renderer.job(job, now)
+
     def _require_resource_group(self, subscription_id: str, resource_group: str) -> None:
         if _rg_key(subscription_id, resource_group) not in self._store.resource_groups:
             raise ArmError(
@@ -601,12 +905,11 @@ class SimState:
         self, item: ItemRecord, operation: str, expiry: datetime | None = None
     ) -> Operation:
         now = self.clock()
-        is_backup = operation == res.BACKUP
+        backup = is_backup(operation)
         job = JobRecord(
             vault_id=item.vault_id,
             name=str(uuid.uuid4()),
-            vm_name=item.vm_name,
-            vm_resource_group=item.vm_resource_group,
+            target=item.target,
             operation=operation,
             start=now,
             is_user_triggered=True,
@@ -615,7 +918,7 @@ class SimState:
             policy_name=item.policy_name,
             expiry=None if expiry is None else _utc(expiry),
         )
-        if not is_backup:
+        if not backup:
             job.set_status(res.COMPLETED, end=now, now=now, errors=())
         self._register(job)
         op = Operation(
@@ -623,7 +926,7 @@ class SimState:
             vault_key=_key(item.vault_id),
             item_key=item.key,
             job_name=job.name,
-            is_backup=is_backup,
+            is_backup=backup,
             started=now,
         )
         self._store.operations[op.op_id] = op
@@ -652,17 +955,33 @@ class SimState:
         A completed backup ends an item's ``IRPending`` state.
         """
         item = self._store.items.get(job.item_key)
-        if job.operation != res.BACKUP or item is None or job.end is None:
+        if not is_backup(job.operation) or item is None or job.end is None:
             return
         item.last_backup_status = job.status
         if job.status == res.COMPLETED:
-            item.last_success = BackupRun(job.start, job.end)
+            item.note_success(BackupRun(job.start, job.end))
             if item.protection_state == res.IR_PENDING:
                 item.protection_state = res.PROTECTED
 
 
 def _key(arm_id: str) -> str:
     return arm_id.lower()
+
+
+def _check_job_status(status: str) -> None:
+    if status != res.IN_PROGRESS and status not in res.FINAL_JOB_STATUSES:
+        raise ValueError(f"not a job status: {status!r}")
+
+
+def _job_times(
+    status: str, start_time: datetime | None, end_time: datetime | None, now: datetime
+) -> tuple[datetime, datetime | None]:
+    """A seeded job's start (an hour ago by default) and end (three minutes after the start by
+    default; ``None`` while it runs)."""
+    start = _utc(start_time) if start_time else now - timedelta(hours=1)
+    if status == res.IN_PROGRESS:
+        return start, None
+    return start, _utc(end_time) if end_time else start + timedelta(minutes=3)
 
 
 def _rg_key(subscription_id: str, resource_group: str) -> str:
