@@ -80,6 +80,21 @@ def expire_claims(timer: func.TimerRequest) -> None:
     expire(current())
 
 
+@app.function_name(name="health_api")
+@app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def health_api(req: func.HttpRequest) -> func.HttpResponse:
+    """``GET /api/health``: the responder's own health (200 only when every check is ok)."""
+    import json
+
+    from handlers.audit.api import health_answer
+    from handlers.pipeline.runtime import current
+
+    runtime = current()
+    queues = (runtime.retry_queue, runtime.poison_queue)
+    status, body = health_answer(runtime.storage, runtime.settings, runtime.dead_letters, queues)
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
+
+
 @app.function_name(name="incidents_api")
 @app.route(route="incidents", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def incidents_api(req: func.HttpRequest) -> func.HttpResponse:

@@ -355,6 +355,7 @@ module functionApp 'modules/functionapp.bicep' = {
       claimLeaseSeconds: string(claimLeaseSeconds)
       claimRetentionDays: string(claimRetentionDays)
       azurePollSeconds: string(azurePollSeconds)
+      deadLetterContainer: deadLetterContainerName
       managementUrl: environment().resourceManager
       retryQueue: retryQueueName
       retryDailyCap: string(retryDailyCap)

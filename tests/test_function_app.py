@@ -53,6 +53,7 @@ def _decode(payload: dict) -> func.EventGridEvent | func.CloudEvent:
         ),
         ("incidents_api", {"type": "httpTrigger", "route": "incidents", "methods": ["GET"]}),
         ("expire_claims", {"type": "timerTrigger", "schedule": "0 17 * * * *"}),
+        ("health_api", {"type": "httpTrigger", "route": "health", "methods": ["GET"]}),
     ],
 )
 def test_every_trigger_is_declared_as_the_infra_expects(name: str, trigger: dict) -> None:
@@ -70,6 +71,7 @@ def test_the_app_has_exactly_these_functions() -> None:
             "run_retry",
             "incidents_api",
             "expire_claims",
+            "health_api",
         ]
     )
 

@@ -29,8 +29,6 @@ BACKUP_ROLE = INFRA / "modules" / "backup-role.bicep"
 HOST_SETTINGS = {
     # Functions host: storage account of the host's blobs/queues (identity-based connection).
     "AzureWebJobsStorage__accountName": "Functions host",
-    # Functions host: keys, timer and singleton leases live in blob storage.
-    "AzureWebJobsStorage__blobServiceUri": "Functions host",
     # Functions host and run_retry's queue trigger (connection "AzureWebJobsStorage").
     "AzureWebJobsStorage__credential": "Functions host (managed identity, not a key)",
     # Functions host: which user-assigned identity the connection uses.

@@ -22,9 +22,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from handlers.audit import health
 from handlers.audit.query import FILTERS, IncidentQuery, QueryError, page
 from handlers.audit.records import as_record
-from handlers.storage import Storage
+from handlers.core.settings import Settings
+from handlers.storage import DeadLetterStore, Storage
 
 DEFAULT_TOP, MAX_TOP = 100, 1000
 #: ``code`` carries the function key when it is not sent as the ``x-functions-key`` header.
@@ -67,3 +69,11 @@ def list_incidents(
         body["continuation"] = continuation
         body["nextLink"] = _next_link(url, params, continuation)
     return 200, body
+
+
+def health_answer(
+    storage: Storage, settings: Settings, dead_letters: DeadLetterStore, queues: Any
+) -> tuple[int, dict[str, Any]]:
+    """``GET /api/health``: 200 when every check is ok, 503 otherwise, with the report."""
+    report = health.check(storage, settings, dead_letters, queues, datetime.now(UTC))
+    return (200 if report.status == health.OK else 503), report.as_json()

@@ -123,6 +123,11 @@ SPECS: tuple[Spec, ...] = (
          "Table service URI when storage is reached with the managed identity"),
     Spec("AzureWebJobsStorage__queueServiceUri", "queue_service_uri", _url, "",
          "Queue service URI when storage is reached with the managed identity"),
+    Spec("AzureWebJobsStorage__blobServiceUri", "blob_service_uri", _url, "",
+         "Blob service URI when storage is reached with the managed identity (the Functions "
+         "host's, and the dead-letter container's)"),
+    Spec("DEADLETTER_CONTAINER", "deadletter_container", _plain, "eventgrid-deadletter",
+         "blob container where Event Grid dead-letters the events it could not deliver"),
     Spec("AZURE_CLIENT_ID", "managed_identity_client_id", _plain, "",
          "client id of the user-assigned managed identity the app runs as"),
     Spec("TABLE_NAME_PREFIX", "table_name_prefix", _table_prefix, "",
@@ -224,6 +229,8 @@ class Settings:
     storage_connection: str = ""
     table_service_uri: str = ""
     queue_service_uri: str = ""
+    blob_service_uri: str = ""
+    deadletter_container: str = "eventgrid-deadletter"
     managed_identity_client_id: str = ""
     table_name_prefix: str = ""
     dry_run: bool = True

@@ -91,7 +91,12 @@ def _failures(runtime: Runtime, vm: VmRef, event_id: str, at: datetime) -> list[
 
 def handle_vm_deleted(runtime: Runtime, event: Any) -> list[Outcome]:
     """Entry of ``on_vm_deleted``: one outcome per protected item of the deleted VM."""
-    raw = function_event_to_dict(event)
+    return respond_to_deletion(runtime, function_event_to_dict(event))
+
+
+def respond_to_deletion(runtime: Runtime, raw: dict[str, Any]) -> list[Outcome]:
+    """One outcome per protected item of the VM a ``ResourceDeleteSuccess`` event (as a dict)
+    says was deleted."""
     event_id = str(raw.get("id") or "")
     try:
         vm = read_deleted_vm(raw)

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 from handlers.azure.clients import AzureClients
 from handlers.core.settings import Settings
 from handlers.outbound import telemetry
-from handlers.storage import RetryQueue, Storage, retry_queue
+from handlers.storage import (
+    DeadLetterStore,
+    RetryQueue,
+    Storage,
+    dead_letters,
+    poison_queue,
+    retry_queue,
+)
 from rules import RuleSet, default_rule_set
 
 if TYPE_CHECKING:
@@ -60,6 +67,16 @@ class Runtime:
     def retry_queue(self) -> RetryQueue:
         """The queue of delayed retries and follow-ups (created when missing)."""
         return retry_queue(self.settings, lambda: self.clients.credential)
+
+    @cached_property
+    def poison_queue(self) -> RetryQueue:
+        """Where the Functions host parks the retry messages it gave up on."""
+        return poison_queue(self.settings, lambda: self.clients.credential)
+
+    @cached_property
+    def dead_letters(self) -> DeadLetterStore:
+        """Event Grid's dead-letter container."""
+        return dead_letters(self.settings, lambda: self.clients.credential)
 
 
 @cache

@@ -12,8 +12,14 @@ from handlers.core.incident import Incident
 from handlers.core.settings import Settings
 from handlers.storage.checkpoints import CheckpointStore
 from handlers.storage.claims import Claim, ClaimKind, ClaimState, ClaimStore
-from handlers.storage.clients import CredentialSource, queue_client, table_service
+from handlers.storage.clients import (
+    CredentialSource,
+    blob_container,
+    queue_client,
+    table_service,
+)
 from handlers.storage.counters import CounterStore
+from handlers.storage.deadletters import DeadLetter, DeadLetterBlob, DeadLetterStore
 from handlers.storage.errors import ContentionError, DeliveryInFlightError, RetryLaterError
 from handlers.storage.incidents import IncidentStore
 from handlers.storage.queues import RetryQueue
@@ -26,6 +32,9 @@ __all__ = [
     "ClaimKind",
     "ClaimState",
     "ContentionError",
+    "DeadLetter",
+    "DeadLetterBlob",
+    "DeadLetterStore",
     "DeliveryInFlightError",
     "RetryLaterError",
     "RetryQueue",
@@ -84,6 +93,16 @@ class Storage:
         return self.incidents.find(*keys) if keys else None
 
 
+def dead_letters(settings: Settings, credential: CredentialSource) -> DeadLetterStore:
+    """Event Grid's dead-letter container (``DEADLETTER_CONTAINER``)."""
+    return DeadLetterStore(blob_container(settings, settings.deadletter_container, credential))
+
+
 def retry_queue(settings: Settings, credential: CredentialSource) -> RetryQueue:
     """The queue of delayed retries and follow-ups (created on first use)."""
     return RetryQueue(queue_client(settings, settings.retry_queue, credential))
+
+
+def poison_queue(settings: Settings, credential: CredentialSource) -> RetryQueue:
+    """Where the Functions host parks a retry message it gave up on (``{queue}-poison``)."""
+    return RetryQueue(queue_client(settings, f"{settings.retry_queue}-poison", credential))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
@@ -125,6 +126,16 @@ class ClaimStore:
         except ResourceNotFoundError:
             return None
         return record["IncidentPK"], record["IncidentRK"]
+
+    def stale(self, now: datetime, limit: int = 1000) -> list[dict[str, Any]]:
+        """Claims still ``claimed`` whose lease ran out: deliveries that died and were not
+        redelivered (at most ``limit``)."""
+        found = self._table.query_entities(
+            "State eq @claimed and LeaseUntil lt @now",
+            parameters={"claimed": ClaimState.CLAIMED, "now": now},
+            select=["JobId", "LeaseUntil"],
+        )
+        return [dict(e) for _, e in zip(range(limit), found, strict=False)]
 
     def states(self) -> dict[str, str]:
         """Every claim's state by job id (for operators' checks and tests)."""

@@ -54,3 +54,14 @@ def queue_client(settings: Settings, name: str, credential: CredentialSource) ->
     return QueueClient(
         settings.queue_service_uri, name, credential=credential(), **codec, **_options()
     )
+
+
+def blob_container(settings: Settings, name: str, credential: CredentialSource) -> Any:
+    """``ContainerClient`` for ``name`` (the Event Grid dead-letter container)."""
+    from azure.storage.blob import ContainerClient
+
+    if settings.storage_connection:
+        return ContainerClient.from_connection_string(
+            settings.storage_connection, name, **_options()
+        )
+    return ContainerClient(settings.blob_service_uri, name, credential=credential(), **_options())

@@ -73,6 +73,21 @@ class RetryQueue:
     def delete(self, message: Any) -> None:
         self._client.delete_message(message)
 
+    def approximate_count(self) -> int:
+        """Messages in the queue (visible or not), as the service estimates; 0 for a queue
+        not made yet (reading never creates it)."""
+        try:
+            return int(self._client.get_queue_properties().approximate_message_count or 0)
+        except ResourceNotFoundError:
+            return 0
+
+    def peek_existing(self, count: int = 32) -> list[Any]:
+        """Visible messages without taking them; none for a queue not made yet."""
+        try:
+            return list(self._client.peek_messages(max_messages=count))
+        except ResourceNotFoundError:
+            return []
+
     def peek(self, count: int = 32) -> list[Any]:
         """Messages without taking them (visible ones only)."""
         return self._healing(lambda: list(self._client.peek_messages(max_messages=count)))

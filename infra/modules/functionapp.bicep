@@ -164,6 +164,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           value: settings.azurePollSeconds
         }
         {
+          name: 'DEADLETTER_CONTAINER'
+          value: settings.deadLetterContainer
+        }
+        {
           name: 'RETRY_QUEUE'
           value: settings.retryQueue
         }

@@ -1,0 +1,181 @@
+"""The responder watches itself: health checks and Event Grid's dead letters, on Azurite."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from azure.storage.blob import ContainerClient
+
+from handlers.audit import health
+from handlers.audit.api import health_answer
+from handlers.core.outcome import OutcomeKind
+from handlers.intake.deadletters import replay
+from handlers.intake.watcher import watch
+from handlers.pipeline.runtime import Runtime
+from sandbox.receivers import Receivers
+from sandbox.simulator import AzureSimulator
+from tests.conftest import FAST_CLIENTS, load_event
+from tests.world import AGENT, SUB, scene
+
+
+@pytest.fixture
+def container(runtime: Runtime) -> ContainerClient:
+    """The dead-letter container of this test (Event Grid creates the blobs in it)."""
+    name = f"{runtime.settings.table_name_prefix.lower()}-deadletter"
+    client = ContainerClient.from_connection_string(runtime.settings.storage_connection, name)
+    client.create_container()
+    return client
+
+
+@pytest.fixture
+def checked(runtime: Runtime, container: ContainerClient) -> Runtime:
+    """A runtime whose dead letters are in ``container``."""
+    settings = dataclasses.replace(runtime.settings, deadletter_container=container.container_name)
+    return Runtime.from_settings(settings, FAST_CLIENTS)
+
+
+def _dead_lettered(event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` as Event Grid keeps it once it gave up: with why and how often it tried."""
+    return {
+        **event,
+        "deadLetterReason": "MaxDeliveryAttemptsExceeded",
+        "deliveryAttempts": 30,
+        "lastDeliveryOutcome": "Probation",
+        "publishTime": "2026-12-05T01:00:00.0000000Z",
+    }
+
+
+def _seed(container: ContainerClient, *events: dict[str, Any]) -> str:
+    name = "ON-BACKUP-FAILURE/2026/12/5/1/5b1c2e3a-0000-4000-8000-000000000001.json"
+    container.upload_blob(name, json.dumps([_dead_lettered(e) for e in events]))
+    return name
+
+
+def _report(runtime: Runtime) -> health.Health:
+    queues = (runtime.retry_queue, runtime.poison_queue)
+    now = datetime.now(UTC)
+    return health.check(runtime.storage, runtime.settings, runtime.dead_letters, queues, now)
+
+
+def _status(report: health.Health, name: str) -> str:
+    (found,) = [c for c in report.checks if c.name == name]
+    return found.status
+
+
+def test_a_seeded_dead_letter_is_listed_replayed_once_then_counted_as_a_duplicate(
+    checked: Runtime, container: ContainerClient
+) -> None:
+    blob = _seed(container, load_event("cloudevent-vm-not-found"), {"not": "an event"})
+    store = checked.dead_letters
+    (listed,) = store.blobs()
+    assert (listed.name, listed.subscription, listed.replayed_at) == (blob, "ON-BACKUP-FAILURE", "")
+    letters = list(store.events(blob))
+    assert letters[0].why["deadLetterReason"] == "MaxDeliveryAttemptsExceeded"
+    assert _status(_report(checked), "dead letters") == health.DEGRADED
+
+    first = list(replay(checked, store, store.blobs()))
+    assert [o.kind for r in first for o in r.outcomes] == [
+        OutcomeKind.NEW,
+        OutcomeKind.REJECTED,  # what cannot be used is kept with the reason, not lost
+    ]
+    (after,) = store.blobs()
+    assert after.replayed_at
+    assert _status(_report(checked), "dead letters") == health.OK
+
+    again = list(replay(checked, store, store.blobs()))
+    assert again[0].outcomes[0].kind == OutcomeKind.DUPLICATE
+    (incident,) = checked.storage.incidents.query()
+    assert incident.Occurrences == 2
+
+
+def test_a_dead_lettered_vm_deletion_goes_the_vm_deleted_way(
+    live: Runtime, sim: AzureSimulator, container: ContainerClient
+) -> None:
+    acting = Runtime.from_settings(
+        dataclasses.replace(live.settings, deadletter_container=container.container_name),
+        FAST_CLIENTS,
+    )
+    s = scene(sim, AGENT)
+    sim.delete_vm(s.vm_id)
+    deletion = load_event("resource-delete-vm")
+    deletion["subject"] = deletion["data"]["resourceUri"] = s.vm_id
+    _seed(container, deletion)
+    store = acting.dead_letters
+    (replayed,) = replay(acting, store, store.blobs())
+    (outcome,) = replayed.outcomes
+    assert (outcome.kind, outcome.rule) == (OutcomeKind.NEW, "vm-not-found")
+    assert len(sim.calls_to(route="item_put")) == 1  # stopped, data kept
+
+
+def test_a_missing_dead_letter_container_holds_nothing(runtime: Runtime) -> None:
+    assert runtime.dead_letters.blobs() == []
+
+
+def test_health_before_any_watcher_run_is_unhealthy(checked: Runtime) -> None:
+    report = _report(checked)
+    assert report.status == health.UNHEALTHY
+    assert _status(report, "watcher") == health.UNHEALTHY
+    code, body = health_answer(
+        checked.storage,
+        checked.settings,
+        checked.dead_letters,
+        (checked.retry_queue, checked.poison_queue),
+    )
+    assert code == 503 and body["status"] == "unhealthy"
+
+
+def test_health_after_a_good_watcher_run_is_ok(
+    checked: Runtime, sim: AzureSimulator, receivers: Receivers
+) -> None:
+    watching = Runtime.from_settings(
+        dataclasses.replace(
+            checked.settings,
+            subscription_ids=frozenset({SUB}),
+            management_url=sim.base_url,
+            ca_bundle=sim.ca_pem_path,
+            static_token="sim-token",
+            eventgrid_endpoint=receivers.url("eventgrid") + "/api/events",
+            eventgrid_key="topic-key",
+        ),
+        FAST_CLIENTS,
+    )
+    sim.add_vault(SUB, "rg-backup", "rsv-health")
+    watch(watching)
+    report = _report(watching)
+    assert report.status == health.OK, report.as_json()
+    code, body = health_answer(
+        watching.storage,
+        watching.settings,
+        watching.dead_letters,
+        (watching.retry_queue, watching.poison_queue),
+    )
+    assert code == 200 and {c["name"] for c in body["checks"]} >= {"watcher", "vaults"}
+
+
+def test_failing_polls_stale_claims_and_poison_messages_are_reported(checked: Runtime) -> None:
+    now = datetime.now(UTC)
+    checkpoints = checked.storage.checkpoints
+    checkpoints.record_run(now, now, Published=0, VaultErrors=1, Deferred=False)
+    for _ in range(health.FAILING_POLLS):
+        checkpoints.record_poll(
+            "/subscriptions/s/resourceGroups/g/providers/x/vaults/v", now, "boom"
+        )
+    checked.storage.claims.claim("job-died", ("vm", "row"), now - timedelta(hours=1), timedelta(0))
+    checked.poison_queue.send('{"kind": "retry"}', 0)
+    report = _report(checked)
+    assert _status(report, "vaults") == health.UNHEALTHY
+    assert _status(report, "claims") == health.DEGRADED
+    assert _status(report, "retry queue") == health.DEGRADED
+    assert report.status == health.UNHEALTHY
+    (vaults,) = [c for c in report.checks if c.name == "vaults"]
+    assert "3 failed poll(s) in a row" in vaults.details[0] and "boom" in vaults.details[0]
+
+
+def test_a_stale_watcher_is_unhealthy(checked: Runtime) -> None:
+    long_ago = datetime.now(UTC) - timedelta(hours=3)
+    checked.storage.checkpoints.record_run(long_ago, long_ago, Published=1, VaultErrors=0)
+    assert _status(_report(checked), "watcher") == health.UNHEALTHY
