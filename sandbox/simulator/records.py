@@ -51,6 +51,8 @@ class Target:
     :ivar name: the protected item name.
     :ivar friendly_name: the VM, database or share name (``friendlyName``).
     :ivar host_id: ARM id of the VM (VM, SQL, HANA) or the storage account (Files).
+    :ivar host_group: the resource group of the VM or storage account.
+    :ivar host_name: the name of the VM or storage account.
     :ivar source_id: the item's ``sourceResourceId`` at protection time.
     :ivar parent_name: the SQL instance or HANA SID (``parentName``); ``""`` otherwise.
     :ivar server_name: the database's ``serverName``; ``""`` otherwise.
@@ -62,20 +64,12 @@ class Target:
     name: str
     friendly_name: str
     host_id: str
+    host_group: str
+    host_name: str
     source_id: str
     parent_name: str = ""
     server_name: str = ""
     recovery_model: str = ""
-
-    @property
-    def host_group(self) -> str:
-        """The resource group of the VM or storage account."""
-        return self.host_id.split("/")[4]
-
-    @property
-    def host_name(self) -> str:
-        """The name of the VM or storage account."""
-        return self.host_id.rsplit("/", 1)[-1]
 
     def item_id(self, vault_id: str) -> str:
         """The canonical ARM id of its protected item in ``vault_id``."""
@@ -232,22 +226,19 @@ class ContainerRecord:
     :ivar name: the container name, canonically spelt.
     :ivar kind: the kind of the items it holds (SQL and HANA share the VM's container).
     :ivar host_id: ARM id of the VM or storage account (its ``sourceResourceId``).
+    :ivar host_name: the VM or storage account name (its ``friendlyName``).
     """
 
     vault_id: str
     name: str
     kind: Kind
     host_id: str
+    host_name: str
 
     @property
     def key(self) -> str:
         """The lower-cased ARM id of the container."""
         return res.container_path(self.vault_id, self.name).lower()
-
-    @property
-    def host_name(self) -> str:
-        """The VM or storage account name (its ``friendlyName``)."""
-        return self.host_id.rsplit("/", 1)[-1]
 
 
 @dataclass

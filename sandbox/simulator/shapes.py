@@ -25,7 +25,7 @@ from sandbox.simulator.records import (
     Operation,
     VaultRecord,
 )
-from sandbox.simulator.targets import vm_target
+from sandbox.simulator.targets import vm_target_of
 
 SHAPES = frozenset({AZURE, IDEAL})
 # The shapes when BACKUP_SIM_SHAPES is not set. Issue #9: flip to AZURE once the product copes
@@ -159,7 +159,7 @@ def failed_job_json(
     job = JobRecord(
         vault_id=vault_id,
         name=name,
-        target=vm_target(res.vm_id(subscription, vm_resource_group, vm_name)),
+        target=vm_target_of(subscription, vm_resource_group, vm_name),
         operation=res.BACKUP,
         start=start,
         is_user_triggered=False,

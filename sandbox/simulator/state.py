@@ -46,7 +46,13 @@ from sandbox.simulator.shapes import (
     renderer,
 )
 from sandbox.simulator.storage import AccountRecord, ShareRecord
-from sandbox.simulator.targets import hana_target, share_target, sql_target, vm_target
+from sandbox.simulator.targets import (
+    hana_target,
+    share_target,
+    sql_target,
+    vm_target,
+    vm_target_of,
+)
 
 ResourceRef = str | Mapping[str, Any]
 Clock = Callable[[], datetime]
@@ -370,11 +376,10 @@ class SimState:
             now = self.clock()
             start, end = _job_times(status, start_time, end_time, now)
             record = self._vault(vault)
-            vm_id = res.vm_id(record.subscription_id, vm_resource_group, vm_name)
             job = JobRecord(
                 vault_id=record.id,
                 name=job_id or str(uuid.uuid4()),
-                target=vm_target(vm_id),
+                target=vm_target_of(record.subscription_id, vm_resource_group, vm_name),
                 operation=operation,
                 start=start,
                 is_user_triggered=is_user_triggered,
@@ -434,8 +439,8 @@ class SimState:
         """
         with self.lock:
             record = self._vault(vault)
-            vm_id = res.vm_id(record.subscription_id, vm_resource_group, vm_name)
-            return self.renderer.item(self._store.items[_key(vm_target(vm_id).item_id(record.id))])
+            target = vm_target_of(record.subscription_id, vm_resource_group, vm_name)
+            return self.renderer.item(self._store.items[_key(target.item_id(record.id))])
 
     # -- SQL and SAP HANA databases in Azure VMs, Azure file shares --------------------------
 
@@ -864,7 +869,9 @@ class SimState:
             raise ValueError(f"already protected: {item.id}")
         self._store.items[item.key] = item
         if target.kind is not VM:
-            container = ContainerRecord(vault_id, target.container, target.kind, target.host_id)
+            container = ContainerRecord(
+                vault_id, target.container, target.kind, target.host_id, target.host_name
+            )
             self._store.containers.setdefault(container.key, container)
         return item
 

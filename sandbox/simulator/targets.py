@@ -15,9 +15,24 @@ from sandbox.simulator.records import Target
 
 def vm_target(vm_id: str) -> Target:
     """The target of an Azure VM's protected item (``vm_id`` is the VM's ARM id)."""
-    _, group, name = res.split_vm_id(vm_id)
-    container, item = res.vm_names(group, name)
-    return Target(VM, container, item, name, vm_id, vm_id)
+    return vm_target_of(*res.split_vm_id(vm_id))
+
+
+def vm_target_of(subscription_id: str, resource_group: str, name: str) -> Target:
+    """The target of the VM ``name`` of ``resource_group``, names taken as they are (a job may
+    name a VM whose names no ARM id could hold)."""
+    container, item = res.vm_names(resource_group, name)
+    vm_id = res.vm_id(subscription_id, resource_group, name)
+    return Target(
+        kind=VM,
+        container=container,
+        name=item,
+        friendly_name=name,
+        host_id=vm_id,
+        host_group=resource_group,
+        host_name=name,
+        source_id=vm_id,
+    )
 
 
 def sql_target(
@@ -56,6 +71,8 @@ def share_target(account_id: str, share: str) -> Target:
         name=f"AzureFileShare;{share}",
         friendly_name=share,
         host_id=account_id,
+        host_group=group,
+        host_name=account,
         source_id=source,
     )
 
@@ -80,6 +97,8 @@ def _database_target(
         name=name,
         friendly_name=database,
         host_id=vm_id,
+        host_group=group,
+        host_name=vm,
         source_id=(
             f"/subscriptions/{subscription}/resourceGroups/{group}/providers/VMAppContainer/{vm}"
         ),
