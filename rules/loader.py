@@ -14,7 +14,15 @@ from typing import Any
 import jsonschema
 import yaml
 
-from rules.engine import Clause, Rule, RuleSet, normalize_code, normalize_text
+from rules.engine import (
+    DEFAULT_WORKLOADS,
+    Clause,
+    Rule,
+    RuleSet,
+    normalize_code,
+    normalize_operation,
+    normalize_text,
+)
 
 RULES_DIR = Path(__file__).resolve().parent
 BUILTIN_RULES = RULES_DIR / "rules.yaml"
@@ -80,7 +88,8 @@ def _compile(raw: dict[str, Any], file: str, user: bool) -> Rule:
         doc=raw["doc"],
         codes=frozenset(normalize_code(c) for c in match.get("codes", ())),
         clauses=clauses,
-        operations=frozenset(o.strip().casefold() for o in match.get("operations", ())),
+        operations=frozenset(normalize_operation(o) for o in match.get("operations", ())),
+        workloads=frozenset(match.get("workloads", DEFAULT_WORKLOADS)),
         require_both=require_both,
         defers_to_text=match.get("code_defers_to_text", False),
         params=dict(raw.get(raw["action"]) or {}),

@@ -2,11 +2,15 @@
 
 The classification cases live in ``rule_cases.yaml`` next to this file; each one is a
 parametrized test. The other tests check table coverage, the code list of error-codes.md,
-the product's acceptance mapping, the unclassified fallback, schema errors and user rules.
+the product's acceptance mapping, the unclassified fallback, schema errors, user rules, the
+workload scope (SQL, HANA, Azure Files) with typed operations, and that every code of
+workloads.md section 3 and of the portal's catalogue has a rule.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import re
 import textwrap
 from pathlib import Path
@@ -16,8 +20,14 @@ import pytest
 import yaml
 
 from rules import default_rule_set
-from rules.engine import UNCLASSIFIED, RuleSet
-from rules.loader import BUILTIN_RULES, RuleFileError, load_rule_set, load_rules
+from rules.engine import (
+    UNCLASSIFIED,
+    WORKLOADS,
+    RuleSet,
+    normalize_operation,
+    operation_keys,
+)
+from rules.loader import BUILTIN_RULES, SCHEMA_PATH, RuleFileError, load_rule_set, load_rules
 
 CASES_FILE = Path(__file__).with_name("rule_cases.yaml")
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
@@ -30,7 +40,8 @@ def load_cases() -> list[dict[str, Any]]:
         rule = case.get("expect") or f"not-{case['not']}"
         text = case["message"] or f"code {case['code']}"
         ascii_words = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or "japanese-text"
-        case["id"] = f"{number:03d}-{rule}-{ascii_words}"
+        workload = f"{case['workload']}-" if case.get("workload") else ""
+        case["id"] = f"{number:03d}-{workload}{rule}-{ascii_words}"
     return cases
 
 
@@ -42,8 +53,14 @@ def builtin() -> RuleSet:
     return load_rule_set()
 
 
-def classify(rule_set: RuleSet, code: object, message: str | None = None, operation: str = ""):
-    return rule_set.classify([] if code is None else [code], message, operation)
+def classify(
+    rule_set: RuleSet,
+    code: object,
+    message: str | None = None,
+    operation: str = "",
+    workload: str = "vm",
+):
+    return rule_set.classify([] if code is None else [code], message, operation, workload)
 
 
 # ------------------------------------------------------------------- the case file
@@ -51,7 +68,13 @@ def classify(rule_set: RuleSet, code: object, message: str | None = None, operat
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_case(builtin: RuleSet, case: dict[str, Any]) -> None:
-    decision = classify(builtin, case["code"], case["message"], case.get("operation", ""))
+    decision = classify(
+        builtin,
+        case["code"],
+        case["message"],
+        case.get("operation", ""),
+        case.get("workload", "vm"),
+    )
     if "expect" in case:
         assert decision.rule == case["expect"], decision
     else:
@@ -487,7 +510,7 @@ def test_default_rule_set_loads_the_builtin_file() -> None:
 
 
 def test_rule_count_and_ids(builtin: RuleSet) -> None:
-    assert 55 <= len(builtin) <= 75
+    assert 160 <= len(builtin) <= 180
     for rule in builtin.rules:
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)+", rule.id), rule.id
         assert rule.doc.startswith("https://learn.microsoft.com/azure/"), rule.id
@@ -509,6 +532,11 @@ def test_remediation_lines_are_whole_sentences(builtin: RuleSet) -> None:
                 assert line.rstrip().endswith((".", "。", ")", ":")), (rule.id, line)
 
 
+#: On-demand backups a workload allows per item and day (sql-support-matrix,
+#: sap-hana-backup-support-matrix: three; azure-file-share-support-matrix: ten).
+DAILY_ON_DEMAND = {"vm": 9, "sql": 3, "hana": 3, "files": 10}
+
+
 def test_retry_rules_are_bounded(builtin: RuleSet) -> None:
     retry_rules = [rule for rule in builtin.rules if rule.action == "retry"]
     assert {rule.id for rule in retry_rules} == {
@@ -516,12 +544,20 @@ def test_retry_rules_are_bounded(builtin: RuleSet) -> None:
         "backup-internal-error",
         "backup-operation-in-progress",
         "vm-not-in-backup-state",
+        "workload-conflicting-operation",
+        "workload-daily-operation-limit",
+        "hana-backup-cancelled-extension-upgrade",
+        "files-backup-already-running",
+        "files-backup-throttled",
+        "files-data-transfer-failed",
+        "files-item-locked",
     }
     for rule in retry_rules:
-        assert 1 <= rule.params["max_attempts"] <= 9, rule.id
+        limit = min(DAILY_ON_DEMAND[workload] for workload in rule.workloads)
+        assert 1 <= rule.params["max_attempts"] <= min(limit, 9), rule.id
         assert rule.params["delay_minutes"] >= 1, rule.id
     for rule in builtin.rules:
-        if rule.action != "retry":
+        if rule.action not in ("retry", "await_healing"):
             assert rule.params == {}, rule.id
 
 
@@ -533,3 +569,603 @@ def test_restore_point_collection_limit_is_never_retried(builtin: RuleSet) -> No
     )
     assert decision.action == "ticket"
     assert "retry" not in decision.as_dict()
+
+
+# ------------------------------------------------------------------- (9) workload scope
+
+USER_WORKLOAD_RULES = """\
+schema_version: 1
+rules:
+  - id: our-sql-conflicts
+    title: Our DBAs take conflicting SQL operations
+    category: support
+    action: ticket
+    match:
+      workloads: [sql]
+      codes: [OperationCancelledBecauseConflictingOperationRunningUserError]
+    remediation: {en: "Page the DBAs.", ja: "DBA に連絡します。"}
+    doc: https://learn.microsoft.com/azure/backup/backup-sql-server-azure-troubleshoot
+  - id: our-unscoped-rule
+    title: A user rule that names no workload
+    category: support
+    action: ticket
+    match: {text: [{all: [conflicting operation]}]}
+    remediation: {en: "Ask around.", ja: "確認します。"}
+    doc: https://learn.microsoft.com/azure/backup/backup-azure-vms-troubleshoot
+  - id: our-strict-log-rule
+    title: Only typed log backups
+    category: support
+    action: record
+    match: {workloads: [sql, hana], operations: [Backup (Log)], codes: [OurOwnCode]}
+    remediation: {en: "Nothing to do.", ja: "対応は不要です。"}
+    doc: https://learn.microsoft.com/azure/backup/backup-sql-server-azure-troubleshoot
+  - id: our-backup-rule
+    title: Any backup type
+    category: support
+    action: record
+    match: {workloads: [sql, hana], operations: [backup], codes: [OurOtherCode]}
+    remediation: {en: "Nothing to do.", ja: "対応は不要です。"}
+    doc: https://learn.microsoft.com/azure/backup/backup-sql-server-azure-troubleshoot
+"""
+CONFLICT = "OperationCancelledBecauseConflictingOperationRunningUserError"
+CONFLICT_TEXT = (
+    "Operation canceled as a conflicting operation was already running on the same database."
+)
+
+
+@pytest.fixture
+def with_workload_rules(tmp_path: Path) -> RuleSet:
+    path = tmp_path / "workload-rules.yaml"
+    path.write_text(USER_WORKLOAD_RULES, encoding="utf-8")
+    return load_rule_set(path)
+
+
+def test_the_engine_schema_and_model_agree_on_the_workload_names() -> None:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    items = schema["$defs"]["match"]["properties"]["workloads"]["items"]
+    assert tuple(items["enum"]) == WORKLOADS == ("vm", "sql", "hana", "files")
+    from handlers.core import model
+
+    workload = getattr(model, "Workload", None)  # the names the pipeline passes
+    if workload is not None:
+        assert tuple(workload.ALL) == WORKLOADS
+
+
+def test_a_rule_without_workloads_is_a_vm_rule(builtin: RuleSet) -> None:
+    scoped = {rule.id: rule.workloads for rule in builtin.rules}
+    assert scoped["vm-not-found"] == {"vm"}
+    assert scoped["storage-account-locked"] == {"vm", "files"}
+    default = builtin.classify([400094], "")
+    assert default == builtin.classify([400094], "", "", "vm")
+    assert default.rule == "vm-not-found"
+    for workload in ("sql", "hana", "files"):
+        assert builtin.classify([400094], "", "Backup", workload).rule == UNCLASSIFIED
+
+
+@pytest.mark.parametrize("workload", ["VM", "Sql", "oracle", "", "AzureWorkload"])
+def test_an_unknown_workload_is_refused(builtin: RuleSet, workload: str) -> None:
+    with pytest.raises(ValueError, match="unknown workload"):
+        builtin.classify([400094], "", "Backup", workload)
+
+
+@pytest.mark.parametrize("workload", WORKLOADS)
+def test_unclassified_applies_to_every_workload(builtin: RuleSet, workload: str) -> None:
+    decision = builtin.classify(["SomeBrandNewErrorCode"], "Nobody knows this.", "", workload)
+    assert (decision.rule, decision.action) == (UNCLASSIFIED, "ticket")
+    assert decision.raw_error == {
+        "codes": ["SomeBrandNewErrorCode"],
+        "message": "Nobody knows this.",
+    }
+
+
+def test_precedence_inside_a_workload(builtin: RuleSet, with_workload_rules: RuleSet) -> None:
+    # a code over a text match, inside the SQL scope
+    decision = builtin.classify(["UserErrorSQLPODoesNotExist"], "Log chain is broken.", "", "sql")
+    assert (decision.rule, decision.matched_by) == ("workload-database-not-found", "code")
+    # a user rule scoped to sql beats the built-in rule on SQL jobs only
+    user = with_workload_rules.classify([CONFLICT], CONFLICT_TEXT, "Backup (Full)", "sql")
+    assert (user.rule, user.user_rule) == ("our-sql-conflicts", True)
+    hana = with_workload_rules.classify([CONFLICT], "", "Backup (Full)", "hana")
+    assert (hana.rule, hana.user_rule) == ("workload-conflicting-operation", False)
+    # a user rule that names no workload is a VM rule: it never sees a SQL or HANA job
+    assert with_workload_rules.classify([], CONFLICT_TEXT, "", "vm").rule == "our-unscoped-rule"
+    for workload in ("sql", "hana"):
+        decision = with_workload_rules.classify([], CONFLICT_TEXT, "", workload)
+        assert decision.rule == "workload-conflicting-operation", workload
+
+
+def test_workload_messages_and_vm_messages_stay_apart(builtin: RuleSet) -> None:
+    in_progress = "Another operation is in progress on the selected item."
+    assert builtin.classify([], in_progress, "", "vm").rule == "backup-operation-in-progress"
+    assert builtin.classify([], in_progress, "", "files").rule == "files-item-locked"
+    assert builtin.classify([], in_progress, "", "sql").rule == UNCLASSIFIED
+    agent = "guest agent is not available on the target server"
+    assert builtin.classify([], agent, "", "vm").rule == "vm-agent-cannot-reach-backup-service"
+    assert builtin.classify([], agent, "", "sql").rule == "sql-guest-agent-unavailable"
+    assert builtin.classify([], agent, "", "hana").rule == UNCLASSIFIED
+
+
+# ------------------------------------------------------------------- (10) typed operations
+
+
+@pytest.mark.parametrize(
+    ("operation", "normalized", "keys"),
+    [
+        ("Backup (Log)", "backup (log)", ("backup (log)", "backup")),
+        ("  backup(LOG) ", "backup (log)", ("backup (log)", "backup")),
+        ("Restore (Full)", "restore (full)", ("restore (full)", "restore")),
+        ("Backup", "backup", ("backup",)),
+        ("CrossRegionRestore", "crossregionrestore", ("crossregionrestore",)),
+        ("", "", ()),
+    ],
+)
+def test_operations_are_compared_with_and_without_their_type(
+    operation: str, normalized: str, keys: tuple[str, ...]
+) -> None:
+    assert normalize_operation(operation) == normalized
+    assert operation_keys(operation) == keys
+
+
+@pytest.mark.parametrize(
+    ("operation", "untyped", "typed"),
+    [
+        ("Backup (Log)", True, True),
+        ("backup (log)", True, True),
+        ("Backup (Full)", True, False),
+        ("Backup (Differential)", True, False),
+        ("Backup", True, False),  # a rule naming the type is stricter: an untyped job misses it
+        ("", True, True),  # unknown: every rule applies
+        ("Restore (Log)", False, False),
+        ("ConfigureBackup", False, False),
+    ],
+)
+def test_a_rule_scoped_to_backup_takes_every_backup_type(
+    with_workload_rules: RuleSet, operation: str, untyped: bool, typed: bool
+) -> None:
+    rules = {rule.id: rule for rule in with_workload_rules.rules}
+    assert rules["our-backup-rule"].applies_to(operation) is untyped
+    assert rules["our-strict-log-rule"].applies_to(operation) is typed
+    found = with_workload_rules.classify(["OurOwnCode"], "", operation, "sql").rule
+    assert (found == "our-strict-log-rule") is typed
+
+
+def test_restore_rules_take_typed_restore_operations(builtin: RuleSet) -> None:
+    code = "UserErrorCannotRestoreExistingDBWithoutForceOverwrite"
+    for operation in ("Restore", "Restore (Full)", "Restore (Log)", "CrossRegionRestore", ""):
+        decision = builtin.classify([code], "", operation, "sql")
+        assert decision.rule == "workload-restore-target-database-exists", operation
+    assert builtin.classify([code], "", "Backup (Full)", "sql").rule == UNCLASSIFIED
+
+
+@pytest.mark.parametrize(
+    ("operation", "rule", "action"),
+    [
+        ("Backup (Log)", "hana-log-backup-cancelled-extension-upgrade", "await_healing"),
+        ("Backup (Full)", "hana-backup-cancelled-extension-upgrade", "retry"),
+        ("Backup (Differential)", "hana-backup-cancelled-extension-upgrade", "retry"),
+        ("Backup (Incremental)", "hana-backup-cancelled-extension-upgrade", "retry"),
+        ("", "hana-log-backup-cancelled-extension-upgrade", "await_healing"),
+        ("Restore (Full)", UNCLASSIFIED, "ticket"),  # a restore is never retried as a backup
+    ],
+)
+def test_an_extension_upgrade_is_healed_for_log_backups_and_retried_for_the_rest(
+    builtin: RuleSet, operation: str, rule: str, action: str
+) -> None:
+    decision = builtin.classify(["JobCancelledOnExtensionUpgrade"], "", operation, "hana")
+    assert (decision.rule, decision.action) == (rule, action)
+
+
+# ------------------------------------------------------------------- (11) numeric + string codes
+
+
+@pytest.mark.parametrize("workload", ["sql", "hana"])
+def test_a_workload_job_passes_its_numeric_code_and_its_code_name(
+    builtin: RuleSet, workload: str
+) -> None:
+    # errorCode 510008 and errorTitle, as in Microsoft's failed SQL job example
+    both = builtin.classify([510008, CONFLICT], CONFLICT_TEXT, "Backup (Full)", workload)
+    assert (both.rule, both.matched_by, both.action) == (
+        "workload-conflicting-operation",
+        "code+text",
+        "retry",
+    )
+    assert builtin.classify([510008], "", "Backup (Full)", workload).rule == both.rule
+    assert builtin.classify(["510008"], "", "Backup (Full)", workload).rule == both.rule
+    assert builtin.classify([CONFLICT.lower()], "", "", workload).rule == both.rule
+    # an unknown number next to a known name: the name decides
+    gone = builtin.classify([999999, "UserErrorSQLPODoesNotExist"], "", "Backup (Full)", workload)
+    assert (gone.rule, gone.action) == ("workload-database-not-found", "ticket")
+    # a VM number means nothing on a workload job, and 510008 nothing on a VM job
+    assert builtin.classify([400094], "", "Backup (Full)", workload).rule == UNCLASSIFIED
+    assert builtin.classify([510008], "", "Backup", "vm").rule == UNCLASSIFIED
+
+
+def test_a_code_quoted_in_a_workload_message_counts_in_that_workload_only(
+    builtin: RuleSet,
+) -> None:
+    message = "Backup of hxe [hxehost] failed: UserErrorHANAPODoesNotExist"
+    assert builtin.classify([], message, "Backup (Full)", "hana").matched_by == "code"
+    assert builtin.classify([], message, "Backup", "vm").rule == UNCLASSIFIED
+
+
+def test_a_user_rule_with_an_unknown_workload_is_refused(tmp_path: Path) -> None:
+    path = _rule_file(
+        tmp_path,
+        "bad-workload.yaml",
+        _broken("oracle-rule", match="{workloads: [oracle], codes: [X1]}"),
+    )
+    with pytest.raises(RuleFileError) as error:
+        load_rules(path)
+    assert "'oracle-rule'" in str(error.value) and "oracle" in str(error.value)
+
+
+# ------------------------------------------------------------------- (12) workload actions
+
+
+@pytest.mark.parametrize(
+    ("code", "workload", "operation"),
+    [
+        ("UserErrorSQLLSNValidationFailure", "sql", "Backup (Log)"),
+        ("UserErrorParentFullBackupMissing", "sql", "Backup (Log)"),
+        ("UserErrorHANALSNValidationFailure", "hana", "Backup (Log)"),
+        ("OperationCancelledBecauseConflictingAutohealOperationRunningUserError", "hana", ""),
+        ("UserErrorBackupFailedAsRemedialBackupInProgress", "hana", "Backup (Log)"),
+        ("JobCancelledOnExtensionUpgrade", "hana", "Backup (Log)"),
+        ("CloudDosAbsoluteLimitReachedWithRetry", "sql", ""),
+        ("CloudDosAbsoluteLimitReachedWithRetry", "hana", ""),
+        ("DatamoverInsufficientVaultStorage", "files", "Backup"),
+    ],
+)
+def test_what_the_service_heals_itself_awaits_healing(
+    builtin: RuleSet, code: str, workload: str, operation: str
+) -> None:
+    decision = builtin.classify([code], "", operation, workload)
+    assert decision.action == "await_healing", decision
+    assert decision.params == {"hours": 24}
+    assert decision.as_dict()["await_healing"] == {"hours": 24}
+
+
+def test_the_daily_limit_is_retried_a_day_later(builtin: RuleSet) -> None:
+    decision = builtin.classify(["CloudDosAbsoluteLimitReached"], "", "Backup (Full)", "sql")
+    assert decision.action == "retry"
+    assert decision.params == {"delay_minutes": 1440, "max_attempts": 1}
+
+
+@pytest.mark.parametrize(
+    ("code", "workload"),
+    [("UserErrorSQLPODoesNotExist", "sql"), ("UserErrorHANAPODoesNotExist", "hana")],
+)
+def test_a_dropped_database_is_a_ticket(builtin: RuleSet, code: str, workload: str) -> None:
+    decision = builtin.classify([code], "", "Backup (Full)", workload)
+    assert (decision.rule, decision.action) == ("workload-database-not-found", "ticket")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "FileShareNotFound",
+        "UserErrorBackupAFSInDeleteState",
+        "UserErrorStorageAccountNotFound",
+        "UserErrorFileShareEndpointUnreachable",
+    ],
+)
+def test_a_deleted_share_or_account_stops_protection(builtin: RuleSet, code: str) -> None:
+    decision = builtin.classify([code], "", "Backup", "files")
+    assert decision.action == "stop_protection"
+
+
+def test_a_soft_deleted_share_is_an_urgent_ticket_that_says_undelete(builtin: RuleSet) -> None:
+    soft = builtin.classify(["UserErrorBackupAFSInSoftDeleteState"], "", "Backup", "files")
+    assert soft.action == "ticket"
+    for decision in (soft, builtin.classify(["FileShareNotFound"], "", "Backup", "files")):
+        text = decision.remediation.casefold()
+        assert "undelete" in text and "retention" in text, decision.rule
+        assert "元に戻" in decision.remediation_ja and "保持期間" in decision.remediation_ja
+
+
+@pytest.mark.parametrize(
+    ("code", "workload"),
+    [
+        ("UserErrorJobCancelledOnMachineReboot", "vm"),
+        ("AutoProtectionCancelledOrNotValid", "sql"),
+        ("BMSUserErrorConflictingProtectionOperation", "files"),
+    ],
+)
+def test_cancellation_and_notices_are_recorded(builtin: RuleSet, code: str, workload: str) -> None:
+    assert builtin.classify([code], "", "", workload).action == "record"
+
+
+def test_a_catalogue_slip_is_judged_by_the_code(builtin: RuleSet) -> None:
+    slip = "Extension installation/operation failed due to a COM+ error."
+    decision = builtin.classify(["ExtensionFailedOutOfMemoryError"], slip)
+    assert (decision.rule, decision.matched_by) == ("extension-out-of-memory", "code")
+    assert builtin.classify([], slip).rule != "extension-out-of-memory"
+
+
+# ------------------------------------------------------------------- (13) every reference code
+
+# Code names of workloads.md sections 3.1 (SQL), 3.2 (HANA and HANA snapshot) and 3.3 (Azure
+# Files) and of error-codes-catalogue.md (Azure VM). The tests read them from
+# ../shared/reference/ when it is there (CI clones the repo beside shared/); otherwise they use
+# the copy below, taken from those files (workloads.md as of its 2026 revision; the catalogue's
+# snapshot of 2021-04-09). test_the_copied_code_lists_match_the_reference keeps the copy honest.
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+WORKLOAD_SECTIONS = {"sql": "### 3.1", "hana": "### 3.2", "files": "### 3.3"}
+
+
+def _names(block: str) -> tuple[str, ...]:
+    """Comma-separated names (a name may hold a space, as ``File Sync PreRestoreFailed``)."""
+    return tuple(name.strip() for name in block.split(",") if name.strip())
+
+
+COPIED_CODES: dict[str, tuple[str, ...]] = {
+    "sql": _names(
+        """
+    AutoProtectionCancelledOrNotValid, CloudDosAbsoluteLimitReached,
+    CloudDosAbsoluteLimitReachedWithRetry, FabricSvcBackupPreferenceCheckFailedUserError,
+    GuestAgentStatusUnavailableUserError,
+    OperationCancelledBecauseConflictingOperationRunningUserError,
+    UserErrorBackupFailedAsTransactionLogIsFull,
+    UserErrorCannotFindServerCertificateWithThumbprint,
+    UserErrorCannotRestoreExistingDBWithoutForceOverwrite,
+    UserErrorFileManipulationIsNotAllowedDuringBackup, UserErrorOpeningSQLConnection,
+    UserErrorOperationNotAllowedDatabaseMirroringEnabled, UserErrorParentFullBackupMissing,
+    UserErrorRestoreFailedDatabaseCannotBeOfflined,
+    UserErrorRestoreNotPossibleBecauseLogBackupContainsBulkLoggedChanges,
+    UserErrorSQLLSNValidationFailure, UserErrorSQLNoSysadminMembership,
+    UserErrorSQLPODoesNotExist, UserErrorSQLPODoesNotSupportBackupType,
+    UserErrorVMInternetConnectivityIssue, UserErrorWindowsWLExtFailedToStartPluginService,
+    UserErrorWorkloadExtensionNotInstalled, VMNotInRunningStateUserError,
+    WlExtGenericIOFaultUserError, WorkloadExtensionDidntDequeueMsg,
+    WorkloadExtensionNotPresent, WorkloadExtensionNotReachable
+"""
+    ),
+    "hana": _names(
+        """
+    CloudDosAbsoluteLimitReached, CloudDosAbsoluteLimitReachedWithRetry,
+    JobCancelledOnExtensionUpgrade,
+    OperationCancelledBecauseConflictingAutohealOperationRunningUserError,
+    OperationCancelledBecauseConflictingOperationRunningUserError,
+    UserErrorBackupFailedAsRemedialBackupInProgress,
+    UserErrorCannotConnectToAzureActiveDirectoryService,
+    UserErrorConflictingFileSystemPresentOnTargetMachine, UserErrorDBNameNotInCorrectFormat,
+    UserErrorDatabaseUserPasswordExpired, UserErrorDefaultSidAdmDirectoryChanged,
+    UserErrorDeleteSnapshotRoleOrResourceGroupMissing, UserErrorDiskAttachLimitReached,
+    UserErrorDiskTypeNotSupportedForWkloadBackup, UserErrorHANAInternalRoleNotPresent,
+    UserErrorHANALSNValidationFailure, UserErrorHANAPODoesNotExist,
+    UserErrorHDBsettingsScriptNotFound, UserErrorHanaInstanceNameInvalid,
+    UserErrorHanaPreScriptNotRun, UserErrorHanaSQLQueryFailed,
+    UserErrorHanaUnsupportedOperation, UserErrorInOpeningHanaOdbcConnection,
+    UserErrorIncompatibleSrcTargetSystemsForRestore, UserErrorInconsistentSSFS,
+    UserErrorInsufficientPrivilegeOfDatabaseUser,
+    UserErrorInsufficientSpaceOnSystemDriveForExtensionMetadata, UserErrorInvalidBackint,
+    UserErrorInvalidBackintConfiguration, UserErrorMaxDisksSupportedForWkloadBackupExceeded,
+    UserErrorMisConfiguredSslCaStore, UserErrorPITSnapshotDeleted,
+    UserErrorPreregistrationScriptNotRun, UserErrorRecoverySysScriptFailedToTriggerRestore,
+    UserErrorRestoreDiskIncompatible, UserErrorRestoreTargetDirectoriesAbsent,
+    UserErrorSDCtoMDCUpgradeDetected,
+    UserErrorSnapshotOperationsUnsupportedWithInactiveDatabase,
+    UserErrorSnapshotTargetRGNotFoundOrVMIdentityRequiresPermissions,
+    UserErrorTargetPOExistsOverwriteNotSpecified, UserErrorVMIdentityNotEnabled,
+    UserErrorVMIdentityRequiresCreateDisksRole, UserErrorVMIdentityRequiresCreateSnapshotsRole,
+    UserErrorVMIdentityRequiresGetDiskSASRole,
+    UserErrorVMIdentityRequiresPermissionsForSnapshot,
+    UserErrorVMIdentityRequiresReadDisksRole, UserErrorVMIdentityRequiresReadSnapshotsRole,
+    UserErrorVMIdentityRequiresReadVMRole, UserErrorVMIdentityRequiresUpdateVMRole,
+    UserErrorWLBackupDeviceTypeNotSupported, UserErrorWLBackupFilesystemTypeNotSupported,
+    UserErrorWLOnOSVolumeNotSupported, UserErrorWorkloadExtensionNotInstalled,
+    WorkloadExtensionDidntDequeueMsg, WorkloadExtensionNotPresent,
+    WorkloadExtensionNotReachable
+"""
+    ),
+    "files": _names(
+        """
+    AFSMaxSnapshotReached, AzureFileSyncChangeDetectionInProgress, AzureOperationFailed,
+    BMSUserErrorConflictingProtectionOperation, BMSUserErrorObjectLocked,
+    DataTransferServiceAllFilesFailedToRecover, DataTransferServiceCoFLimitReached,
+    DataTransferServiceSourceUriNotValid, DatamoverGenericError,
+    DatamoverInsufficientVaultStorage, File Sync PreRestoreFailed, FileShareNotFound,
+    FileshareBackupFailedWithAzureRpRequestThrottling,
+    FileshareRestoreFailedWithAzureRpRequestThrottling, ParallelSnapshotRequest,
+    TargetFileShareNotFound, UserErrorAFSRecoverySomeFilesNotRestored,
+    UserErrorAFSSourceSnapshotNotFound, UserErrorAnotherRestoreInProgressOnSameTarget,
+    UserErrorBackupAFSInDeleteState, UserErrorBackupAFSInSoftDeleteState,
+    UserErrorDTSDestLocked, UserErrorDTSSourceUriNotValid, UserErrorDTSStorageAccountNotFound,
+    UserErrorFileShareEndpointUnreachable, UserErrorResourceGroupNotFound,
+    UserErrorRestoreAFSInDeleteState, UserErrorRestoreAFSInSoftDeleteState,
+    UserErrorSourceOrTargetAccountNotAccessible,
+    UserErrorStorageAccountInternetRoutingNotSupported, UserErrorStorageAccountIsLocked,
+    UserErrorStorageAccountNotFound, UserErrorStorageKeyBasedAuthenticationNotPermitted,
+    UserErrorTargetFileShareFull, UserErrorTargetFileShareQuotaNotSufficient
+"""
+    ),
+    "vm": _names(
+        """
+    ExtensionCommandExecFailure, ExtensionFailedOutOfMemoryError, ExtensionInstallationFailure,
+    ExtensionOperationInProgress, GuestAgentCertificateNotFound,
+    GuestAgentPluginInstallCommandProcessingFailed, GuestAgentStatusUnavailableUserError,
+    ManagedRPCreationFailedInCrpButExtensionSucceeded, NoExtensionStatusButStatusBlobAvailable,
+    OlrBackupFailed, UserErrorBCMRestoreStorageAccountNotFound,
+    UserErrorBCMUnsupportedDiskCount, UserErrorComputeVmWithClassicStorage,
+    UserErrorCoreCountSubscriptionQuotaReached, UserErrorFsFreezeTimeout,
+    UserErrorGuestAgentVersionUnsupported, UserErrorHostedServiceSubscriptionQuotaReached,
+    UserErrorInvalidAuthenticationTokenTenant, UserErrorInvalidManagedDiskOperation,
+    UserErrorInvalidNetworkConfigV1, UserErrorInvalidVMEncryptionInfo,
+    UserErrorJobCancelledOnMachineReboot, UserErrorNetworkAclSANotSupported,
+    UserErrorProtectionQuotaExceeded, UserErrorRestoreDestinationBlobNotFound,
+    UserErrorRestoreOperationInProgress, UserErrorRpCollectionDeleted,
+    UserErrorRpCollectionMarkedForDeletion, UserErrorSkuNotAvaialable,
+    UserErrorStorageAccountIsLocked, UserErrorUnSupportedDistribution,
+    UserErrorUnsupportedDiskConfiguration, UserErrorUnsupportedStorageType,
+    UserErrorVmAlreadyExistWithSameName, VMBackupLinuxExtensionConfFileWrongEncodingFormat,
+    extensioninstallprovidercommemoryquotareached, usererrorolrnotsupported,
+    usererrorolrnotsupportedonrpwithdisksexcluded, usererrorstandardssdnotsupported
+"""
+    ),
+}
+_BACKTICKED_CODE = re.compile(r"`([A-Za-z][A-Za-z0-9]+(?: [A-Za-z0-9]+)*)`")
+
+
+def _parsed_codes() -> dict[str, set[str]] | None:
+    """The code names of the two reference files, or None when they are not beside the repo."""
+    workloads, catalogue = REFERENCE / "workloads.md", REFERENCE / "error-codes-catalogue.md"
+    if not (workloads.is_file() and catalogue.is_file()):
+        return None
+    text = workloads.read_text(encoding="utf-8")
+    ends = [*WORKLOAD_SECTIONS.values(), "### 3.4"]
+    codes = {
+        workload: set(_BACKTICKED_CODE.findall(text[text.index(start) : text.index(end)]))
+        for (workload, start), end in zip(WORKLOAD_SECTIONS.items(), ends[1:], strict=True)
+    }
+    codes["vm"] = set(_BACKTICKED_CODE.findall(catalogue.read_text(encoding="utf-8")))
+    return codes
+
+
+PARSED_CODES = _parsed_codes()
+REFERENCE_CODES = PARSED_CODES or {w: set(codes) for w, codes in COPIED_CODES.items()}
+REFERENCE_CASES = [
+    (w, code) for w, codes in sorted(REFERENCE_CODES.items()) for code in sorted(codes)
+]
+
+
+def test_the_copied_code_lists_match_the_reference() -> None:
+    if PARSED_CODES is None:
+        pytest.skip(f"no reference files in {REFERENCE}")
+    assert {w: set(codes) for w, codes in COPIED_CODES.items()} == PARSED_CODES
+    assert {w: len(codes) for w, codes in PARSED_CODES.items()} == {
+        "sql": 27,
+        "hana": 56,  # 34 streaming, 21 snapshot, 1 from the Japanese page
+        "files": 35,  # 34, and one code's other spelling in its heading
+        "vm": 39,  # 38, and the catalogue's misspelt UserErrorSkuNotAvaialable
+    }
+
+
+@pytest.mark.parametrize(
+    ("workload", "code"), REFERENCE_CASES, ids=[f"{w}-{c}" for w, c in REFERENCE_CASES]
+)
+def test_every_reference_code_has_a_rule(builtin: RuleSet, workload: str, code: str) -> None:
+    decision = builtin.classify([code], "", "", workload)
+    assert decision.rule != UNCLASSIFIED
+    assert decision.matched_by == "code"
+    assert workload in next(r for r in builtin.rules if r.id == decision.rule).workloads
+
+
+@pytest.mark.parametrize(
+    ("workload", "code"), REFERENCE_CASES, ids=[f"{w}-{c}" for w, c in REFERENCE_CASES]
+)
+def test_a_code_lands_only_on_rules_of_its_own_workload(
+    builtin: RuleSet, workload: str, code: str
+) -> None:
+    for other in WORKLOADS:
+        decision = builtin.classify([code], "", "", other)
+        if decision.rule != UNCLASSIFIED:
+            rule = next(r for r in builtin.rules if r.id == decision.rule)
+            assert other in rule.workloads
+            assert code.replace(" ", "").casefold() in rule.codes, (other, rule.id)
+
+
+#: Rows whose message says nothing of the code (none given, "SAP HANA error") or belongs to
+#: another code (the catalogue's slips): only the code can classify them.
+TEXT_SAYS_NOTHING = {
+    ("sql", "UserErrorSQLNoSysadminMembership"),
+    ("hana", "WorkloadExtensionNotReachable"),  # the HANA page gives no message
+    ("hana", "UserErrorInconsistentSSFS"),
+    ("vm", "ExtensionFailedOutOfMemoryError"),  # carries ExtensionInstallationFailedCOM's message
+    ("vm", "extensioninstallprovidercommemoryquotareached"),  # "extension could not be installed"
+}
+_TABLE_ROW = re.compile(r"^\| `([^`]+)`[^|]*\| ([^|]+?) \|", re.MULTILINE)
+
+
+def _documented_messages() -> list[tuple[str, str, str]]:
+    """(workload, code, message) of every table row of the two reference files."""
+    if PARSED_CODES is None:
+        return []
+    text = (REFERENCE / "workloads.md").read_text(encoding="utf-8")
+    ends = [*WORKLOAD_SECTIONS.values(), "### 3.4"]
+    sections = {
+        workload: text[text.index(start) : text.index(end)]
+        for (workload, start), end in zip(WORKLOAD_SECTIONS.items(), ends[1:], strict=True)
+    }
+    sections["vm"] = (REFERENCE / "error-codes-catalogue.md").read_text(encoding="utf-8")
+    return [
+        (workload, code, message)
+        for workload, section in sections.items()
+        for code, message in _TABLE_ROW.findall(section)
+    ]
+
+
+def test_documented_messages_classify_by_meaning_as_their_codes_do(builtin: RuleSet) -> None:
+    rows = _documented_messages()
+    if not rows:
+        pytest.skip(f"no reference files in {REFERENCE}")
+    assert len(rows) > 140  # English and Japanese rows
+    for workload, code, message in rows:
+        by_code = builtin.classify([code], "", "", workload).rule
+        by_text = builtin.classify([], message, "", workload).rule
+        says_nothing = (workload, code) in TEXT_SAYS_NOTHING
+        assert (by_text == by_code) != says_nothing, (workload, code, message)
+
+
+@pytest.mark.parametrize("workload", ["sql", "hana", "files"])
+def test_no_vm_code_lands_on_a_workload_job(builtin: RuleSet, workload: str) -> None:
+    for code in CODE_TO_RULE:
+        assert builtin.classify([code], "", "", workload).rule == UNCLASSIFIED, code
+
+
+def test_the_naive_baseline_agrees_with_the_engine_on_every_case(builtin: RuleSet) -> None:
+    from bench.classify import check_agreement, corpus
+
+    cases = corpus()
+    assert {c.workload for c in cases} == set(WORKLOADS)
+    assert check_agreement(builtin, cases) == []
+
+
+# ------------------------------------------------------------------- (14) the classify CLI
+
+
+def _cli(monkeypatch: pytest.MonkeyPatch, *args: str, stdin: str = "") -> tuple[int, str, str]:
+    from handlers.cli.main import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    out, err = io.StringIO(), io.StringIO()
+    return main(["classify", *args], out=out, err=err), out.getvalue(), err.getvalue()
+
+
+def test_classify_cli_takes_a_workload(monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = _cli(monkeypatch, "--code", "510008", "--workload", "sql")
+    answer = json.loads(out)
+    assert (code, answer["rule"], answer["workload"]) == (
+        0,
+        "workload-conflicting-operation",
+        "sql",
+    )
+    assert answer["retry"] == {"delay_minutes": 60, "max_attempts": 2}
+    code, out, _ = _cli(monkeypatch, "--code", "510008")
+    assert (code, json.loads(out)["rule"], json.loads(out)["workload"]) == (0, UNCLASSIFIED, "vm")
+    code, out, err = _cli(monkeypatch, "--code", "510008", "--workload", "oracle")
+    assert (code, out) == (2, "") and "--workload" in err
+
+
+def test_classify_cli_jsonl_lines_carry_their_own_workload(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [
+        {"code": "UserErrorHANAPODoesNotExist"},
+        {"code": "UserErrorHANAPODoesNotExist", "workload": "hana"},
+        {"code": "JobCancelledOnExtensionUpgrade", "workload": "hana", "operation": "Backup (Log)"},
+        {"code": "FileShareNotFound", "workload": "files"},
+        {"code": "FileShareNotFound", "workload": "nfs"},
+        {"code": 400094, "workload": None},
+    ]
+    stdin = "".join(json.dumps(line) + "\n" for line in lines)
+    code, out, _ = _cli(monkeypatch, "--jsonl", "--workload", "sql", stdin=stdin)
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert [(a["rule"], a["workload"]) for a in answers] == [
+        ("workload-database-not-found", "sql"),  # --workload is the default of every line
+        ("workload-database-not-found", "hana"),
+        ("hana-log-backup-cancelled-extension-upgrade", "hana"),
+        ("files-share-deleted", "files"),
+        (UNCLASSIFIED, "nfs"),
+        (UNCLASSIFIED, "sql"),  # a null workload takes the default; 400094 is a VM code
+    ]
+    assert answers[4]["error"].startswith("unknown workload 'nfs'")
+    assert all(a.keys() >= {"rule", "category", "action", "title", "remediation"} for a in answers)

@@ -36,7 +36,10 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 T = TypeVar("T")
 
 
-def _classify_line(rules: Any, line: str, language: str) -> dict[str, Any]:
+def _classify_line(rules: Any, line: str, language: str, workload: str = "vm") -> dict[str, Any]:
+    """One answer per input line; a ``workload`` key in the line overrides ``workload``."""
+    from rules.engine import WORKLOADS, unclassified
+
     error = ""
     try:
         case = json.loads(line) if line.strip() else {}
@@ -48,9 +51,16 @@ def _classify_line(rules: Any, line: str, language: str) -> dict[str, Any]:
     codes = [code] if isinstance(code, str | int) and not isinstance(code, bool) else []
     text = message if isinstance(message, str) else ""
     operation = case.get("operation") if isinstance(case.get("operation"), str) else ""
-    decision = rules.classify(codes, text, operation)
+    if case.get("workload") is not None:
+        workload = case["workload"]
+    if isinstance(workload, str) and workload in WORKLOADS:
+        decision = rules.classify(codes, text, operation, workload)
+    else:
+        decision = unclassified([str(c) for c in codes], text)
+        error = error or f"unknown workload {workload!r}: expected one of {', '.join(WORKLOADS)}"
     out = decision.as_dict()
     out["remediation"] = decision.remediation_in(language)
+    out["workload"] = workload
     if error:
         out["error"] = error
     return out
@@ -58,15 +68,20 @@ def _classify_line(rules: Any, line: str, language: str) -> dict[str, Any]:
 
 def cmd_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from rules import default_rule_set
+    from rules.engine import WORKLOADS
 
+    if args.workload not in WORKLOADS:
+        err.write(f"classify: --workload must be one of {', '.join(WORKLOADS)}\n")
+        return EXIT_USAGE
     rules = default_rule_set(args.rules or Settings.from_env().user_rules_path)
     if args.jsonl:
         for line in sys.stdin:
-            out.write(json.dumps(_classify_line(rules, line, args.language), ensure_ascii=False))
-            out.write("\n")
+            answer = _classify_line(rules, line, args.language, args.workload)
+            out.write(json.dumps(answer, ensure_ascii=False) + "\n")
         return EXIT_OK
     case = json.dumps({"code": args.code, "message": args.message})
-    out.write(json.dumps(_classify_line(rules, case, args.language), ensure_ascii=False) + "\n")
+    answer = _classify_line(rules, case, args.language, args.workload)
+    out.write(json.dumps(answer, ensure_ascii=False) + "\n")
     return EXIT_OK
 
 
@@ -296,6 +311,11 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--jsonl", action="store_true", help="read JSON lines from stdin")
     classify.add_argument("--language", choices=("en", "ja"), default="en")
     classify.add_argument("--rules", help="a user rule file (default: USER_RULES_PATH)")
+    classify.add_argument(
+        "--workload",
+        default="vm",
+        help="the job's workload: vm (default), sql, hana or files (a JSON line's own wins)",
+    )
     classify.set_defaults(run=cmd_classify)
 
     replay = commands.add_parser("replay", help="run events through respond()")
