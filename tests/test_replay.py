@@ -29,32 +29,27 @@ Every published and recorded Azure response in ``sandbox/simulator/azure_payload
 - a Backup RP 400 (``supplementary_error_bms_invalid_input_400``) on the trigger: ``refused``.
 - the ARM delete event (``eventgrid-ResourceDeleteSuccess``): ``read_deleted_vm``.
 
-How files are served: a recorded file with ``status`` is served with its status, headers (as
-recorded, lower case) and body; a file that is only a body is served as a 200 with no header
-at all (none was recorded; the SDK must not need one); a published example serves
-``responses[status]`` (``Retry-After`` written as text, as on the wire). Keys starting with
-``_`` in recorded files are the transcriber's notes, not Azure's, and are not served. Where a
-body is served at another URL than the one it was recorded at, the test says so.
+How files are served (a recorded response with its status and lower-case headers, a body-only
+file as a 200 with no header, a published example's ``responses[status]``, the transcriber's
+``_`` notes left out) is said in ``tests/replay.py``, which holds the transport ``Replay`` and
+the helpers this module shares with ``tests/test_replay_workloads.py``. Where a body is served
+at another URL than the one it was recorded at, the test says so.
 
-``NOT_REPLAYED`` at the end lists every payload file no call of ours meets, with the reason;
-``test_every_payload_is_replayed_or_listed`` keeps that list and ``REPLAYED`` complete.
+The workloads' payloads (SQL Server and SAP HANA in Azure VMs, Azure Files, Microsoft.Storage)
+are replayed in ``tests/test_replay_workloads.py``. ``NOT_REPLAYED`` at the end (and the one
+there) lists every payload file no call of ours meets, with the reason;
+``test_every_payload_is_replayed_or_listed`` keeps both modules' ``REPLAYED`` and
+``NOT_REPLAYED`` complete.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
-import requests
-from azure.core.pipeline.transport import HttpTransport, RequestsTransportResponse
-from requests.structures import CaseInsensitiveDict
 
 from handlers.azure.backup import VM_ITEMS, ItemApi, JobState, VaultApi, VmItem, job_state
 from handlers.azure.backup import vault_refs as list_vault_refs
@@ -62,156 +57,33 @@ from handlers.azure.clients import AzureClients
 from handlers.azure.errors import AzureCallError, ErrorKind, call
 from handlers.core.ids import VaultRef, VmRef, job_ref, vm_from_container
 from handlers.core.model import ProtectedItemRef, Source
-from handlers.core.settings import Settings
 from handlers.intake.events import PayloadError, parse, parse_job
 from handlers.intake.vm_deleted import read_deleted_vm
-from sandbox.simulator.payloads import PAYLOADS_DIR, load
-
-ARM = "https://management.azure.com"
-
-# ---------------------------------------------------------------------------------------------
-# The transport
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One recorded response."""
-
-    status: int
-    headers: dict[str, str]
-    body: Any  # a JSON value, or "" for an empty body
-    source: str  # the payload file
-
-
-@dataclass(frozen=True)
-class Sent:
-    """One request our code sent."""
-
-    method: str
-    url: str
-    body: Any  # parsed JSON, or None
-
-    @property
-    def path(self) -> str:
-        return unquote(urlsplit(self.url).path)
-
-    @property
-    def query(self) -> dict[str, str]:
-        return {k: v[0] for k, v in parse_qs(urlsplit(self.url).query).items()}
-
-
-def _path_key(url_or_path: str) -> str:
-    return unquote(urlsplit(url_or_path).path).lower()
-
-
-class Replay(HttpTransport):
-    """An azure-core transport that answers from recorded responses, never from the network.
-
-    A request is matched by method and path (any case, ``%3B`` or ``;`` alike, the query ignored).
-    A route's answers are given in order; its last answer repeats. Every request is kept in
-    ``sent`` and the file that answered it in ``answered_by``; a request without an answer fails
-    the test at once (and is kept in ``unanswered``, which the fixture checks too, in case
-    something swallowed the failure). ``sleep`` (what the poller and the retry policy call) only
-    records the delay.
-    """
-
-    def __init__(self) -> None:
-        self.routes: dict[tuple[str, str], list[Answer]] = {}
-        self.sent: list[Sent] = []
-        self.answered_by: list[str] = []
-        self.unanswered: list[Sent] = []
-        self.sleeps: list[float] = []
-
-    def on(self, method: str, url_or_path: str, *answers: Answer) -> None:
-        assert answers, "a route needs an answer"
-        self.routes[(method.upper(), _path_key(url_or_path))] = list(answers)
-
-    def send(self, request: Any, **kwargs: Any) -> Any:
-        sent = Sent(request.method.upper(), request.url, _json_body(request))
-        self.sent.append(sent)
-        answers = self.routes.get((sent.method, _path_key(sent.url)))
-        if not answers:
-            self.unanswered.append(sent)
-            pytest.fail(f"Replay has no answer for {sent.method} {sent.url}", pytrace=False)
-        answer = answers.pop(0) if len(answers) > 1 else answers[0]
-        self.answered_by.append(answer.source)
-        raw = requests.Response()
-        raw.status_code = answer.status
-        raw.reason = HTTPStatus(answer.status).phrase
-        raw.headers = CaseInsensitiveDict(answer.headers)
-        raw._content = b"" if answer.body == "" else json.dumps(answer.body).encode()
-        raw._content_consumed = True
-        raw.url = request.url
-        if hasattr(request, "content"):  # azure.core.rest.HttpRequest: what the SDKs send
-            # What RequestsTransport.send does for these requests (azure-core 1.41).
-            from azure.core.rest._requests_basic import RestRequestsTransportResponse
-
-            response = RestRequestsTransportResponse(request=request, internal_response=raw)
-            if not kwargs.get("stream"):
-                response.read()
-                response.close()
-            return response
-        return RequestsTransportResponse(request, raw)
-
-    def sleep(self, duration: float) -> None:
-        self.sleeps.append(duration)
-
-    def open(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> Replay:
-        return self
-
-    def __exit__(self, *args: object) -> None:
-        pass
-
-    def calls(self, method: str, path_part: str = "") -> list[Sent]:
-        """The requests sent with ``method`` whose URL contains ``path_part`` (any case)."""
-        return [s for s in self.sent if s.method == method and path_part.lower() in s.url.lower()]
-
-
-def _json_body(request: Any) -> Any:
-    content = getattr(request, "content", None)
-    if content is None:
-        content = getattr(request, "data", None)
-    if not content:
-        return None
-    return json.loads(content)
-
-
-@pytest.fixture
-def replay() -> Iterator[Replay]:
-    transport = Replay()
-    yield transport
-    assert not transport.unanswered, f"requests without an answer: {transport.unanswered}"
-    assert not [s for s in transport.sent if s.method == "DELETE"], "a DELETE was sent"
-
-
-@pytest.fixture
-def clients(replay: Replay) -> AzureClients:
-    settings = Settings(management_url=ARM, static_token="t")
-    return AzureClients(settings, {"transport": replay, "polling_interval": 0, "retry_total": 0})
-
-
-# ---------------------------------------------------------------------------------------------
-# The payload files and how they are served
-
-# Path templates of the REST specification, filled from an example's ``parameters``.
-_GROUP = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers"
-VAULT_PATH = _GROUP + "/Microsoft.RecoveryServices/vaults/{vaultName}"
-JOB_PATH = VAULT_PATH + "/backupJobs/{jobName}"
-ITEM_PATH = (
-    VAULT_PATH + "/backupFabrics/{fabricName}/protectionContainers/{containerName}"
-    "/protectedItems/{protectedItemName}"
+from sandbox.simulator.payloads import PAYLOADS_DIR
+from tests.replay import (
+    CLI_SUB,
+    ISO_UTC,
+    ITEM_PATH,
+    JOB_PATH,
+    VAULT_PATH,
+    VAULTS_PATH,
+    VM_PATH,
+    Payloads,
+    Replay,
+    azure_time,
+    clients_fixture,  # noqa: F401 (the clients fixture)
+    lro_item_path,
+    ok,
+    replay_fixture,  # noqa: F401 (the replay fixture)
+    spec_path,
 )
-VAULTS_PATH = "/subscriptions/{subscriptionId}/providers/Microsoft.RecoveryServices/vaults"
-VM_PATH = _GROUP + "/Microsoft.Compute/virtualMachines/{vmName}"
+from tests.test_replay_workloads import NOT_REPLAYED as WORKLOAD_NOT_REPLAYED
+from tests.test_replay_workloads import REPLAYED as WORKLOAD_REPLAYED
+
+# ---------------------------------------------------------------------------------------------
+# The payload files this module serves
 
 # The Azure CLI's recorded scenario (test_backup_scenario.yaml, test_backup_job.yaml).
-CLI_SUB = "00000000-0000-0000-0000-000000000000"
 CLI_RG = "clitest.rg000001"
 CLI_VAULT = VaultRef(CLI_SUB, CLI_RG, "clitest-vault000002")
 CLI_ITEM = ProtectedItemRef(CLI_SUB, CLI_RG, CLI_VAULT.name, CLI_RG, "clitest-vm000003")
@@ -296,65 +168,14 @@ REPLAYED = frozenset(
 )
 
 
-def payload(name: str) -> Any:
-    """A payload file (a fresh copy); only files named in ``REPLAYED`` may be used."""
-    assert name in REPLAYED, f"{name} is used by a test but not in REPLAYED"
-    document = load(name)
-    return _without_notes(document) if name.startswith("recorded/") else document
-
-
-def _without_notes(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_notes(v) for k, v in value.items() if not k.startswith("_")}
-    if isinstance(value, list):
-        return [_without_notes(v) for v in value]
-    return value
-
-
-def ok(name: str, body: Any) -> Answer:
-    """A body (of a body-only file, or taken from one): a 200 with no header."""
-    return Answer(200, {}, body, name)
-
-
-def body_file(name: str) -> Answer:
-    """A body-only file, served whole."""
-    return ok(name, payload(name))
-
-
-def recorded(name: str) -> Answer:
-    """A recorded response: status, headers (lower case) and body as recorded."""
-    document = payload(name)
-    return Answer(document["status"], document.get("headers", {}), document["body"], name)
-
-
-def published(name: str, status: str = "200") -> Answer:
-    """A response of a REST specification example."""
-    response = payload(name)["responses"][status]
-    headers = {k: str(v) for k, v in response.get("headers", {}).items()}
-    return Answer(int(status), headers, response.get("body", ""), name)
-
-
-def spec_path(template: str, parameters: dict[str, Any]) -> str:
-    return template.format(**parameters)
-
-
-def body_of(name: str) -> Any:
-    """The 200 body of a file: a specification example's, or the file itself."""
-    document = payload(name)
-    return document["responses"]["200"]["body"] if "responses" in document else document
-
-
-def azure_time(text: str) -> datetime:
-    """Azure's ``yyyy-mm-ddThh:mm:ss[.fffffff]Z``, to the microsecond (the 7th digit cut)."""
-    found = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,7}))?Z", text)
-    assert found, f"not Azure's time form: {text!r}"
-    moment = datetime.strptime(found[1], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-    return moment + timedelta(microseconds=int((found[2] or "0")[:6].ljust(6, "0")))
-
-
-def lro_item_path(status_url: str) -> str:
-    """The item path in Azure's operation URL (``…/protectedItems/{i}/operationsStatus/…``)."""
-    return re.split(r"/operation(?:sStatus|Results)/", urlsplit(status_url).path, flags=re.I)[0]
+_files = Payloads(REPLAYED)
+payload, body_file, recorded, published, body_of = (
+    _files.payload,
+    _files.body_file,
+    _files.recorded,
+    _files.published,
+    _files.body_of,
+)
 
 
 def _item_parameters(item: ProtectedItemRef) -> dict[str, str]:
@@ -694,8 +515,6 @@ def test_vm_gone_gateway_404(clients: AzureClients, replay: Replay) -> None:
 # ---------------------------------------------------------------------------------------------
 # The on-demand backup
 
-ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{1,7}Z$")
-
 
 def test_trigger_backup_published(clients: AzureClients, replay: Replay) -> None:
     """``TriggerBackup_Post``: our POST goes to the example's path with its request; the
@@ -950,7 +769,8 @@ NOT_REPLAYED = {
 
 
 def test_every_payload_is_replayed_or_listed() -> None:
-    """A new payload file is either driven by a test here or listed with its reason."""
+    """A new payload file is either driven by a test (here or in
+    ``tests/test_replay_workloads.py``) or listed with its reason in one of the two."""
     on_disk = {
         f"{kind}/{path.name}"
         for kind in ("published", "recorded")
@@ -958,7 +778,10 @@ def test_every_payload_is_replayed_or_listed() -> None:
         if path.is_file()
     }
     assert on_disk, PAYLOADS_DIR
-    assert not REPLAYED & NOT_REPLAYED.keys()
-    assert sorted(on_disk - REPLAYED - NOT_REPLAYED.keys()) == [], "neither replayed nor listed"
-    assert sorted((REPLAYED | NOT_REPLAYED.keys()) - on_disk) == [], "listed but missing"
-    assert all(reason.strip() for reason in NOT_REPLAYED.values())
+    replayed = REPLAYED | WORKLOAD_REPLAYED
+    assert not NOT_REPLAYED.keys() & WORKLOAD_NOT_REPLAYED.keys(), "listed twice"
+    not_replayed = {**NOT_REPLAYED, **WORKLOAD_NOT_REPLAYED}
+    assert not replayed & not_replayed.keys(), "both replayed and listed as not replayed"
+    assert sorted(on_disk - replayed - not_replayed.keys()) == [], "neither replayed nor listed"
+    assert sorted((replayed | not_replayed.keys()) - on_disk) == [], "listed but missing"
+    assert all(reason.strip() for reason in not_replayed.values())

@@ -158,7 +158,7 @@ def _workload(props: Mapping[str, Any]) -> str:
     workload = _JOB_TYPES[job_type.lower()]
     if workload:
         return workload
-    kind = _string(props.get("workloadType"), "properties.workloadType", limit=64)
+    kind = _string(props.get("workloadType"), "properties.workloadType", required=True, limit=64)
     if kind.lower() not in _WORKLOAD_TYPES:
         raise PayloadError(f"properties.workloadType {kind!r} is not SQL or SAP HANA")
     return _WORKLOAD_TYPES[kind.lower()]
@@ -184,10 +184,12 @@ def parse_job(job: Any, source: Source, event_id: str = "", item_id: str = "") -
             f"data.id is not a Recovery Services backup job id: {job_id[:200]!r}"
         ) from None
     props = _mapping(job.get("properties"), "data.properties")
-    workload = _workload(props)
+    # The status first: a job that did not fail is refused for that alone (Azure may leave
+    # other fields out while a job runs, e.g. a SAP HANA job's workloadType).
     status = _string(props.get("status"), "properties.status", required=True, limit=64)
     if status.lower() != "failed":
         raise PayloadError(f"properties.status is {status!r}, not 'Failed'")
+    workload = _workload(props)
     vm_group, vm_name = vm_from_container(_name(props, "containerName"))
     entity = _name(props, "entityFriendlyName")
     if workload == Workload.VM:
