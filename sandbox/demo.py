@@ -62,7 +62,7 @@ def _as_trigger_input(raw: Any) -> Any:
 
 def _seed(sim: AzureSimulator, events: list[tuple[str, Any]]) -> None:
     """Make the simulated Azure agree with the samples (the actions verify against it)."""
-    from handlers.core.model import BackupFailure
+    from handlers.core.model import BackupFailure, Workload
     from handlers.intake.events import parse
     from rules import default_rule_set
 
@@ -77,25 +77,84 @@ def _seed(sim: AzureSimulator, events: list[tuple[str, Any]]) -> None:
         if failure.vault_id not in vaults:
             vaults.add(failure.vault_id)
             sim.add_vault(failure.subscription_id, failure.vault_resource_group, failure.vault_name)
-        vm = sim.add_vm(failure.subscription_id, failure.vm_resource_group, failure.vm_name)
-        sim.protect_vm(failure.vault_id, vm["id"])
-        code = failure.codes[0] if failure.codes else "0"
-        sim.add_job(
-            failure.vault_id,
-            job_id=failure.job_id,
-            vm_name=failure.vm_name,
-            vm_resource_group=failure.vm_resource_group,
-            operation=failure.operation,
-            error_code=int(code) if code.isdigit() else 0,
-            error_string=failure.message,
-            start_time=failure.start_time,
-            end_time=failure.end_time,
+        decision = rules.classify(
+            failure.codes, failure.message, failure.operation, failure.workload
         )
-        if (
-            rules.classify(failure.codes, failure.message, failure.operation).category
-            == "vm_missing"
-        ):
-            sim.delete_vm(vm["id"])
+        gone = decision.category == "vm_missing"
+        if failure.workload == Workload.VM:
+            _seed_vm(sim, failure, gone)
+        elif failure.workload == Workload.FILES:
+            _seed_share(sim, failure, decision.rule)
+        else:
+            _seed_database(sim, failure)
+
+
+def _number(failure: Any) -> int:
+    code = failure.errors[0].code if failure.errors else "0"
+    return int(code) if code.isdigit() else 0
+
+
+def _seed_vm(sim: AzureSimulator, failure: Any, gone: bool) -> None:
+    vm = sim.add_vm(failure.subscription_id, failure.vm_resource_group, failure.vm_name)
+    sim.protect_vm(failure.vault_id, vm["id"])
+    sim.add_job(
+        failure.vault_id,
+        job_id=failure.job_id,
+        vm_name=failure.vm_name,
+        vm_resource_group=failure.vm_resource_group,
+        operation=failure.operation,
+        error_code=_number(failure),
+        error_string=failure.message,
+        start_time=failure.start_time,
+        end_time=failure.end_time,
+    )
+    if gone:
+        sim.delete_vm(vm["id"])
+
+
+def _workload_job(sim: AzureSimulator, failure: Any, item: Any) -> None:
+    error = failure.errors[0] if failure.errors else None
+    sim.add_workload_job(
+        failure.vault_id,
+        item,
+        job_id=failure.job_id,
+        operation=failure.operation,
+        error_code=_number(failure),
+        error_title=error.title if error else "",
+        error_string=failure.message,
+        start_time=failure.start_time,
+        end_time=failure.end_time,
+    )
+
+
+def _seed_database(sim: AzureSimulator, failure: Any) -> None:
+    """A database whose job names it ``[instance/]db [host]``; a dropped database cannot be
+    seen in ARM, so nothing is deleted for it."""
+    from handlers.core.model import Workload
+
+    names, host = failure.entity.rsplit(" [", 1)
+    instance, _, database = names.rpartition("/")
+    vm = sim.add_vm(failure.subscription_id, "rg-db", host.rstrip("]"))
+    if failure.workload == Workload.SQL:
+        item = sim.protect_sql_database(
+            failure.vault_id, vm, database=database, instance=instance or "MSSQLSERVER"
+        )
+    else:
+        item = sim.protect_hana_database(failure.vault_id, vm, database=database, sid="HXE")
+    _workload_job(sim, failure, item)
+
+
+def _seed_share(sim: AzureSimulator, failure: Any, rule: str) -> None:
+    account = sim.add_storage_account(failure.subscription_id, "rg-files", failure.storage_account)
+    sim.add_file_share(account, failure.entity)
+    item = sim.protect_file_share(failure.vault_id, account, failure.entity)
+    _workload_job(sim, failure, item)
+    if rule == "files-storage-account-deleted":
+        sim.delete_storage_account(account)
+    elif rule == "files-share-deleted":
+        sim.delete_file_share(account, failure.entity, soft=False)
+    elif rule == "files-share-soft-deleted":
+        sim.delete_file_share(account, failure.entity, soft=True)
 
 
 def _app_settings(azurite: Azurite, sim: AzureSimulator, hooks: Receivers) -> dict[str, str]:
@@ -159,13 +218,13 @@ def _deliver_all(events: list[tuple[str, Any]], collector: _Outcomes, out: TextI
 def _actions(out: TextIO) -> None:
     from handlers.pipeline.runtime import current
 
-    for incident in sorted(current().storage.incidents.query(), key=lambda i: i.VmName):
+    for incident in sorted(current().storage.incidents.query(), key=lambda i: i.resource_name):
         steps = [a for a in incident.actions if a.state != "planned"]
         if steps:
             trail = " → ".join(
                 f"{a.action} {a.state}" + (f" ({a.ref[:8]})" if a.ref else "") for a in steps
             )
-            out.write(f"{incident.VmName:<44} {trail}\n")
+            out.write(f"{incident.resource_name[:44]:<44} {trail}\n")
 
 
 def _summary(sim: AzureSimulator, hooks: Receivers, out: TextIO) -> bool:
@@ -173,7 +232,7 @@ def _summary(sim: AzureSimulator, hooks: Receivers, out: TextIO) -> bool:
     from handlers.pipeline.runtime import current
 
     storage = current().storage
-    incidents = sorted(storage.incidents.query(), key=lambda i: (i.VmName, i.RowKey))
+    incidents = sorted(storage.incidents.query(), key=lambda i: (i.resource_name, i.RowKey))
     out.write("\n== incidents ==\n")
     render_table([i.to_entity() for i in incidents], out)
     statuses = Counter(i.Status for i in incidents)

@@ -13,6 +13,7 @@ from handlers.core.text import MAX_RAW_CHARS
 from handlers.intake.events import EVENT_TYPE, MAX_TEXT_CHARS, parse
 from handlers.pipeline.respond import respond
 from handlers.pipeline.runtime import Runtime
+from rules import default_rule_set
 from tests.conftest import load_event
 
 
@@ -222,3 +223,56 @@ def test_dotnet_no_value_time_is_absent() -> None:
     event["data"]["properties"]["endTime"] = "0001-01-01T00:00:00"
     failure = _failure(event)
     assert failure.end_time is None and failure.start_time is not None
+
+
+# -- workloads (issue #11): fixtures derived from Azure's payloads, see tests/events/SOURCES.md
+
+
+def test_microsofts_failed_sql_job_is_normalized() -> None:
+    failure = _failure(load_event("cloudevent-sql-conflict"))
+    assert (failure.workload, failure.entity) == (
+        "sql",
+        "MSSQLSERVER/msDB [sqlserver-0.contoso.com]",
+    )
+    assert (failure.operation, failure.backup_type) == ("Backup (Full)", "Full")
+    assert failure.codes == (
+        "510008",
+        "OperationCancelledBecauseConflictingOperationRunningUserError",
+    )
+    assert (failure.vault_resource_group, failure.vault_name) == (
+        "SQLServerSelfHost",
+        "SQLServer2012",
+    )
+    assert (failure.vm_name, failure.vm_resource_group) == ("", "")  # known once the item is
+    assert failure.actions_info == ("Cancellable",)  # numeric actionsInfo, as published
+    assert failure.end_time == datetime(2018, 5, 28, 11, 46, 35, 295564, tzinfo=UTC)
+
+
+def test_a_hana_log_backup_job_keeps_its_backup_type() -> None:
+    failure = _failure(load_event("cloudevent-hana-log-chain"))
+    assert (failure.workload, failure.entity) == ("hana", "SYSTEMDB [saphana-clitest-vm2]")
+    assert (failure.operation, failure.backup_type) == ("Backup (Log)", "Log")
+    assert "UserErrorHANALSNValidationFailure" in failure.codes
+
+
+def test_a_file_share_job_names_its_share_and_storage_account() -> None:
+    failure = _failure(load_event("cloudevent-files-soft-deleted"))
+    assert (failure.workload, failure.entity) == ("files", "testshare")
+    assert (failure.storage_account, failure.backup_type) == ("testvault2", "")
+    assert failure.message == "Backup failed as the Azure File Share is in soft-deleted state"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "rule"),
+    [
+        ("cloudevent-sql-conflict", "workload-conflicting-operation"),
+        ("cloudevent-hana-log-chain", "workload-log-chain-broken"),
+        ("cloudevent-files-soft-deleted", "files-share-soft-deleted"),
+    ],
+)
+def test_workload_fixtures_meet_their_workloads_rules(fixture: str, rule: str) -> None:
+    failure = _failure(load_event(fixture))
+    decision = default_rule_set().classify(
+        failure.codes, failure.message, failure.operation, failure.workload
+    )
+    assert decision.rule == rule

@@ -22,7 +22,11 @@ def test_there_is_one_sample_per_rule_and_it_classifies_to_that_rule() -> None:
     for path in SAMPLES.glob("[0-7]*.json"):
         failure = parse(json.loads(path.read_text(encoding="utf-8")))
         rule = path.stem.split("-", 1)[1]
-        assert rules.classify(failure.codes, failure.message, failure.operation).rule == rule
+        decision = rules.classify(
+            failure.codes, failure.message, failure.operation, failure.workload
+        )
+        assert decision.rule == rule, path.name
+        assert failure.workload in next(r.workloads for r in rules.rules if r.id == rule)
         named[rule] = path
     assert set(named) == {r.id for r in rules.rules}
 
@@ -37,10 +41,12 @@ def test_samples_are_current(tmp_path: Path) -> None:
 
 
 def test_samples_include_a_duplicate_and_malformed_events() -> None:
-    duplicate = json.loads((SAMPLES / "90-duplicate-of-00.json").read_text())
-    first = json.loads(next(SAMPLES.glob("00-*.json")).read_text())
+    duplicate = json.loads((SAMPLES / "900-duplicate-of-000.json").read_text())
+    first = json.loads(next(SAMPLES.glob("000-*.json")).read_text())
     assert duplicate["data"] == first["data"] and duplicate["id"] != first["id"]
-    malformed = [parse(json.loads(p.read_text())) for p in SAMPLES.glob("9[1-9]-malformed-*.json")]
+    malformed = [
+        parse(json.loads(p.read_text())) for p in SAMPLES.glob("9[0-9][1-9]-malformed-*.json")
+    ]
     assert len(malformed) >= 2 and all(isinstance(m, Rejection) for m in malformed)
 
 
@@ -50,7 +56,9 @@ def test_the_sandbox_command_runs_end_to_end() -> None:
     assert demo.run(SAMPLES, out) == 0
     text = out.getvalue()
     assert "backup data deleted: 0" in text
-    assert "protection stopped (data kept): 1" in text
+    stops = [r for r in default_rule_set().rules if r.action == "stop_protection"]
+    assert len(stops) >= 3  # the deleted VM, file share and storage account
+    assert f"protection stopped (data kept): {len(stops)}" in text
     assert "retry succeeded" in text and "ticket opened" in text
     jobs = len(list(SAMPLES.glob("[0-8]*.json")))
     assert text.count("\nduplicate ") == jobs + 2  # every job again, and the duplicate twice

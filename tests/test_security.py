@@ -137,9 +137,9 @@ def test_the_subscription_comes_from_the_job_not_from_the_envelope(live: Runtime
 
 
 def _vm_gone_claims(live: Runtime) -> list[tuple[object, str]]:
-    """Every way a payload can say "the VM is gone": each code of the stop-protection rules,
-    and the text alone."""
-    rules = [r for r in live.rules.rules if r.action == "stop_protection"]
+    """Every way a payload can say "the VM is gone": each code of the VM stop-protection
+    rules, and the text alone."""
+    rules = [r for r in live.rules.rules if r.action == "stop_protection" and "vm" in r.workloads]
     codes = sorted({code for rule in rules for code in rule.codes})
     return [(code, "") for code in codes] + [(None, "The virtual machine doesn't exist")]
 

@@ -128,6 +128,76 @@ def scene(
     )
 
 
+@dataclass
+class WorkloadScene:
+    """One protected SQL or SAP HANA database (on a VM) or Azure file share, with one failed
+    backup job of it."""
+
+    sim: AzureSimulator
+    vault: dict[str, Any]
+    item: dict[str, Any]
+    host_id: str  # the VM of a database, the storage account of a share
+    job: dict[str, Any]
+
+    @property
+    def job_id(self) -> str:
+        return self.job["name"]
+
+    def add_job(self, **fields: Any) -> dict[str, Any]:
+        """Another job of the same item in the simulator."""
+        return self.sim.add_workload_job(self.vault["id"], self.item, **fields)
+
+    def repeat(self, **fields: Any) -> WorkloadScene:
+        """The same item failing again: the scene of a new failed job."""
+        job = self.add_job(status="Failed", **fields)
+        return dataclasses.replace(self, job=self.sim.get_job(self.vault["id"], job["name"]))
+
+    def event(self) -> dict[str, Any]:
+        """The watcher's CloudEvent carrying the job as the Backup API reports it."""
+        return cloud_event(copy.deepcopy(self.job), f"evt-{self.job_id}")
+
+    def protection_state(self) -> str:
+        return self.sim.get_workload_item(self.vault["id"], self.item)["properties"][
+            "protectionState"
+        ]
+
+
+def workload_scene(
+    sim: AzureSimulator,
+    workload: str,
+    *,
+    error_code: int = 0,
+    error_title: str = "",
+    error_string: str = "",
+    operation: str | None = None,
+    database: str = "sales",
+    share: str = "finance",
+) -> WorkloadScene:
+    """Seed a vault, a protected database (``sql``, ``hana``: on VM ``vm-db-01``) or file
+    share (``files``: in storage account ``stfiles01``) and its failed backup job."""
+    vault = sim.add_vault(SUB, VAULT_RG, VAULT)
+    if workload == "files":
+        host = sim.add_storage_account(SUB, "rg-files", "stfiles01")
+        sim.add_file_share(host, share)
+        item = sim.protect_file_share(vault["id"], host, share)
+    else:
+        host = sim.add_vm(SUB, "rg-db", "vm-db-01")
+        protect = sim.protect_sql_database if workload == "sql" else sim.protect_hana_database
+        extra = {} if workload == "sql" else {"sid": "HXE"}
+        item = protect(vault["id"], host, database=database, **extra)
+    job = sim.add_workload_job(
+        vault["id"],
+        item,
+        status="Failed",
+        operation=operation,
+        error_code=error_code,
+        error_title=error_title,
+        error_string=error_string,
+        start_time=datetime.now(UTC) - timedelta(hours=2),
+    )
+    return WorkloadScene(sim, vault, item, host["id"], sim.get_job(vault["id"], job["name"]))
+
+
 def as_trigger_input(raw: Any) -> Any:
     """What the Functions worker hands an Event Grid trigger for ``raw`` (a
     ``func.EventGridEvent`` or ``func.CloudEvent``)."""

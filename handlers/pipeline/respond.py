@@ -55,7 +55,7 @@ def _respond(runtime: Runtime, item: BackupFailure | Rejection) -> Outcome:
     claim = storage.claims.claim(item.job_id, incident_keys(item, now), now, lease)
     if claim.kind == ClaimKind.DUPLICATE:
         return _repeat(runtime, item, claim, now)
-    decision = runtime.rules.classify(item.codes, item.message, item.operation)
+    decision = runtime.rules.classify(item.codes, item.message, item.operation, item.workload)
     spec = ACTIONS[decision.action]
     incident = None
     if claim.kind == ClaimKind.NEW or not storage.incidents.exists(*claim.incident_keys):
