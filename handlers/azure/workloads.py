@@ -195,10 +195,11 @@ class WorkloadItemApi(ItemOperations):
 
     def _share_gone(self) -> Gone:
         account = self.item.source_resource_id
-        storage = self._clients.storage(self._vault.vault.subscription_id)
         parts = account.strip("/").split("/")
         if len(parts) < 8:
             return Gone(False, "the share's storage account is not known")
+        # The account's own subscription: never assume it is the vault's.
+        storage = self._clients.storage(parts[1])
         group, name = parts[3], parts[7]
         try:
             call(storage.storage_accounts.get_properties, group, name)
@@ -207,15 +208,17 @@ class WorkloadItemApi(ItemOperations):
                 raise
             return Gone(True, f"the storage account {account} is confirmed deleted (ARM 404)")
         share = self.item.friendly_name
-        shares = call_list(storage.file_shares.list, group, name, expand="deleted")
-        for found in shares:
-            if (found.name or "").lower() != share.lower():
-                continue
-            if getattr(found, "deleted", False):
-                days = getattr(found, "remaining_retention_days", None)
-                left = f"{days} day(s) left" if days is not None else "before its retention ends"
-                return Gone(False, f"the share {share} is soft-deleted: undelete it ({left})", True)
+        listed = [
+            found
+            for found in call_list(storage.file_shares.list, group, name, expand="deleted")
+            if (found.name or "").lower() == share.lower()
+        ]
+        if any(not getattr(found, "deleted", False) for found in listed):
             return Gone(False, f"the share {share} exists in {account}")
+        if listed:  # only soft-deleted copies: undeletable, never stopped
+            days = getattr(listed[0], "remaining_retention_days", None)
+            left = f"{days} day(s) left" if days is not None else "before its retention ends"
+            return Gone(False, f"the share {share} is soft-deleted: undelete it ({left})", True)
         return Gone(True, f"the share {share} is confirmed deleted (not listed, not soft-deleted)")
 
     def trigger_backup(self, expiry_days: int) -> str:
