@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from azure.storage.blob import ContainerClient
 
 from handlers.audit import health
 from handlers.audit.api import health_answer
+from handlers.cli.main import EXIT_OK, EXIT_UNHEALTHY, main
 from handlers.core.outcome import OutcomeKind
 from handlers.intake.deadletters import replay
 from handlers.intake.watcher import watch
@@ -179,3 +181,52 @@ def test_a_stale_watcher_is_unhealthy(checked: Runtime) -> None:
     long_ago = datetime.now(UTC) - timedelta(hours=3)
     checked.storage.checkpoints.record_run(long_ago, long_ago, Published=1, VaultErrors=0)
     assert _status(_report(checked), "watcher") == health.UNHEALTHY
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(checked: Runtime, as_app_settings: Any) -> Runtime:
+    """The CLI reads the same app settings as the function."""
+    return as_app_settings(checked.settings)
+
+
+def test_the_health_command_exits_by_status_and_prints_every_check(cli_env: Runtime) -> None:
+    out = io.StringIO()
+    assert main(["health"], out=out) == EXIT_UNHEALTHY  # the watcher never ran
+    text = out.getvalue()
+    assert "health: unhealthy" in text
+    assert all(name in text for name in ("watcher", "vaults", "dead letters", "retry queue"))
+    out = io.StringIO()
+    assert main(["health", "--format", "json"], out=out) == EXIT_UNHEALTHY
+    assert json.loads(out.getvalue())["status"] == health.UNHEALTHY
+
+
+def test_deadletter_commands_list_replay_once_then_count_a_duplicate(
+    cli_env: Runtime, container: ContainerClient
+) -> None:
+    blob = _seed(container, load_event("cloudevent-vm-not-found"))
+    out = io.StringIO()
+    assert main(["deadletter", "list"], out=out) == EXIT_OK
+    assert "MaxDeliveryAttemptsExceeded" in out.getvalue()
+    assert "(1 event(s); 1 blob(s) not replayed yet)" in out.getvalue()
+
+    out = io.StringIO()
+    assert main(["deadletter", "replay"], out=out) == EXIT_OK
+    assert out.getvalue().startswith("new ")
+    assert f"<- {blob}[0]" in out.getvalue()
+
+    out = io.StringIO()
+    assert main(["deadletter", "replay"], out=out) == EXIT_OK  # nothing waits now
+    assert out.getvalue() == "0 event(s) of 0 blob(s) replayed\n"
+    out = io.StringIO()
+    assert main(["deadletter", "replay", "--all"], out=out) == EXIT_OK
+    assert out.getvalue().startswith("duplicate ")
+    (incident,) = cli_env.storage.incidents.query()
+    assert incident.Occurrences == 2
+
+    out = io.StringIO()
+    assert main(["deadletter", "list", "--all", "--format", "json"], out=out) == EXIT_OK
+    (row,) = json.loads(out.getvalue())
+    assert row["blob"] == blob and row["replayedAt"] and row["why"]["deliveryAttempts"] == 30

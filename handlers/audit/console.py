@@ -1,4 +1,4 @@
-"""Terminal rendering of incidents, one incident and a summary (rich).
+"""Terminal rendering of incidents, one incident, a summary, health and dead letters (rich).
 
 Cell values are wrapped in :class:`rich.text.Text`, so brackets in error messages are shown,
 never read as markup. Written to a file or a pipe, tables are plain text and wide enough not
@@ -15,10 +15,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from handlers.audit.health import Health
 from handlers.audit.query import failed_at
 from handlers.audit.records import TABLE_COLUMNS, outcome, table_cells
 from handlers.audit.summary import Summary
 from handlers.core.incident import Incident
+from handlers.storage import DeadLetter, DeadLetterBlob
 
 #: Width of tables written to a file or a pipe, where no terminal says how wide to be.
 PLAIN_WIDTH = 220
@@ -139,3 +141,36 @@ def summary_text(summary: Summary, out: TextIO) -> None:
 def _more(screen: Console, count: int) -> None:
     if count > TOP:
         screen.print(Text(f"({count - TOP} more; --format json lists them all)"))
+
+
+def health_text(report: Health, out: TextIO) -> None:
+    """Each check with its status and what it found, then the overall status."""
+    table = _table("", "check", "status", "summary")
+    for check in report.checks:
+        _row(table, check.name, check.status, check.summary)
+        for detail in check.details:
+            _row(table, "", "", f"  {detail}")
+    screen = console(out)
+    screen.print(table)
+    checked = report.checked_at.strftime(_TIME)
+    screen.print(Text(f"health: {report.status} (checked {checked} UTC)"))
+
+
+def dead_letter_table(letters: Sequence[tuple[DeadLetterBlob, DeadLetter]], out: TextIO) -> None:
+    """One line per dead-lettered event: its blob, why Event Grid gave up, and the event."""
+    table = _table("", "dead-lettered", "replayed", "reason", "attempts", "event", "subject")
+    for blob, letter in letters:
+        event = letter.event if isinstance(letter.event, dict) else {}
+        _row(
+            table,
+            blob.dead_lettered_at.strftime(_TIME),
+            blob.replayed_at or "no",
+            letter.why.get("deadLetterReason", ""),
+            letter.why.get("deliveryAttempts", ""),
+            event.get("id", "(not an event)"),
+            event.get("subject", ""),
+        )
+    screen = console(out)
+    screen.print(table)
+    waiting = len({b.name for b, _ in letters if not b.replayed_at})
+    screen.print(Text(f"({len(letters)} event(s); {waiting} blob(s) not replayed yet)"))

@@ -9,6 +9,9 @@ Commands::
     backup-responder incidents show JOB_ID                    # evidence and action log
     backup-responder summary --since 30d                      # counts, retry success
     backup-responder report --html report.html                # charts, self-contained
+    backup-responder health                                   # exit 0 ok, 1 degraded, 3 unhealthy
+    backup-responder deadletter list                          # what Event Grid gave up on
+    backup-responder deadletter replay                        # through respond(), once
 
 Every command but ``classify`` uses the same settings as the function (``AzureWebJobsStorage``
 or ``AzureWebJobsStorage__tableServiceUri`` with ``DefaultAzureCredential``, see the README);
@@ -32,7 +35,7 @@ if TYPE_CHECKING:
     from handlers.audit.query import IncidentQuery
     from handlers.storage import Storage
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNHEALTHY = 0, 1, 2, 3
 T = TypeVar("T")
 
 
@@ -267,6 +270,78 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_health(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from handlers.audit import health
+    from handlers.audit.console import health_text
+    from handlers.pipeline.runtime import Runtime
+
+    runtime = Runtime.from_settings(Settings.from_env())
+    queues = (runtime.retry_queue, runtime.poison_queue)
+    report = health.check(
+        runtime.storage, runtime.settings, runtime.dead_letters, queues, datetime.now(UTC)
+    )
+    if args.format == "json":
+        json.dump(report.as_json(), out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    else:
+        health_text(report, out)
+    exits = {health.OK: EXIT_OK, health.DEGRADED: EXIT_FAILED}
+    return exits.get(report.status, EXIT_UNHEALTHY)
+
+
+def _letters(args: argparse.Namespace, store: Any) -> list[Any]:
+    """The blobs the command is about: the named ones, else those not replayed yet (or all)."""
+    blobs = store.blobs()
+    if args.blobs:
+        named = set(args.blobs)
+        return [b for b in blobs if b.name in named]
+    return [b for b in blobs if args.all or not b.replayed_at]
+
+
+def cmd_deadletter_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from handlers.audit.console import dead_letter_table
+    from handlers.pipeline.runtime import Runtime
+
+    store = Runtime.from_settings(Settings.from_env()).dead_letters
+    letters = [
+        (blob, letter) for blob in _letters(args, store) for letter in store.events(blob.name)
+    ]
+    if args.format == "json":
+        rows = [
+            {
+                "blob": blob.name,
+                "deadLetteredAt": blob.dead_lettered_at.isoformat(),
+                "replayedAt": blob.replayed_at,
+                "why": letter.why,
+                "event": letter.event,
+            }
+            for blob, letter in letters
+        ]
+        json.dump(rows, out, ensure_ascii=False, indent=2, default=str)
+        out.write("\n")
+    else:
+        dead_letter_table(letters, out)
+    return EXIT_OK
+
+
+def cmd_deadletter_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from handlers.intake.deadletters import replay
+    from handlers.pipeline.runtime import Runtime
+
+    runtime = Runtime.from_settings(Settings.from_env())
+    store = runtime.dead_letters
+    blobs = _letters(args, store)
+    replayed = 0
+    with Tracker("replaying dead letters", err, out) as tracker:
+        for done in tracker.each(replay(runtime, store, blobs)):
+            origin = f"{done.letter.blob}[{done.letter.index}]"
+            for outcome in done.outcomes or ():
+                tracker.echo(f"{outcome.describe()}  <- {origin}")
+            replayed += 1
+    out.write(f"{replayed} event(s) of {len(blobs)} blob(s) replayed\n")
+    return EXIT_OK
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) == 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
@@ -346,6 +421,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--html", required=True, help="file to write")
     report.set_defaults(run=cmd_report, since="30d")  # a per-day chart needs a window
+
+    health = commands.add_parser(
+        "health", help="the responder's own health (exit 0 ok, 1 degraded, 3 unhealthy)"
+    )
+    health.add_argument("--format", choices=("text", "json"), default="text")
+    health.set_defaults(run=cmd_health)
+
+    deadletter = commands.add_parser(
+        "deadletter", help="events Event Grid gave up delivering: list, replay"
+    ).add_subparsers(dest="deadletter_command", required=True)
+    for name, run, what in (
+        ("list", cmd_deadletter_list, "list dead-lettered events"),
+        ("replay", cmd_deadletter_replay, "deliver them again through respond(), once"),
+    ):
+        sub = deadletter.add_parser(name, help=what)
+        sub.add_argument("blobs", nargs="*", help="blob names (default: those not replayed yet)")
+        sub.add_argument("--all", action="store_true", help="also blobs already replayed")
+        if name == "list":
+            sub.add_argument("--format", choices=("table", "json"), default="table")
+        sub.set_defaults(run=run)
     return parser
 
 
