@@ -72,6 +72,16 @@ param claimRetentionDays int = 30
 @description('AZURE_POLL_SECONDS: seconds between polls of an Azure operation that names no Retry-After.')
 param azurePollSeconds int = 10
 
+@minValue(1)
+@maxValue(25)
+@description('ARM_READS_PER_SECOND: reads a second sent to ARM per subscription (ARM refills about 25).')
+param armReadsPerSecond int = 24
+
+@minValue(1)
+@maxValue(250)
+@description('ARM_READ_BURST: reads sent at once above that rate after a quiet spell (ARM holds 250).')
+param armReadBurst int = 50
+
 // Retries
 
 @minLength(3)
@@ -102,16 +112,17 @@ param followUpMinutes int = 60
 
 // Watcher
 
-@description('WATCH_SCHEDULE: NCRONTAB schedule of watch_backup_jobs (six fields).')
-param watchSchedule string = '0 */15 * * * *'
+@description('WATCH_SCHEDULE: NCRONTAB schedule of watch_backup_jobs (six fields); every 2 minutes by default.')
+param watchSchedule string = '0 */2 * * * *'
 
 @minValue(1)
 @description('WATCH_LOOKBACK_HOURS: how far back the watcher looks in a new vault.')
 param watchLookbackHours int = 24
 
 @minValue(1)
-@description('WATCH_MAX_JOBS_PER_RUN: most failed jobs the watcher publishes per run.')
-param watchMaxJobsPerRun int = 2000
+@maxValue(280)
+@description('WATCH_TIME_BUDGET_SECONDS: how long one watcher run works; below host.json functionTimeout (300 s).')
+param watchTimeBudgetSeconds int = 240
 
 // Ticket sinks and notifications. Secrets are @secure(): kept out of deployment history
 // and logs, stored in Key Vault, and given to the app as Key Vault references.
@@ -355,6 +366,8 @@ module functionApp 'modules/functionapp.bicep' = {
       claimLeaseSeconds: string(claimLeaseSeconds)
       claimRetentionDays: string(claimRetentionDays)
       azurePollSeconds: string(azurePollSeconds)
+      armReadsPerSecond: string(armReadsPerSecond)
+      armReadBurst: string(armReadBurst)
       deadLetterContainer: deadLetterContainerName
       managementUrl: environment().resourceManager
       retryQueue: retryQueueName
@@ -378,7 +391,7 @@ module functionApp 'modules/functionapp.bicep' = {
       notifyFilter: notifyFilter
       watchSchedule: watchSchedule
       watchLookbackHours: string(watchLookbackHours)
-      watchMaxJobsPerRun: string(watchMaxJobsPerRun)
+      watchTimeBudgetSeconds: string(watchTimeBudgetSeconds)
       eventGridTopicEndpoint: eventgrid.outputs.topicEndpoint
     }
   }

@@ -109,6 +109,10 @@ def live_settings(
         "teams_webhook_url": hooks.url("teams"),
         "slack_webhook_url": hooks.url("slack"),
         "notify_webhook_url": hooks.url("webhook") + "/notify",
+        # The simulator is not ARM: no test waits for read pacing in real time (the pacing
+        # tests run it on a simulated clock).
+        "arm_reads_per_second": 1000.0,
+        "arm_read_burst": 1000,
         **overrides,
     }
     return dataclasses.replace(settings, **values)

@@ -238,7 +238,9 @@ def test_identity_connection_settings() -> None:
         ("claimLeaseSeconds", "CLAIM_LEASE_SECONDS", None),
         ("watchSchedule", "WATCH_SCHEDULE", None),
         ("watchLookbackHours", "WATCH_LOOKBACK_HOURS", None),
-        ("watchMaxJobsPerRun", "WATCH_MAX_JOBS_PER_RUN", None),
+        ("watchTimeBudgetSeconds", "WATCH_TIME_BUDGET_SECONDS", None),
+        ("armReadsPerSecond", "ARM_READS_PER_SECOND", None),
+        ("armReadBurst", "ARM_READ_BURST", None),
         ("azureDevOpsWorkItemType", "AZURE_DEVOPS_WORK_ITEM_TYPE", None),
     ],
 )

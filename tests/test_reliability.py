@@ -1,5 +1,5 @@
 """Reliability: duplicates at scale, a storage outage mid-batch, Azure API fault storms, and a
-watcher that loses nothing when its work per run is cut."""
+watcher that loses nothing when a run runs out of time."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from handlers.intake.watcher import watch
 from handlers.pipeline.runtime import Runtime
 from handlers.storage import DeliveryInFlightError
 from sandbox.azurite import Azurite
+from sandbox.clock import SimulatedClock
 from sandbox.receivers import Receivers
 from sandbox.simulator import AzureSimulator
 from tests.conftest import FAST_CLIENTS, live_settings
@@ -62,31 +63,46 @@ class _Topic:
 def test_jobs_that_ended_together_are_not_lost_when_a_run_is_cut(
     live: Runtime, sim: AzureSimulator
 ) -> None:
-    """A regional outage fails many jobs at the same moment; a run that stops at its budget
-    in the middle of them must not move its checkpoint past the ones it left."""
-    bounded = Runtime.from_settings(
-        dataclasses.replace(
-            live.settings, subscription_ids=frozenset({SUB}), watch_max_jobs=4, dry_run=True
-        ),
-        FAST_CLIENTS,
+    """A regional outage fails many jobs at the same moment; a run that runs out of time in
+    the middle of them must not move its checkpoint past the ones it left."""
+    clock = SimulatedClock()
+    settings = dataclasses.replace(
+        live.settings,
+        subscription_ids=frozenset({SUB}),
+        dry_run=True,
+        arm_reads_per_second=10,
+        arm_read_burst=1,
+        watch_time_budget_seconds=5,  # the first chunk (10 s of reads) uses it up
     )
-    at = datetime.now(UTC) - timedelta(hours=2)
+    budgeted = Runtime.from_settings(settings, FAST_CLIENTS, clock.pace())
+    at = datetime.now(UTC) - timedelta(hours=6)
     first = scene(sim, STORAGE_TIMEOUT, vm_name="vm-tied", started=at)
-    jobs = {first.job_id} | {
-        sim.add_job(
+
+    def job(start: datetime, end: datetime) -> str:
+        return sim.add_job(
             first.vault["id"],
             vm_name=first.vm_name,
             vm_resource_group=first.vm_group,
             error_code=STORAGE_TIMEOUT[0],
             error_string=STORAGE_TIMEOUT[1],
-            start_time=at,
-            end_time=at + timedelta(minutes=30),  # the same end time as the first job
+            start_time=start,
+            end_time=end,
         )["name"]
-        for _ in range(9)
+
+    tied_end = at + timedelta(hours=2)
+    jobs = {first.job_id}
+    jobs |= {job(at + timedelta(minutes=i), at + timedelta(minutes=i + 1)) for i in range(1, 95)}
+    # 20 jobs end at the same moment across the 100-job chunk boundary ...
+    jobs |= {job(at + timedelta(minutes=100), tied_end) for _ in range(20)}
+    # ... and more end after them.
+    jobs |= {
+        job(at + timedelta(minutes=101 + i), tied_end + timedelta(minutes=i + 1)) for i in range(35)
     }
     topic = _Topic()
-    for _ in range(5):
-        watch(bounded, topic)
+    cut = watch(budgeted, topic)
+    assert cut.deferred and cut.total == 115  # the tie stays whole in the first chunk
+    for _ in range(3):
+        watch(budgeted, topic)
     published = [e.data["name"] for e in topic.events]
     assert sorted(published) == sorted(jobs)  # every job, each once
 

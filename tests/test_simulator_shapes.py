@@ -34,6 +34,7 @@ from sandbox.simulator import (
 )
 from sandbox.simulator import azure as shapes
 from sandbox.simulator.payloads import load
+from tests.world import BACKUP_VERSION, raw_json, sim_get, sim_send
 
 SUB = "11111111-2222-3333-4444-555555555555"
 VAULT_RG = "rg-backup"
@@ -45,7 +46,6 @@ FABRIC = "Azure"
 CONTAINER = f"IaasVMContainer;iaasvmcontainerv2;{VM_RG};{VM}"
 ITEM = f"VM;iaasvmcontainerv2;{VM_RG};{VM}"
 LOWER_CONTAINER = f"iaasvmcontainerv2;{VM_RG};{VM}".lower()
-BACKUP_VERSION = {"api-version": "2026-10-01"}
 EXPIRY = datetime(2030, 1, 1, tzinfo=UTC)
 
 TIME_7 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$")
@@ -114,35 +114,6 @@ def without(document: dict[str, Any], *paths: str) -> dict[str, Any]:
     return copied
 
 
-def _headers() -> dict[str, str]:
-    return {"Authorization": "Bearer azsim-token"}
-
-
-def _get(azsim: AzureSimulator, url: str, **params: str) -> requests.Response:
-    """GET a path (or an absolute URL the simulator gave out, verbatim)."""
-    target = url if url.startswith("https://") else azsim.base_url + url
-    return requests.get(
-        target, params=params, headers=_headers(), verify=azsim.ca_pem_path, timeout=5
-    )
-
-
-def _send(azsim: AzureSimulator, method: str, path: str, body: dict[str, Any]) -> requests.Response:
-    return requests.request(
-        method,
-        azsim.base_url + path,
-        params=BACKUP_VERSION,
-        json=body,
-        headers=_headers(),
-        verify=azsim.ca_pem_path,
-        timeout=5,
-    )
-
-
-def _raw_json(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Any:
-    """``cls=`` for SDK calls: the JSON body exactly as served."""
-    return pipeline_response.http_response.json()
-
-
 def _header_names(response: requests.Response) -> list[str]:
     return list(response.raw.headers.keys())
 
@@ -180,23 +151,23 @@ def _trigger(backup: RecoveryServicesBackupClient) -> Any:
 def _triggered_job(azsim: AzureSimulator, backup: RecoveryServicesBackupClient) -> str:
     """Trigger a backup and poll its operation to success; returns the job name."""
     status_url = _trigger(backup).http_response.headers["Azure-AsyncOperation"]
-    _get(azsim, status_url)
-    return _get(azsim, status_url).json()["properties"]["jobId"]
+    sim_get(azsim, status_url)
+    return sim_get(azsim, status_url).json()["properties"]["jobId"]
 
 
 def _job_details(backup: RecoveryServicesBackupClient, name: str) -> dict[str, Any]:
-    return backup.job_details.get(VAULT, VAULT_RG, name, cls=_raw_json)
+    return backup.job_details.get(VAULT, VAULT_RG, name, cls=raw_json)
 
 
 def _jobs_by_name(azsim: AzureSimulator) -> dict[str, dict[str, Any]]:
     vault = f"/subscriptions/{SUB}/resourceGroups/{VAULT_RG}/providers/Microsoft.RecoveryServices"
-    page = _get(azsim, f"{vault}/vaults/{VAULT}/backupJobs", **BACKUP_VERSION).json()
+    page = sim_get(azsim, f"{vault}/vaults/{VAULT}/backupJobs", **BACKUP_VERSION).json()
     return {job["name"]: job for job in page["value"]}
 
 
 def _item_list(azsim: AzureSimulator) -> list[dict[str, Any]]:
     vault = f"/subscriptions/{SUB}/resourceGroups/{VAULT_RG}/providers/Microsoft.RecoveryServices"
-    return _get(azsim, f"{vault}/vaults/{VAULT}/backupProtectedItems", **BACKUP_VERSION).json()[
+    return sim_get(azsim, f"{vault}/vaults/{VAULT}/backupProtectedItems", **BACKUP_VERSION).json()[
         "value"
     ]
 
@@ -336,13 +307,13 @@ def test_protection_change_jobs_match_the_recorded_ones(
 ) -> None:
     azsim.details_duration = "iso"
     item_path = seeded["item"]["id"]
-    assert _send(azsim, "PUT", item_path, _stop_body(seeded["vm"]["id"])).status_code == 202
+    assert sim_send(azsim, "PUT", item_path, _stop_body(seeded["vm"]["id"])).status_code == 202
     resume = {"properties": {**_stop_body(seeded["vm"]["id"])["properties"]}}
     resume["properties"] |= {
         "protectionState": "Protected",
         "policyId": f"{seeded['vault']['id']}/backupPolicies/DefaultPolicy",
     }
-    assert _send(azsim, "PUT", item_path, resume).status_code == 202
+    assert sim_send(azsim, "PUT", item_path, resume).status_code == 202
 
     by_operation = {
         job["properties"]["operation"]: _job_details(backup, name)
@@ -439,7 +410,7 @@ def test_job_list_filters_still_apply(azsim: AzureSimulator, seeded: dict[str, A
     azsim.add_job(**seed, status="Completed")
     path = f"{seeded['vault']['id']}/backupJobs"
 
-    page = _get(azsim, path, **BACKUP_VERSION, **{"$filter": "status eq 'InProgress'"}).json()
+    page = sim_get(azsim, path, **BACKUP_VERSION, **{"$filter": "status eq 'InProgress'"}).json()
 
     recorded = load("recorded/job_list_filter_status_inprogress.json")["value"]
     [job] = page["value"]
@@ -459,7 +430,7 @@ def test_vault_list_entries_have_the_recorded_keys_and_spellings(
 
     served = {
         vault["name"]: vault
-        for vault in _get(
+        for vault in sim_get(
             azsim,
             f"/subscriptions/{SUB}/providers/Microsoft.RecoveryServices/vaults",
             **{"api-version": "2026-11-01"},
@@ -558,7 +529,7 @@ def test_202_carries_the_recorded_headers_and_the_published_polling_urls(
     azsim.header_case = "lower"
     body = _trigger_body() if method == "POST" else _stop_body(seeded["vm"]["id"])
 
-    response = _send(azsim, method, seeded["item"]["id"] + suffix, body)
+    response = sim_send(azsim, method, seeded["item"]["id"] + suffix, body)
 
     assert response.status_code == 202
     names = set(_header_names(response))
@@ -579,11 +550,11 @@ def test_operation_status_and_results_match_the_recorded_and_published_shapes(
     azsim: AzureSimulator, seeded: dict[str, Any]
 ) -> None:
     azsim.header_case = "lower"
-    accepted = _send(azsim, "PUT", seeded["item"]["id"], _stop_body(seeded["vm"]["id"]))
+    accepted = sim_send(azsim, "PUT", seeded["item"]["id"], _stop_body(seeded["vm"]["id"]))
 
-    pending = _get(azsim, accepted.headers["location"])
-    running = _get(azsim, accepted.headers["azure-asyncoperation"])
-    result = _get(azsim, accepted.headers["location"])
+    pending = sim_get(azsim, accepted.headers["location"])
+    running = sim_get(azsim, accepted.headers["azure-asyncoperation"])
+    result = sim_get(azsim, accepted.headers["location"])
 
     assert pending.status_code == 202
     published = load("published/rsb-2026-10-01-ProtectedItemOperationResults.json")["responses"]
@@ -606,12 +577,12 @@ def test_operation_status_and_results_match_the_recorded_and_published_shapes(
 def test_in_progress_backup_operation_ends_in_0001_as_recorded(
     azsim: AzureSimulator, seeded: dict[str, Any]
 ) -> None:
-    accepted = _send(azsim, "POST", seeded["item"]["id"] + "/backup", _trigger_body())
+    accepted = sim_send(azsim, "POST", seeded["item"]["id"] + "/backup", _trigger_body())
     op_id = urlsplit(accepted.headers["Azure-AsyncOperation"]).path.rsplit("/", 1)[1]
     vault_level = f"{seeded['vault']['id']}/backupOperations/{op_id}"
 
-    running = _get(azsim, vault_level, **{"api-version": "2016-12-01"}).json()
-    done = _get(azsim, vault_level, **{"api-version": "2019-05-13-preview"}).json()
+    running = sim_get(azsim, vault_level, **{"api-version": "2016-12-01"}).json()
+    done = sim_get(azsim, vault_level, **{"api-version": "2019-05-13-preview"}).json()
 
     assert structure(running) == structure(
         load("recorded/scenario_backup_operation_status_inprogress.json")
@@ -620,7 +591,7 @@ def test_in_progress_backup_operation_ends_in_0001_as_recorded(
     assert structure(done) == structure(
         load("recorded/scenario_backup_operation_status_succeeded.json")
     )
-    assert _get(azsim, accepted.headers["Location"]).status_code == 204
+    assert sim_get(azsim, accepted.headers["Location"]).status_code == 204
 
 
 @pytest.mark.parametrize("shape", ["ideal", "azure"])
@@ -629,7 +600,7 @@ def test_polling_routes_accept_the_api_versions_of_azures_polling_urls(
     azsim: AzureSimulator, seeded: dict[str, Any], shape: str, version: str
 ) -> None:
     azsim.shapes = shape
-    accepted = _send(azsim, "POST", seeded["item"]["id"] + "/backup", _trigger_body())
+    accepted = sim_send(azsim, "POST", seeded["item"]["id"] + "/backup", _trigger_body())
     op_id = urlsplit(accepted.headers["Azure-AsyncOperation"]).path.rsplit("/", 1)[1]
     item = seeded["item"]["id"]
 
@@ -638,8 +609,8 @@ def test_polling_routes_accept_the_api_versions_of_azures_polling_urls(
         f"{item}/operationResults/{op_id}",
         f"{seeded['vault']['id']}/backupOperations/{op_id}",
     ):
-        assert _get(azsim, path, **{"api-version": version}).status_code in (200, 204)
-    refused = _get(azsim, f"{seeded['vault']['id']}/backupJobs", **{"api-version": version})
+        assert sim_get(azsim, path, **{"api-version": version}).status_code in (200, 204)
+    refused = sim_get(azsim, f"{seeded['vault']['id']}/backupJobs", **{"api-version": version})
     assert refused.status_code == 400
 
 
@@ -688,7 +659,7 @@ def test_gateway_404_has_the_recorded_body_and_failure_cause(
 ) -> None:
     azsim.header_case = "lower"
     path = f"/subscriptions/{SUB}/resourceGroups/{VAULT_RG}/providers"
-    response = _get(
+    response = sim_get(
         azsim, f"{path}/Microsoft.RecoveryServices/vaults/nope/backupJobs", **BACKUP_VERSION
     )
 
@@ -706,7 +677,7 @@ def test_backup_provider_errors_have_the_quoted_error_body(
     azsim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     body = {"properties": {"objectType": "NotARequest"}}
-    response = _send(azsim, "POST", seeded["item"]["id"] + "/backup", body)
+    response = sim_send(azsim, "POST", seeded["item"]["id"] + "/backup", body)
 
     error = response.json()["error"]
     quoted = load("recorded/supplementary_error_bms_invalid_input_400.json")["body"]
@@ -728,10 +699,10 @@ def test_lower_header_case_lower_cases_every_response_header(
     jobs = f"{seeded['vault']['id']}/backupJobs"
 
     responses = [
-        _get(azsim, jobs, **BACKUP_VERSION),
-        _get(azsim, jobs, **BACKUP_VERSION),
-        _get(azsim, f"{jobs}/nope", **BACKUP_VERSION),
-        _send(azsim, "POST", seeded["item"]["id"] + "/backup", _trigger_body()),
+        sim_get(azsim, jobs, **BACKUP_VERSION),
+        sim_get(azsim, jobs, **BACKUP_VERSION),
+        sim_get(azsim, f"{jobs}/nope", **BACKUP_VERSION),
+        sim_send(azsim, "POST", seeded["item"]["id"] + "/backup", _trigger_body()),
     ]
 
     assert [response.status_code for response in responses] == [429, 200, 404, 202]
@@ -750,7 +721,7 @@ def test_canonical_header_case_keeps_the_written_names(
     azsim: AzureSimulator, seeded: dict[str, Any]
 ) -> None:
     azsim.header_case = "canonical"
-    response = _send(azsim, "POST", seeded["item"]["id"] + "/backup", _trigger_body())
+    response = sim_send(azsim, "POST", seeded["item"]["id"] + "/backup", _trigger_body())
 
     assert {"Azure-AsyncOperation", "Location", "Content-Length"} <= set(_header_names(response))
 
@@ -760,7 +731,7 @@ def test_ideal_202_keeps_retry_after_and_the_request_version(
 ) -> None:
     azsim.shapes = "ideal"
 
-    response = _send(azsim, "POST", seeded["item"]["id"] + "/backup", _trigger_body())
+    response = sim_send(azsim, "POST", seeded["item"]["id"] + "/backup", _trigger_body())
 
     assert response.headers["Retry-After"] == "0"
     assert parse_qs(urlsplit(response.headers["Location"]).query)["api-version"] == ["2026-10-01"]

@@ -32,6 +32,7 @@ from sandbox.simulator import (
 )
 from sandbox.simulator.payloads import load
 from tests.test_simulator_shapes import structure
+from tests.world import BACKUP_VERSION, SIM_AUTH, raw_json, sim_get, sim_send
 
 SUB = "11111111-2222-3333-4444-555555555555"
 VAULT_RG = "rg-backup"
@@ -46,7 +47,6 @@ HANA_CONTAINER = f"VMAppContainer;Compute;{HANA_RG};{HANA_VM}"
 HANA_ITEM = "SAPHanaDatabase;hxe;systemdb"
 FILES_CONTAINER = f"StorageContainer;Storage;{STORAGE_RG};{ACCOUNT}"
 FILES_ITEM = f"AzureFileShare;{SHARE}"
-BACKUP_VERSION = {"api-version": "2026-10-01"}
 STORAGE_VERSION = {"api-version": "2026-09-01"}
 VAULT_PATH = (
     f"/subscriptions/{SUB}/resourceGroups/{VAULT_RG}"
@@ -111,35 +111,6 @@ def scene(wsim: AzureSimulator) -> dict[str, Any]:
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def _headers() -> dict[str, str]:
-    return {"Authorization": "Bearer wsim-token"}
-
-
-def _get(wsim: AzureSimulator, url: str, **params: str) -> requests.Response:
-    """GET a path (or an absolute URL the simulator gave out, verbatim)."""
-    target = url if url.startswith("https://") else wsim.base_url + url
-    return requests.get(
-        target, params=params, headers=_headers(), verify=wsim.ca_pem_path, timeout=5
-    )
-
-
-def _send(wsim: AzureSimulator, method: str, path: str, body: dict[str, Any]) -> requests.Response:
-    return requests.request(
-        method,
-        wsim.base_url + path,
-        params=BACKUP_VERSION,
-        json=body,
-        headers=_headers(),
-        verify=wsim.ca_pem_path,
-        timeout=5,
-    )
-
-
-def _raw_json(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Any:
-    """``cls=`` for SDK calls: the JSON body exactly as served."""
-    return pipeline_response.http_response.json()
-
-
 def _body(name: str) -> Any:
     """The response body of a published example file, or a recorded body as it is."""
     document = load(name)
@@ -147,11 +118,11 @@ def _body(name: str) -> Any:
 
 
 def _item(backup: RecoveryServicesBackupClient, container: str, item: str) -> dict[str, Any]:
-    return backup.protected_items.get(VAULT, VAULT_RG, FABRIC, container, item, cls=_raw_json)
+    return backup.protected_items.get(VAULT, VAULT_RG, FABRIC, container, item, cls=raw_json)
 
 
 def _job(backup: RecoveryServicesBackupClient, name: str) -> dict[str, Any]:
-    return backup.job_details.get(VAULT, VAULT_RG, name, cls=_raw_json)
+    return backup.job_details.get(VAULT, VAULT_RG, name, cls=raw_json)
 
 
 def _jobs(backup: RecoveryServicesBackupClient, expression: str | None) -> list[Any]:
@@ -169,11 +140,11 @@ def _item_path(container: str, item: str) -> str:
 
 def _backup_now(wsim: AzureSimulator, item_path: str, properties: dict[str, Any]) -> str:
     """POST an on-demand backup and poll its operation to success; returns the job name."""
-    response = _send(wsim, "POST", f"{item_path}/backup", {"properties": properties})
+    response = sim_send(wsim, "POST", f"{item_path}/backup", {"properties": properties})
     assert response.status_code == 202, response.text
     status_url = response.headers["azure-asyncoperation"]
-    _get(wsim, status_url)
-    return _get(wsim, status_url).json()["properties"]["jobId"]
+    sim_get(wsim, status_url)
+    return sim_get(wsim, status_url).json()["properties"]["jobId"]
 
 
 def _full(objecttype: str = "AzureWorkloadBackupRequest", **extra: Any) -> dict[str, Any]:
@@ -366,7 +337,7 @@ def test_database_container_is_the_spec_example_with_the_vm_as_source(
     scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     served = backup.protection_containers.get(
-        VAULT, VAULT_RG, FABRIC, SQL_CONTAINER.lower(), cls=_raw_json
+        VAULT, VAULT_RG, FABRIC, SQL_CONTAINER.lower(), cls=raw_json
     )
     model = backup.protection_containers.get(VAULT, VAULT_RG, FABRIC, HANA_CONTAINER)
 
@@ -389,7 +360,7 @@ def test_storage_container_is_the_recorded_one_with_the_account_as_source(
     wsim.add_file_share(scene["account"], "payroll")
     wsim.protect_file_share(scene["vault"], scene["account"], "payroll")
     served = backup.protection_containers.get(
-        VAULT, VAULT_RG, FABRIC, FILES_CONTAINER, cls=_raw_json
+        VAULT, VAULT_RG, FABRIC, FILES_CONTAINER, cls=raw_json
     )
     model = backup.protection_containers.get(VAULT, VAULT_RG, FABRIC, FILES_CONTAINER)
 
@@ -488,7 +459,7 @@ def test_job_list_entries_are_trimmed_with_iso_durations(
 ) -> None:
     wsim.add_workload_job(scene["vault"], scene["sql"], **SQL_ERROR)
     wsim.add_workload_job(scene["vault"], scene["files"])
-    page = _get(wsim, f"{VAULT_PATH}/backupJobs", **BACKUP_VERSION).json()["value"]
+    page = sim_get(wsim, f"{VAULT_PATH}/backupJobs", **BACKUP_VERSION).json()["value"]
 
     for entry in page:
         properties = entry["properties"]
@@ -510,8 +481,8 @@ def test_sql_backup_through_the_sdk_starts_a_typed_job_shaped_as_recorded(
         VAULT, VAULT_RG, FABRIC, SQL_CONTAINER, SQL_ITEM, request, cls=lambda r, *_: r
     )
     status_url = response.http_response.headers["Azure-AsyncOperation"]
-    _get(wsim, status_url)
-    job_name = _get(wsim, status_url).json()["properties"]["jobId"]
+    sim_get(wsim, status_url)
+    job_name = sim_get(wsim, status_url).json()["properties"]["jobId"]
     running = _job(backup, job_name)
     done = wsim.complete_job(scene["vault"], job_name)
 
@@ -572,7 +543,7 @@ def test_the_wrong_request_type_is_refused_like_the_vm_route_does(
     properties: dict[str, Any],
     expected: str,
 ) -> None:
-    response = _send(wsim, "POST", scene[item]["id"] + "/backup", {"properties": properties})
+    response = sim_send(wsim, "POST", scene[item]["id"] + "/backup", {"properties": properties})
 
     assert response.status_code == 400
     assert _error(response)["code"] == "BadRequest"
@@ -585,7 +556,7 @@ def test_hana_refuses_what_the_cli_refuses(
     wsim: AzureSimulator, scene: dict[str, Any], backup_type: str
 ) -> None:
     body = {"properties": _full(backupType=backup_type)}
-    response = _send(wsim, "POST", scene["hana"]["id"] + "/backup", body)
+    response = sim_send(wsim, "POST", scene["hana"]["id"] + "/backup", body)
 
     assert response.status_code == 400
     assert "SAPHanaDatabase" in _error(response)["message"]
@@ -609,9 +580,13 @@ def test_log_backups_follow_the_sql_recovery_model(
     simple = wsim.protect_sql_database(
         scene["vault"], scene["sql_vm"], database="Scratch", recovery_model="SIMPLE"
     )
-    refused = _send(wsim, "POST", simple["id"] + "/backup", {"properties": _full(backupType="Log")})
-    invalid = _send(wsim, "POST", simple["id"] + "/backup", {"properties": _full(backupType="X")})
-    missing = _send(
+    refused = sim_send(
+        wsim, "POST", simple["id"] + "/backup", {"properties": _full(backupType="Log")}
+    )
+    invalid = sim_send(
+        wsim, "POST", simple["id"] + "/backup", {"properties": _full(backupType="X")}
+    )
+    missing = sim_send(
         wsim,
         "POST",
         simple["id"] + "/backup",
@@ -643,7 +618,7 @@ def test_daily_limits_per_item_and_utc_day(
     wsim.clock = lambda: now
     for _ in range(limit):
         wsim.complete_job(scene["vault"], _backup_now(wsim, scene[item]["id"], properties))
-    refused = _send(wsim, "POST", scene[item]["id"] + "/backup", {"properties": properties})
+    refused = sim_send(wsim, "POST", scene[item]["id"] + "/backup", {"properties": properties})
 
     assert (WORKLOAD_DAILY_LIMIT, FILE_SHARE_DAILY_LIMIT) == (9, 10)
     assert refused.status_code == 400
@@ -658,7 +633,7 @@ def test_running_backup_auto_completes_into_the_failed_shape(
 ) -> None:
     wsim.auto_complete_backups = "Failed"
     job = _backup_now(wsim, scene["sql"]["id"], _full(backupType="Differential"))
-    second = _send(wsim, "POST", scene["sql"]["id"] + "/backup", {"properties": _full()})
+    second = sim_send(wsim, "POST", scene["sql"]["id"] + "/backup", {"properties": _full()})
     details = _job(backup, job)
 
     assert second.status_code == 400  # the first one still runs until its job is read
@@ -688,16 +663,16 @@ def _stop(item_type: str, source: str | None) -> dict[str, Any]:
 
 def _disable_job(wsim: AzureSimulator, response: requests.Response) -> dict[str, Any]:
     status_url = response.headers["azure-asyncoperation"]
-    _get(wsim, status_url)
-    job_name = _get(wsim, status_url).json()["properties"]["jobId"]
-    return _get(wsim, f"{VAULT_PATH}/backupJobs/{job_name}", **BACKUP_VERSION).json()
+    sim_get(wsim, status_url)
+    job_name = sim_get(wsim, status_url).json()["properties"]["jobId"]
+    return sim_get(wsim, f"{VAULT_PATH}/backupJobs/{job_name}", **BACKUP_VERSION).json()
 
 
 def test_stop_protection_of_a_sql_database_with_the_rest_articles_body(
     wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     body = _stop("AzureVmWorkloadSQLDatabase", scene["sql_vm"]["id"])
-    response = _send(wsim, "PUT", scene["sql"]["id"], body)
+    response = sim_send(wsim, "PUT", scene["sql"]["id"], body)
     job = _disable_job(wsim, response)
     item = _item(backup, SQL_CONTAINER, SQL_ITEM)["properties"]
 
@@ -720,9 +695,9 @@ def test_stop_protection_takes_the_clis_bodies_and_the_items_own_source(
     own_source = _stop("AzureVmWorkloadSQLDatabase", other["properties"]["sourceResourceId"])
 
     responses = [
-        _send(wsim, "PUT", scene["sql"]["id"], cli_sql),
-        _send(wsim, "PUT", scene["hana"]["id"], hana),
-        _send(wsim, "PUT", other["id"], own_source),
+        sim_send(wsim, "PUT", scene["sql"]["id"], cli_sql),
+        sim_send(wsim, "PUT", scene["hana"]["id"], hana),
+        sim_send(wsim, "PUT", other["id"], own_source),
     ]
 
     assert [response.status_code for response in responses] == [202, 202, 202]
@@ -744,9 +719,9 @@ def test_stop_protection_of_a_file_share_with_both_spellings_of_the_account(
     cli = load("recorded/afs_stop_protection_put_request.json")  # the CLI's body, our share's id
     cli["properties"]["sourceResourceId"] = payroll["properties"]["sourceResourceId"]
 
-    response = _send(wsim, "PUT", scene["files"]["id"], rest)
+    response = sim_send(wsim, "PUT", scene["files"]["id"], rest)
     job = _disable_job(wsim, response)
-    cli_response = _send(wsim, "PUT", payroll["id"], cli)
+    cli_response = sim_send(wsim, "PUT", payroll["id"], cli)
 
     assert (response.status_code, cli_response.status_code) == (202, 202)
     assert "Microsoft.storage" in payroll["properties"]["sourceResourceId"]
@@ -761,7 +736,7 @@ def test_resuming_a_share_makes_a_configure_backup_job_as_recorded_and_published
     wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     policy = f"{VAULT_PATH}/backupPolicies/schedule1"
-    _send(wsim, "PUT", scene["files"]["id"], _stop("AzureFileShareProtectedItem", None))
+    sim_send(wsim, "PUT", scene["files"]["id"], _stop("AzureFileShareProtectedItem", None))
     resume = {
         "properties": {
             "protectedItemType": "AzureFileShareProtectedItem",
@@ -770,7 +745,7 @@ def test_resuming_a_share_makes_a_configure_backup_job_as_recorded_and_published
             "protectionState": "Protected",
         }
     }
-    job = _disable_job(wsim, _send(wsim, "PUT", scene["files"]["id"], resume))
+    job = _disable_job(wsim, sim_send(wsim, "PUT", scene["files"]["id"], resume))
     properties = job["properties"]
 
     assert structure(job) == structure(_body("recorded/afs_job_configurebackup_completed.json"))
@@ -823,7 +798,7 @@ def test_stop_protection_through_the_sdk(
 def test_stop_protection_refuses_another_items_body(
     wsim: AzureSimulator, scene: dict[str, Any], item: str, body: dict[str, Any]
 ) -> None:
-    response = _send(wsim, "PUT", scene[item]["id"], body)
+    response = sim_send(wsim, "PUT", scene[item]["id"], body)
 
     assert response.status_code == 400
     assert _error(response)["code"] == "BadRequest"
@@ -840,7 +815,7 @@ def test_deleting_a_workload_item_stays_refused_and_recorded() -> None:
         response = requests.delete(
             own.base_url + item["id"],
             params=BACKUP_VERSION,
-            headers=_headers(),
+            headers=SIM_AUTH,
             verify=own.ca_pem_path,
             timeout=5,
         )
@@ -858,10 +833,10 @@ def test_deleting_a_workload_item_stays_refused_and_recorded() -> None:
 def test_storage_account_get_is_the_recorded_answer_and_404_once_deleted(
     wsim: AzureSimulator, scene: dict[str, Any]
 ) -> None:
-    served = _get(wsim, ACCOUNT_PATH, **STORAGE_VERSION)
+    served = sim_get(wsim, ACCOUNT_PATH, **STORAGE_VERSION)
     wsim.delete_storage_account(scene["account"])
-    gone = _get(wsim, ACCOUNT_PATH, **STORAGE_VERSION)
-    no_group = _get(wsim, ACCOUNT_PATH.replace(STORAGE_RG, "rg-nope"), **STORAGE_VERSION)
+    gone = sim_get(wsim, ACCOUNT_PATH, **STORAGE_VERSION)
+    no_group = sim_get(wsim, ACCOUNT_PATH.replace(STORAGE_RG, "rg-nope"), **STORAGE_VERSION)
 
     assert served.status_code == 200
     assert structure(served.json()) == structure(load("recorded/storage_account_get_200.json"))
@@ -874,15 +849,15 @@ def test_storage_account_get_is_the_recorded_answer_and_404_once_deleted(
     assert gone.headers["x-ms-failure-cause"] == "gateway"
     assert structure(gone.json()) == structure(load("recorded/error_vault_get_404.json")["body"])
     assert (no_group.status_code, _error(no_group)["code"]) == (404, "ResourceGroupNotFound")
-    assert _get(wsim, f"{SHARES_PATH}/{SHARE}", **STORAGE_VERSION).status_code == 404
+    assert sim_get(wsim, f"{SHARES_PATH}/{SHARE}", **STORAGE_VERSION).status_code == 404
 
 
 def test_share_get_is_the_published_example_and_404_once_deleted(
     wsim: AzureSimulator, scene: dict[str, Any]
 ) -> None:
-    served = _get(wsim, f"{SHARES_PATH}/{SHARE}", **STORAGE_VERSION)
+    served = sim_get(wsim, f"{SHARES_PATH}/{SHARE}", **STORAGE_VERSION)
     wsim.delete_file_share(scene["account"], SHARE)
-    soft = _get(wsim, f"{SHARES_PATH}/{SHARE}", **STORAGE_VERSION)
+    soft = sim_get(wsim, f"{SHARES_PATH}/{SHARE}", **STORAGE_VERSION)
 
     assert served.status_code == 200
     assert structure(served.json()) == structure(
@@ -902,8 +877,10 @@ def test_soft_deleted_shares_are_listed_with_expand_deleted_as_published(
     wsim.delete_file_share(scene["account"], SHARE)
     now += timedelta(days=3)
 
-    plain = _get(wsim, SHARES_PATH, **STORAGE_VERSION).json()["value"]
-    expanded = _get(wsim, SHARES_PATH, **STORAGE_VERSION, **{"$expand": "deleted"}).json()["value"]
+    plain = sim_get(wsim, SHARES_PATH, **STORAGE_VERSION).json()["value"]
+    expanded = sim_get(wsim, SHARES_PATH, **STORAGE_VERSION, **{"$expand": "deleted"}).json()[
+        "value"
+    ]
 
     example = _body("published/stg-2025-01-01-DeletedFileSharesList.json")["value"]
     assert [share["name"] for share in plain] == ["archive"]
@@ -918,7 +895,7 @@ def test_soft_deleted_shares_are_listed_with_expand_deleted_as_published(
     assert deleted["id"] == f"{SHARES_PATH}/{SHARE}_{properties['version']}"
 
     now += timedelta(days=SHARE_RETENTION_DAYS)
-    later = _get(wsim, SHARES_PATH, **STORAGE_VERSION, **{"$expand": "deleted"}).json()["value"]
+    later = sim_get(wsim, SHARES_PATH, **STORAGE_VERSION, **{"$expand": "deleted"}).json()["value"]
     assert [share["name"] for share in later] == ["archive"]
 
 
@@ -930,9 +907,9 @@ def test_permanently_deleted_shares_are_gone_from_every_answer(
     wsim.delete_file_share(scene["account"], "archive")
     wsim.delete_file_share(scene["account"], "archive", soft=False)
 
-    expanded = _get(wsim, SHARES_PATH, **STORAGE_VERSION, **{"$expand": "deleted"}).json()
+    expanded = sim_get(wsim, SHARES_PATH, **STORAGE_VERSION, **{"$expand": "deleted"}).json()
     assert expanded == {"value": []}
-    assert _get(wsim, f"{SHARES_PATH}/{SHARE}", **STORAGE_VERSION).status_code == 404
+    assert sim_get(wsim, f"{SHARES_PATH}/{SHARE}", **STORAGE_VERSION).status_code == 404
     with pytest.raises(KeyError):
         wsim.delete_file_share(scene["account"], SHARE)
 
@@ -941,8 +918,8 @@ def test_storage_routes_take_the_storage_api_versions(
     wsim: AzureSimulator, scene: dict[str, Any]
 ) -> None:
     for version in sorted(STORAGE_API_VERSIONS):
-        assert _get(wsim, ACCOUNT_PATH, **{"api-version": version}).status_code == 200
-    refused = _get(wsim, ACCOUNT_PATH, **BACKUP_VERSION)
+        assert sim_get(wsim, ACCOUNT_PATH, **{"api-version": version}).status_code == 200
+    refused = sim_get(wsim, ACCOUNT_PATH, **BACKUP_VERSION)
 
     assert "2026-09-01" in STORAGE_API_VERSIONS
     assert (refused.status_code, _error(refused)["code"]) == (400, "InvalidApiVersionParameter")
@@ -962,8 +939,8 @@ def test_new_routes_are_named_logged_and_take_faults(
 
     with pytest.raises(HttpResponseError) as caught:
         backup.protection_containers.get(VAULT, VAULT_RG, FABRIC, SQL_CONTAINER)
-    throttled = _get(wsim, SHARES_PATH, **STORAGE_VERSION)
-    served = _get(wsim, SHARES_PATH, **STORAGE_VERSION)
+    throttled = sim_get(wsim, SHARES_PATH, **STORAGE_VERSION)
+    served = sim_get(wsim, SHARES_PATH, **STORAGE_VERSION)
 
     assert caught.value.status_code == 500
     assert backup.protection_containers.get(VAULT, VAULT_RG, FABRIC, SQL_CONTAINER)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,10 +14,12 @@ import pytest
 
 from handlers.core.incident import IncidentStatus
 from handlers.core.outcome import OutcomeKind
+from handlers.intake import watcher
 from handlers.intake.alerts import handle_alert
 from handlers.intake.vm_deleted import handle_vm_deleted
-from handlers.intake.watcher import watch
+from handlers.intake.watcher import chunks, watch
 from handlers.pipeline.runtime import Runtime
+from sandbox.clock import SimulatedClock
 from sandbox.receivers import EVENTGRID_KEY, Receivers
 from sandbox.simulator import AzureSimulator
 from tests.conftest import FAST_CLIENTS, load_event
@@ -134,8 +137,9 @@ def test_a_failing_vault_does_not_block_the_others(
 
 
 def test_the_watcher_records_each_vaults_poll_and_its_run(
-    watching: Runtime, sim: AzureSimulator, receivers: Receivers
+    watching: Runtime, sim: AzureSimulator, receivers: Receivers, monkeypatch: Any
 ) -> None:
+    monkeypatch.setattr(watcher, "VAULT_WORKERS", 1)  # one vault at a time: "the first listed"
     _failed_jobs(sim, "vault-good", 1, NOW - timedelta(hours=2))
     _failed_jobs(sim, "vault-bad", 1, NOW - timedelta(hours=2))
     for _ in range(2):  # the first vault listed fails in both runs
@@ -151,19 +155,119 @@ def test_the_watcher_records_each_vaults_poll_and_its_run(
     assert run is not None and run["VaultErrors"] == 1 and run["EndedAt"] >= run["StartedAt"]
 
 
-def test_work_per_run_is_bounded(
-    watching: Runtime, sim: AzureSimulator, receivers: Receivers
-) -> None:
-    bounded = Runtime.from_settings(
-        dataclasses.replace(watching.settings, watch_max_jobs=4), FAST_CLIENTS
+def _paced(runtime: Runtime, clock: SimulatedClock, **changes: Any) -> Runtime:
+    """The runtime on a simulated clock: 10 ARM reads a second, no burst, and ``changes``."""
+    settings = dataclasses.replace(
+        runtime.settings, arm_reads_per_second=10, arm_read_burst=1, **changes
     )
-    jobs = _failed_jobs(sim, "vault-a", 10, NOW - timedelta(hours=3))
-    first = watch(bounded)
-    assert first.total == 4 and first.deferred
-    while watch(bounded).total:
-        pass
-    names = [e["data"]["name"] for e in _published(receivers)]
-    assert sorted(names) == sorted(jobs)  # all of them, each once
+    return Runtime.from_settings(settings, FAST_CLIENTS, clock.pace())
+
+
+class _Topic:
+    """The topic publisher in process: keeps what was sent; ``fail_from`` makes the n-th send
+    (counting from 1) and every later one fail."""
+
+    def __init__(self, fail_from: int = 0) -> None:
+        self.events: list[Any] = []
+        self.sends = 0
+        self.fail_from = fail_from
+
+    def send(self, events: list[Any]) -> None:
+        self.sends += 1
+        if self.fail_from and self.sends >= self.fail_from:
+            raise ConnectionError("the topic is unreachable")
+        self.events.extend(events)
+
+    @property
+    def names(self) -> list[str]:
+        return [e.data["name"] for e in self.events]
+
+
+def test_a_run_stops_at_its_time_budget_and_the_next_resumes_with_nothing_lost_or_repeated(
+    watching: Runtime, sim: AzureSimulator
+) -> None:
+    clock = SimulatedClock()
+    budgeted = _paced(watching, clock, watch_time_budget_seconds=15)
+    jobs = _failed_jobs(sim, "vault-a", 250, NOW - timedelta(hours=12))
+    vault_id = f"{VAULT_PREFIX}/vault-a"
+    topic = _Topic()
+    first = budgeted.settings.watch_time_budget_seconds
+    report = watch(budgeted, topic)
+    # 100 detail reads take 10 s at 10 a second: the second chunk starts within the 15 s, the
+    # third does not.
+    assert report.deferred and report.total == 200 == len(topic.events)
+    assert clock.now() >= first  # it used its time, no more than a chunk past it
+    assert clock.now() < first + 100 / 10 + 1
+    checkpoint = watching.storage.checkpoints.get(vault_id)
+    assert checkpoint is not None
+    ordered = sorted(sim.get_job(vault_id, j)["properties"]["endTime"] for j in jobs)
+    assert checkpoint == datetime.fromisoformat(ordered[199])
+    assert watching.storage.checkpoints.last_run()["Deferred"] is True
+    second = watch(budgeted, topic)
+    assert not second.deferred and second.total == 50
+    assert sorted(topic.names) == sorted(jobs)  # every job, each once
+    assert watch(budgeted, topic).total == 0
+
+
+def test_a_budget_spent_before_every_vault_is_done_leaves_them_first_in_line(
+    watching: Runtime, sim: AzureSimulator
+) -> None:
+    clock = SimulatedClock()
+    # One second of budget at 10 reads a second: a run does a few of the 30 vaults (a list
+    # and a detail read each) and stops starting the others.
+    budgeted = _paced(watching, clock, watch_time_budget_seconds=1)
+    hours_ago = NOW - timedelta(hours=2)
+    jobs = [j for v in range(30) for j in _failed_jobs(sim, f"vault-{v:02d}", 1, hours_ago)]
+    topic = _Topic()
+    runs = []
+    while len(topic.events) < len(jobs) and len(runs) < 15:
+        runs.append(watch(budgeted, topic))
+    assert runs[0].deferred and runs[0].total < 30
+    # Vaults left undone go first next time: every run publishes what the last one left,
+    # and it takes about as many runs as 30 vaults need at that pace, not more.
+    assert all(r.total for r in runs) and len(runs) <= 10
+    assert sorted(topic.names) == sorted(jobs)  # each once
+    assert all(p["ConsecutiveFailures"] == 0 for p in watching.storage.checkpoints.polls())
+
+
+def test_the_checkpoint_moves_chunk_by_chunk_so_a_failure_keeps_what_was_published(
+    watching: Runtime, sim: AzureSimulator
+) -> None:
+    jobs = _failed_jobs(sim, "vault-a", 230, NOW - timedelta(hours=12))
+    vault_id = f"{VAULT_PREFIX}/vault-a"
+    broken = _Topic(fail_from=2)  # the first chunk goes out, the second cannot be published
+    report = watch(watching, broken)
+    assert vault_id in report.errors and report.published[vault_id] == 100
+    ordered = sorted(sim.get_job(vault_id, j)["properties"]["endTime"] for j in jobs)
+    assert watching.storage.checkpoints.get(vault_id) == datetime.fromisoformat(ordered[99])
+    poll = next(p for p in watching.storage.checkpoints.polls() if p["VaultId"] == vault_id)
+    assert poll["ConsecutiveFailures"] == 1
+    healed = _Topic()
+    assert watch(watching, healed).total == 130
+    assert sorted(broken.names + healed.names) == sorted(jobs)  # nothing lost, nothing twice
+
+
+def test_jobs_that_ended_together_share_a_chunk() -> None:
+    at = NOW
+    ends = [at + timedelta(seconds=s) for s in (1, 2, 3, 3, 3, 3, 4, 5, 5, 6)]
+    jobs = [_Listed(end) for end in ends]
+    cut = chunks(jobs, size=3)
+    assert [len(c) for c in cut] == [6, 3, 1]  # the 3s stay with the first, the 5s together
+    assert [j for c in cut for j in c] == jobs
+    for before, after in itertools.pairwise(cut):
+        assert before[-1].properties.end_time < after[0].properties.end_time
+    assert chunks([], size=3) == []
+
+
+@dataclasses.dataclass
+class _Listed:
+    """A job list entry as the watcher reads it (its end time)."""
+
+    end: datetime
+
+    @property
+    def properties(self) -> Any:
+        return dataclasses.make_dataclass("P", ["end_time", "start_time"])(self.end, self.end)
 
 
 def test_a_long_job_that_failed_after_the_checkpoint_is_still_found(

@@ -31,6 +31,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from handlers.actions.desk import TicketDesk
 from handlers.core.incident import ActionEntry, Incident, IncidentStatus, new_incident
 from handlers.core.model import BackupFailure, ErrorDetail, Rejection, Source
@@ -55,6 +57,7 @@ VAULT_PREFIX = (
 STORAGE_TIMEOUT = (400234, "Copying backed up data from vault timed out")
 VM_GONE = (400094, "The virtual machine doesn't exist")
 AGENT = (400012, "Could not communicate with the VM agent for snapshot status")
+SIM_AUTH = {"Authorization": "Bearer sim-token"}
 
 
 @dataclass
@@ -258,6 +261,38 @@ def incident_of(runtime: Runtime, job_id: str) -> Incident:
 
 def log_of(incident: Incident) -> list[tuple[str, str]]:
     return [(a.action, a.state) for a in incident.actions]
+
+
+# -- raw HTTP to the simulator (for tests of the shapes it serves) ---------------------------
+
+#: The Backup API version the raw requests name.
+BACKUP_VERSION = {"api-version": "2026-10-01"}
+
+
+def sim_get(sim: AzureSimulator, url: str, **params: str) -> requests.Response:
+    """GET a path (or an absolute URL the simulator gave out, verbatim)."""
+    target = url if url.startswith("https://") else sim.base_url + url
+    return requests.get(target, params=params, headers=SIM_AUTH, verify=sim.ca_pem_path, timeout=5)
+
+
+def sim_send(
+    sim: AzureSimulator, method: str, path: str, body: dict[str, Any]
+) -> requests.Response:
+    """Send ``body`` to a Backup API path."""
+    return requests.request(
+        method,
+        sim.base_url + path,
+        params=BACKUP_VERSION,
+        json=body,
+        headers=SIM_AUTH,
+        verify=sim.ca_pem_path,
+        timeout=5,
+    )
+
+
+def raw_json(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Any:
+    """``cls=`` for SDK calls: the JSON body exactly as served."""
+    return pipeline_response.http_response.json()
 
 
 # -- a seeded incidents table (audit, report) -----------------------------------------

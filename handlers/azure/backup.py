@@ -13,7 +13,6 @@ and long-running-operation URLs carry their own api-version; they are followed a
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -206,6 +205,7 @@ class ItemOperations:
         self._backup = clients.backup(vault.subscription_id)
         self._management = urlsplit(clients.settings.management_url)
         self._poll_seconds = min(clients.polling_interval, STARTED_JOB_POLL_SECONDS)
+        self._sleep = clients.clock.sleep
 
     @property
     def _path(self) -> tuple[str, str, str, str, str]:
@@ -246,7 +246,7 @@ class ItemOperations:
             if job_id:
                 return job_id
             if poll + 1 < STARTED_JOB_POLLS:
-                time.sleep(self._poll_seconds)
+                self._sleep(self._poll_seconds)
         return ""
 
     def operation_job(self, status_url: str) -> str:

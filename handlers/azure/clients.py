@@ -4,7 +4,9 @@ In Azure every client authenticates with the app's managed identity
 (``DefaultAzureCredential``) against the public endpoints. In the sandbox and the tests the
 same SDK clients are pointed at the local simulator by settings: ``AZURE_MANAGEMENT_URL``,
 ``AZURE_STATIC_TOKEN`` and ``AZURE_CA_BUNDLE``. Every client gets timeouts and a bounded
-retry (azure-core honours ``Retry-After`` on 429 and 503).
+retry (azure-core honours ``Retry-After`` on 429 and 503), and every read it sends is paced
+per subscription under ARM's read refill rate (:mod:`handlers.azure.pacing`); the waits of both
+go through one injectable :class:`~handlers.azure.pacing.PaceClock`.
 
 The management SDKs are imported on first use: a cold start that only records an incident
 never pays for them.
@@ -20,6 +22,7 @@ from typing import Any
 
 from azure.core.credentials import AccessToken, TokenCredential
 
+from handlers.azure.pacing import PaceClock, ReadPacer, ReadPacingPolicy
 from handlers.core.settings import Settings
 
 #: Per-request limits for every Azure call (seconds, attempts).
@@ -32,6 +35,25 @@ BACKOFF_MAX = 30
 _CONNECTION_OPTIONS = frozenset({"connection_timeout", "read_timeout"})
 #: Management clients kept at most (three kinds per subscription); they share one transport.
 MAX_CLIENTS = 96
+#: Connections kept per host: the watcher's vault listers and detail readers at once.
+POOL_CONNECTIONS = 32
+
+
+def _session() -> Any:
+    """The transport's ``requests`` session: as azure-core makes it (no retries of its own:
+    the retry policy decides), with a pool for every concurrent reader of the watcher."""
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    session = requests.Session()
+    adapter = HTTPAdapter(
+        max_retries=Retry(total=False, redirect=False, raise_on_status=False),
+        pool_maxsize=POOL_CONNECTIONS,
+    )
+    for scheme in ("http://", "https://"):
+        session.mount(scheme, adapter)
+    return session
 
 
 class StaticTokenCredential(TokenCredential):
@@ -52,13 +74,33 @@ class AzureClients:
 
     :param client_options: extra keyword arguments for the management clients, e.g.
         ``{"polling_interval": 0}`` in tests (the simulator answers at once).
+    :param clock: the clock and sleep of read pacing and of the retry policy's waits (a
+        simulated one in tests and benchmarks); the monotonic clock by default.
     """
 
-    def __init__(self, settings: Settings, client_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client_options: dict[str, Any] | None = None,
+        clock: PaceClock | None = None,
+    ) -> None:
         self.settings = settings
         self._options = client_options or {}
+        self.clock = clock or PaceClock()
         self._cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._pacers: dict[str, ReadPacer] = {}
         self._lock = threading.Lock()
+
+    def pacer(self, subscription_id: str) -> ReadPacer:
+        """The read bucket of one subscription (ARM throttles per principal and subscription);
+        kept for the life of the process, whatever clients come and go."""
+        key = subscription_id.lower()
+        with self._lock:
+            if key not in self._pacers:
+                self._pacers[key] = ReadPacer(
+                    self.settings.arm_reads_per_second, self.settings.arm_read_burst, self.clock
+                )
+            return self._pacers[key]
 
     @cached_property
     def credential(self) -> TokenCredential:
@@ -81,9 +123,20 @@ class AzureClients:
         per subscription, sockets are not."""
         from azure.core.pipeline.transport import RequestsTransport
 
+        clock = self.clock
+
+        class Transport(RequestsTransport):
+            def sleep(self, duration: float) -> None:
+                """The retry policy's waits (``Retry-After``, backoff) on the pacing clock."""
+                clock.sleep(duration)
+
         connection = {"connection_timeout": CONNECT_TIMEOUT, "read_timeout": READ_TIMEOUT}
         connection.update((k, v) for k, v in self._options.items() if k in _CONNECTION_OPTIONS)
-        return RequestsTransport(connection_verify=self.settings.ca_bundle or True, **connection)
+        return Transport(
+            session=_session(),
+            connection_verify=self.settings.ca_bundle or True,
+            **connection,
+        )
 
     def _management(self, kind: str, subscription_id: str, factory: Any) -> Any:
         key = (kind, subscription_id.lower())
@@ -101,6 +154,7 @@ class AzureClients:
                 "retry_backoff_factor": BACKOFF_FACTOR,
                 "retry_backoff_max": BACKOFF_MAX,
                 "transport": self.transport,
+                "per_retry_policies": [ReadPacingPolicy(self.pacer(subscription_id))],
                 **{k: v for k, v in self._options.items() if k not in _CONNECTION_OPTIONS},
             },
         )

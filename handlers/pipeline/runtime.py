@@ -9,6 +9,7 @@ from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
 from handlers.azure.clients import AzureClients
+from handlers.azure.pacing import PaceClock
 from handlers.core.settings import Settings
 from handlers.outbound import telemetry
 from handlers.storage import (
@@ -39,11 +40,15 @@ class Runtime:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, client_options: dict[str, Any] | None = None
+        cls,
+        settings: Settings,
+        client_options: dict[str, Any] | None = None,
+        pace_clock: PaceClock | None = None,
     ) -> Runtime:
-        """The runtime of a function: tables are created when missing."""
+        """The runtime of a function: tables are created when missing. ``pace_clock`` is the
+        clock of the Azure layer's read pacing and retry waits (simulated in tests)."""
         telemetry.configure(settings)
-        clients = AzureClients(settings, client_options)
+        clients = AzureClients(settings, client_options, pace_clock)
         storage = Storage.from_settings(settings, lambda: clients.credential, heal=True)
         storage.ensure_tables()
         return cls(settings, storage, default_rule_set(settings.user_rules_path), clients)

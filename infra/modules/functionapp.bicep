@@ -164,6 +164,14 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           value: settings.azurePollSeconds
         }
         {
+          name: 'ARM_READS_PER_SECOND'
+          value: settings.armReadsPerSecond
+        }
+        {
+          name: 'ARM_READ_BURST'
+          value: settings.armReadBurst
+        }
+        {
           name: 'DEADLETTER_CONTAINER'
           value: settings.deadLetterContainer
         }
@@ -252,8 +260,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           value: settings.watchLookbackHours
         }
         {
-          name: 'WATCH_MAX_JOBS_PER_RUN'
-          value: settings.watchMaxJobsPerRun
+          name: 'WATCH_TIME_BUDGET_SECONDS'
+          value: settings.watchTimeBudgetSeconds
         }
         {
           name: 'EVENTGRID_TOPIC_ENDPOINT'
