@@ -148,6 +148,24 @@ class VaultApi:
             self._backup.job_details.get, self.vault.name, self.vault.resource_group, job_id
         )
 
+    def job_details_json(self, job_id: str) -> dict[str, Any]:
+        """The job exactly as the details GET returns it (JSON, not an SDK model): what the
+        watcher publishes, read without a model to build and take apart again."""
+        from urllib.parse import quote
+
+        from azure.core.rest import HttpRequest
+
+        path = (
+            f"/subscriptions/{quote(self.vault.subscription_id)}/resourceGroups/"
+            f"{quote(self.vault.resource_group)}/providers/Microsoft.RecoveryServices/vaults/"
+            f"{quote(self.vault.name)}/backupJobs/{quote(job_id)}"
+        )
+        request = HttpRequest("GET", path, params={"api-version": self._backup._config.api_version})
+        response = call(self._backup.send_request, request)
+        if response.status_code >= 400:
+            call(response.raise_for_status)
+        return dict(response.json())
+
     def jobs(self, clauses: str, since: datetime, until: datetime) -> list[Any]:
         """Jobs (list items) matching ``clauses`` that started in ``[since, until]``."""
         return call_list(

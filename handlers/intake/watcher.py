@@ -41,9 +41,9 @@ log = logging.getLogger("backup_responder.watcher")
 #: Job-detail reads in flight at once (all vaults together): enough to keep ARM's pace
 #: (about 25 reads a second) at up to 600 ms a read; the pacer, not this, sets the rate.
 DETAIL_READERS = 16
-#: Vaults listed and worked on at once: listing 1,000 vaults keeps the pace at up to 500 ms a
+#: Vaults listed and worked on at once: listing 1,000 vaults keeps the pace at up to 330 ms a
 #: list call.
-VAULT_WORKERS = 12
+VAULT_WORKERS = 8
 #: Events per publish request: a job with its error details is a few KB, and Event Grid takes
 #: at most 1 MB per request.
 PUBLISH_BATCH = 100
@@ -88,14 +88,14 @@ def _end(job: Any) -> datetime:
     return job.properties.end_time or job.properties.start_time or datetime.min.replace(tzinfo=UTC)
 
 
-def _event(vault: VaultRef, details: Any) -> Any:
+def _event(vault: VaultRef, details: dict[str, Any]) -> Any:
     from azure.core.messaging import CloudEvent
 
     return CloudEvent(
         source=vault.id,
         type=EVENT_TYPE,
-        subject=f"backupJobs/{details.name}",
-        data=details.as_dict(),
+        subject=f"backupJobs/{details.get('name', '')}",
+        data=details,
         datacontenttype="application/json",
     )
 
@@ -156,13 +156,37 @@ def _watch_vault(run: _Run, vault: VaultRef) -> bool:
     for chunk in chunks(jobs):
         if run.out_of_time():
             return False
-        details = list(run.readers.map(lambda job: api.job_details(job.name), chunk))
-        events = [_event(vault, job) for job in details]
-        for start in range(0, len(events), PUBLISH_BATCH):
-            call(run.sink.send, events[start : start + PUBLISH_BATCH])
-        checkpoints.set(vault.id, _end(chunk[-1]))
-        run.published(vault, len(chunk))
+        details = list(run.readers.map(lambda job: _details(run, api, job), chunk))
+        read = _whole_prefix(chunk, details)
+        if read:
+            events = [_event(vault, job) for job in details[:read]]
+            for start in range(0, len(events), PUBLISH_BATCH):
+                call(run.sink.send, events[start : start + PUBLISH_BATCH])
+            checkpoints.set(vault.id, _end(chunk[read - 1]))
+            run.published(vault, read)
+        if read < len(chunk):  # the run ran out of time in the middle of the chunk
+            return False
     return True
+
+
+def _details(run: _Run, api: VaultApi, job: Any) -> dict[str, Any] | None:
+    """The job's details, or None when the run is out of time before they are read: a run
+    ends within a few reads of its budget, not a chunk per vault later."""
+    if run.out_of_time():
+        return None
+    return api.job_details_json(job.name)
+
+
+def _whole_prefix(chunk: list[Any], details: list[Any]) -> int:
+    """How many jobs from the chunk's start can be published: those read, in order, short of
+    any that ended at the same moment as the first one not read (the checkpoint is a moment:
+    every job that ended at it must be published with it)."""
+    read = next((i for i, found in enumerate(details) if found is None), len(details))
+    if read == len(chunk):
+        return read
+    while read and _end(chunk[read - 1]) == _end(chunk[read]):
+        read -= 1
+    return read
 
 
 def _poll(run: _Run, vault: VaultRef) -> None:
