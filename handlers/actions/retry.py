@@ -8,7 +8,9 @@
    - attempts per item per UTC day ≤ the rule's, ``RETRY_DAILY_CAP`` and Azure's limit of 9
      (:mod:`~handlers.actions.retry_limits`) — exhausted → ticket;
    - at most ``RETRY_STAGGER_LIMIT`` retries per vault start in one ``RETRY_STAGGER_MINUTES``
-     window — the rest wait for a later window.
+     window — the rest reserve a slot in the first later window that has one and wait for it
+     (one message, however long the queue of retries in the vault), where everything above is
+     verified again before the backup starts.
 3. A follow-up message reads the job the retry started: success resolves the incident (and
    its ticket); failure counts as a failed attempt.
 
@@ -24,9 +26,12 @@ from datetime import UTC, datetime, timedelta
 from handlers.actions.context import ActionContext, Services
 from handlers.actions.registry import ACTIONS, register
 from handlers.actions.retry_limits import (
+    RESERVE_HORIZON,
     daily_attempts_allowed,
+    reserve_start_slot,
+    stagger_window,
     take_daily_attempt,
-    take_stagger_slot,
+    window_key,
 )
 from handlers.actions.retry_messages import MessageKind, RetryMessage, enqueue
 from handlers.azure.backup import JobState
@@ -233,9 +238,29 @@ def _job_since(ctx: ActionContext, moment: datetime) -> JobState | None:
     return max(jobs, key=lambda j: j.start_time or moment, default=None)
 
 
-def _later(ctx: ActionContext, message: RetryMessage, delay: timedelta, why: str) -> None:
+def _later(
+    ctx: ActionContext, message: RetryMessage, delay: timedelta, why: str, slot: str = ""
+) -> None:
+    """Send the attempt's next message after ``delay``; ``slot`` is the start slot it holds."""
     detail = f"{why}; checking again in {_minutes(delay)}"
-    _send(ctx, message.next(message.kind), delay, state="deferred", detail=detail)
+    _send(ctx, message.next(message.kind, slot=slot), delay, state="deferred", detail=detail)
+
+
+def _slot_held(ctx: ActionContext, message: RetryMessage, now: datetime) -> bool | None:
+    """Whether the message holds a start slot of the current window (True), holds none that
+    can be used now (False: none, or its window has passed), or came before its window
+    (None: it was sent on to that window)."""
+    if not message.slot:
+        return False
+    current, _window = stagger_window(ctx.settings, now)
+    if message.slot == window_key(current):
+        return True
+    reserved = datetime.strptime(message.slot, "%Y%m%d%H%M").replace(tzinfo=UTC)
+    if reserved < current:
+        return False  # a late delivery: its slot is gone with its window; take a new one
+    why = f"start slot reserved in the window at {reserved:%H:%M} UTC"
+    _later(ctx, message, reserved - now, why, slot=message.slot)
+    return None
 
 
 def _start(
@@ -246,11 +271,24 @@ def _start(
     died before the trigger reached Azure)."""
     now = datetime.now(UTC)
     storage, settings = ctx.services.storage, ctx.settings
-    wait = None if slotted else take_stagger_slot(storage, settings, incident, now)
-    if wait is not None:
-        limit = settings.retry_stagger_limit
-        _later(ctx, message, wait, f"{limit} retries already started in vault {incident.VaultName}")
-        return
+    if not slotted:
+        held = _slot_held(ctx, message, now)
+        if held is None:
+            return
+        slotted = held
+    if not slotted:
+        start = reserve_start_slot(storage, settings, incident, now)
+        current, window = stagger_window(settings, now)
+        if start != current:
+            limit = settings.retry_stagger_limit
+            why = f"{limit} retries already started in vault {incident.VaultName}"
+            if start is None:  # a backlog beyond the horizon (or a limit of 0)
+                wait = RESERVE_HORIZON if settings.retry_stagger_limit else window
+                _later(ctx, message, wait, f"{why}, no slot reserved")
+                return
+            why += f"; start slot reserved in the window at {start:%H:%M} UTC"
+            _later(ctx, message, start - now, why, slot=window_key(start))
+            return
     if not counted and not take_daily_attempt(storage, incident, _max_attempts(ctx), now):
         ctx.log(
             NAME, "exhausted", "daily retry limit reached for this item", attempt=message.attempt
@@ -273,7 +311,9 @@ def _start(
 
 def _record_trigger(ctx: ActionContext, message: RetryMessage, operation: str, job_id: str) -> None:
     ref = job_id or "job not known yet"
-    follow_up = message.next(MessageKind.FOLLOW_UP, operation=operation, job=job_id, checks=0)
+    follow_up = message.next(
+        MessageKind.FOLLOW_UP, operation=operation, job=job_id, checks=0, slot=""
+    )
     delay = timedelta(minutes=ctx.settings.follow_up_minutes)
     detail = f"on-demand backup started ({ref})"
     remediating = IncidentStatus.REMEDIATING

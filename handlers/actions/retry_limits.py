@@ -31,15 +31,48 @@ def take_daily_attempt(storage: Storage, incident: Incident, limit: int, now: da
     return storage.counters.take(f"item|{incident.item_key}", now.strftime("%Y%m%d"), limit)
 
 
-def take_stagger_slot(
-    storage: Storage, settings: Settings, incident: Incident, now: datetime
-) -> timedelta | None:
-    """None when a start slot of the vault's current window was taken; otherwise how long to
-    wait for the next window."""
+#: How far ahead a retry may reserve its start slot: a queue message can be delayed 7 days at
+#: most, and a backlog that long is better known (the incident says how long it waits).
+RESERVE_HORIZON = timedelta(days=6)
+
+
+def stagger_window(settings: Settings, now: datetime) -> tuple[datetime, timedelta]:
+    """The stagger window ``now`` falls in: its start and its length."""
     window = timedelta(minutes=max(settings.retry_stagger_minutes, 1))
     seconds = window.total_seconds()
-    start = datetime.fromtimestamp(now.timestamp() // seconds * seconds, UTC)
-    period = start.strftime("%Y%m%d%H%M")
-    if storage.counters.take(f"vault|{incident.VaultId}", period, settings.retry_stagger_limit):
+    return datetime.fromtimestamp(now.timestamp() // seconds * seconds, UTC), window
+
+
+def window_key(start: datetime) -> str:
+    """The counter period of the stagger window starting at ``start``."""
+    return start.strftime("%Y%m%d%H%M")
+
+
+def reserve_start_slot(
+    storage: Storage, settings: Settings, incident: Incident, now: datetime
+) -> datetime | None:
+    """Take a start slot of the vault in the first stagger window that has one, from the
+    current window on; returns that window's start (the current one: start now), or None when
+    no window within :data:`RESERVE_HORIZON` has one.
+
+    Windows are filled in order, and every slot is one unit of the same ETag-guarded counter
+    per vault and window as a start taken at once, so the limit per window holds whoever
+    takes it. The vault's mark remembers the latest window reserved in: a reservation starts
+    there, not at every full window before it.
+    """
+    limit = settings.retry_stagger_limit
+    current, window = stagger_window(settings, now)
+    if limit < 1:
         return None
-    return start + window - now
+    subject = f"vault|{incident.VaultId}"
+    start = current
+    mark = storage.counters.mark(subject)
+    if mark > window_key(current):
+        start = datetime.strptime(mark, "%Y%m%d%H%M").replace(tzinfo=UTC)
+    while start - current <= RESERVE_HORIZON:
+        if storage.counters.take(subject, window_key(start), limit):
+            if start > current:
+                storage.counters.raise_mark(subject, window_key(start))
+            return start
+        start += window
+    return None

@@ -38,6 +38,8 @@ class RetryMessage:
     :ivar checks: follow-up checks of a running job so far.
     :ivar seq: its place in the incident's chain of messages for this attempt; with the attempt
         it makes the message's identity (:attr:`id`), the same however often it is sent.
+    :ivar slot: the stagger window (its counter period, ``YYYYMMDDhhmm``) whose start slot this
+        retry reserved and holds; the message is due when that window begins.
     """
 
     kind: str
@@ -48,6 +50,7 @@ class RetryMessage:
     job: str = ""
     checks: int = 0
     seq: int = 0
+    slot: str = ""
 
     @property
     def id(self) -> str:
@@ -82,7 +85,7 @@ class RetryMessage:
         return message
 
     def _check(self) -> None:
-        for name in ("kind", "pk", "rk", "operation", "job"):
+        for name in ("kind", "pk", "rk", "operation", "job", "slot"):
             if not isinstance(getattr(self, name), str):
                 raise MessageError(f"{name} must be a string")
         for name in ("attempt", "checks", "seq"):

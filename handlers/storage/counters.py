@@ -1,14 +1,23 @@
 """Counters with a limit (``retries`` table): attempts per item per day, starts per vault per
 stagger window. Taking a unit is ETag-guarded, so a limit holds across concurrent workers.
+
+A subject may also keep a *mark* (RowKey ``mark``): the latest period a unit was taken in
+ahead of time (a vault's stagger windows are reserved in order), so a reservation starts
+looking there instead of at every full period before it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from azure.core.exceptions import ResourceNotFoundError
+
 from handlers.storage.etag import guarded_update
 from handlers.storage.keys import safe_key
 from handlers.storage.tables import COUNTERS, TableSet
+
+#: RowKey of a subject's mark (no period is spelled like it).
+MARK = "mark"
 
 
 class CounterStore:
@@ -35,6 +44,26 @@ class CounterStore:
         guarded_update(self._table, safe_key(subject), period, bump, initial={"Count": 0})
         return taken[0]
 
+    def mark(self, subject: str) -> str:
+        """The subject's mark (a period), or ``""`` when it has none."""
+        try:
+            return str(self._table.get_entity(safe_key(subject), MARK).get("Period") or "")
+        except ResourceNotFoundError:
+            return ""
+
+    def raise_mark(self, subject: str, period: str) -> None:
+        """Move the subject's mark to ``period`` unless it is already there or later (periods
+        compare as text: ``YYYYMMDDhhmm``)."""
+
+        def later(row: dict[str, Any]) -> bool:
+            if str(row.get("Period") or "") >= period:
+                return False
+            row["Period"] = period
+            return True
+
+        guarded_update(self._table, safe_key(subject), MARK, later, initial={})
+
     def counts(self) -> list[int]:
-        """Every counter's value (for checks and tests)."""
-        return [e["Count"] for e in self._table.list_entities(select=["Count"])]
+        """Every counter's value (for checks and tests; marks are not counters)."""
+        rows = self._table.list_entities(select=["RowKey", "Count"])
+        return [e["Count"] for e in rows if e["RowKey"] != MARK]
