@@ -10,10 +10,10 @@ import argparse
 import sys
 import time
 
-from bench import burst, classify, coldstart, pipeline
+from bench import burst, classify, coldstart, detection, pipeline
 from bench.common import Row, machine, table
 
-PARTS = ("classify", "pipeline", "burst", "coldstart")
+PARTS = ("classify", "pipeline", "burst", "detection", "coldstart")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += pipeline.run(events=300 if quick else 2_000, repeats=3 if quick else 5)
         elif part == "burst":
             rows += burst.run(jobs=args.jobs or (2_000 if quick else 10_000))
+        elif part == "detection":
+            rows += detection.run(vaults=200 if quick else 1_000, jobs=100 if quick else 300)
         elif part == "coldstart":
             rows += coldstart.run(repeats=3 if quick else 7)
     print()

@@ -24,6 +24,7 @@ from azure.data.tables import TableServiceClient, UpdateMode
 from bench import world
 from bench.common import Row, median
 from handlers.azure.clients import AzureClients
+from handlers.azure.pacing import PaceClock
 from handlers.core.outcome import OutcomeKind
 from handlers.core.settings import Settings
 from handlers.intake.events import parse
@@ -86,12 +87,16 @@ def table_service(settings: Settings, hook: Callable[[Any], None]) -> TableServi
     return app_table_service(settings, lambda: None, raw_request_hook=hook)
 
 
-def instrumented(settings: Settings, hook: Callable[[Any], None]) -> tuple[Runtime, Any]:
-    """A dry-run runtime whose table requests go through ``hook``, and its table service."""
+def instrumented(
+    settings: Settings, hook: Callable[[Any], None], pace_clock: PaceClock | None = None
+) -> tuple[Runtime, Any]:
+    """A dry-run runtime whose table requests go through ``hook``, and its table service;
+    ``pace_clock`` is the Azure layer's pacing clock (a simulated one in the burst)."""
     service = table_service(settings, hook)
     storage = Storage(service, settings.table_name_prefix)
     storage.ensure_tables()
-    return Runtime(settings, storage, default_rule_set(), AzureClients(settings)), service
+    clients = AzureClients(settings, None, pace_clock)
+    return Runtime(settings, storage, default_rule_set(), clients), service
 
 
 def _pipeline_pass(runtime: Runtime, batch: list[dict[str, Any]]) -> float:
