@@ -240,6 +240,8 @@ def test_identity_connection_settings() -> None:
         ("watchLookbackHours", "WATCH_LOOKBACK_HOURS", None),
         ("watchMaxJobsPerRun", "WATCH_MAX_JOBS_PER_RUN", None),
         ("azureDevOpsWorkItemType", "AZURE_DEVOPS_WORK_ITEM_TYPE", None),
+        ("approvalRequired", "APPROVAL_REQUIRED", {"true": "true", "false": "false"}),
+        ("approvalTimeoutHours", "APPROVAL_TIMEOUT_HOURS", None),
     ],
 )
 def test_bicep_defaults_match_the_app_defaults(
