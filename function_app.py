@@ -80,6 +80,34 @@ def expire_claims(timer: func.TimerRequest) -> None:
     expire(current())
 
 
+@app.function_name(name="approvals")
+@app.route(route="approvals", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def approvals(req: func.HttpRequest) -> func.HttpResponse:
+    """An Approve / Reject link: GET shows what it would do, POST does it. No function key: the
+    link's signed, expiring, single-use token is the authority (see handlers/intake/approvals)."""
+    from handlers.intake.approvals import answer, show
+    from handlers.pipeline.runtime import current
+
+    if req.method == "POST":
+        page = answer(current(), req.form.get("token", ""), req.form.get("by", ""))
+    else:
+        page = show(current(), req.params.get("token", ""))
+    return func.HttpResponse(
+        page.html, status_code=page.status, headers=page.headers, mimetype="text/html"
+    )
+
+
+@app.function_name(name="expire_approvals")
+@app.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False)
+def expire_approvals(timer: func.TimerRequest) -> None:
+    """Unanswered approvals past APPROVAL_TIMEOUT_HOURS become escalated tickets; decisions a
+    crash left half done are finished."""
+    from handlers.intake.approvals import expire_approvals as expire
+    from handlers.pipeline.runtime import current
+
+    expire(current())
+
+
 @app.function_name(name="health_api")
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def health_api(req: func.HttpRequest) -> func.HttpResponse:

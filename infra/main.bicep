@@ -169,6 +169,23 @@ param notifyWebhookUrl string = ''
 @description('NOTIFY_FILTER, e.g. outcome=retry_exhausted,protection_stopped; empty: everything.')
 param notifyFilter string = ''
 
+// Approvals: a verified stop protection waits for a person (README, "Approvals").
+
+@description('APPROVAL_REQUIRED: a verified stop protection waits for a person\'s approval.')
+param approvalRequired bool = false
+
+@minValue(1)
+@maxValue(168)
+@description('APPROVAL_TIMEOUT_HOURS: unanswered approvals become escalated tickets after this.')
+param approvalTimeoutHours int = 24
+
+@secure()
+@description('APPROVAL_SECRET: signs the approval links (32+ characters); required with approvalRequired.')
+param approvalSecret string = ''
+
+@description('APPROVAL_BASE_URL: where approval links point; empty: the app\'s own host name.')
+param approvalBaseUrl string = ''
+
 // Hosting and routing
 
 @minValue(40)
@@ -287,6 +304,7 @@ module keyvault 'modules/keyvault.bicep' = {
       'teams-webhook-url': teamsWebhookUrl
       'slack-webhook-url': slackWebhookUrl
       'notify-webhook-url': notifyWebhookUrl
+      'approval-secret': approvalSecret
     }
   }
 }
@@ -334,6 +352,7 @@ var secretSetting = {
   teamsWebhook: empty(teamsWebhookUrl) ? '' : '@Microsoft.KeyVault(SecretUri=${vaultUri}secrets/teams-webhook-url)'
   slackWebhook: empty(slackWebhookUrl) ? '' : '@Microsoft.KeyVault(SecretUri=${vaultUri}secrets/slack-webhook-url)'
   notifyWebhook: empty(notifyWebhookUrl) ? '' : '@Microsoft.KeyVault(SecretUri=${vaultUri}secrets/notify-webhook-url)'
+  approvalSecret: empty(approvalSecret) ? '' : '@Microsoft.KeyVault(SecretUri=${vaultUri}secrets/approval-secret)'
 }
 
 module functionApp 'modules/functionapp.bicep' = {
@@ -389,6 +408,10 @@ module functionApp 'modules/functionapp.bicep' = {
       slackWebhookUrl: secretSetting.slackWebhook
       notifyWebhookUrl: secretSetting.notifyWebhook
       notifyFilter: notifyFilter
+      approvalRequired: approvalRequired ? 'true' : 'false'
+      approvalTimeoutHours: string(approvalTimeoutHours)
+      approvalSecret: secretSetting.approvalSecret
+      approvalBaseUrl: approvalBaseUrl
       watchSchedule: watchSchedule
       watchLookbackHours: string(watchLookbackHours)
       watchTimeBudgetSeconds: string(watchTimeBudgetSeconds)

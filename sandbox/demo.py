@@ -9,6 +9,10 @@ of a "VM not found" sample is deleted); points the app settings at all of them w
 2. plays the Functions host for the retry queue (``function_app.run_retry``): delayed
    retries start on-demand backups, follow-ups read the new jobs;
 3. delivers every sample again (redelivery: duplicates only);
+4. shows an approval: with ``APPROVAL_REQUIRED=true``, one more VM is deleted and its
+   ``ResourceDeleteSuccess`` event goes to ``function_app.on_vm_deleted``; the verified stop
+   waits, the Approve link the Slack message carries is opened and confirmed through
+   ``function_app.approvals`` (GET, then the page's POST), and protection is stopped;
 
 and prints what was decided and done, the incident table, and what reached Azure, the
 ticket systems and chat. Everything stops at the end.
@@ -38,6 +42,14 @@ from sandbox.simulator import AzureSimulator
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "events"
 TOKEN = "sandbox-token"
+#: The approval scene: its own vault and a VM deleted while protected.
+APPROVAL_SUB = "6f0c3a52-8d1e-4b7a-9c55-2f1d8e4a7b10"
+APPROVAL_VAULT, APPROVAL_GROUP, APPROVAL_VM = "rsv-approvals", "rg-retired", "vm-retired-01"
+APPROVAL_SETTINGS = {
+    "APPROVAL_REQUIRED": "true",
+    "APPROVAL_SECRET": "sandbox-approval-secret-0123456789abcdef",
+    "APPROVAL_BASE_URL": "http://localhost:7071",  # where `func start` would serve the app
+}
 
 
 class _Outcomes(logging.Handler):
@@ -215,6 +227,80 @@ def _deliver_all(events: list[tuple[str, Any]], collector: _Outcomes, out: TextI
             out.write(f"{record.getMessage()}  <- {Path(origin).name}\n")
 
 
+def _delete_event(vm_id: str) -> dict[str, Any]:
+    """ARM's ``ResourceDeleteSuccess`` for ``vm_id`` (the published event's keys)."""
+    return {
+        "topic": f"/subscriptions/{APPROVAL_SUB}",
+        "subject": vm_id,
+        "eventType": "Microsoft.Resources.ResourceDeleteSuccess",
+        "eventTime": "2026-11-25T08:00:00Z",
+        "id": "5b1f6a0e-3c2d-4e8f-9a7b-6c5d4e3f2a1b",
+        "data": {
+            "resourceProvider": "Microsoft.Compute",
+            "resourceUri": vm_id,
+            "operationName": "Microsoft.Compute/virtualMachines/delete",
+            "status": "Succeeded",
+            "subscriptionId": APPROVAL_SUB,
+        },
+        "dataVersion": "2",
+        "metadataVersion": "1",
+    }
+
+
+def _approval_link(hooks: Receivers) -> str:
+    """The Approve button's URL in the last Slack message that offered one."""
+    for received in reversed(hooks.received("slack")):
+        for block in received.body.get("blocks", []):
+            for element in block.get("elements", []) if block["type"] == "actions" else []:
+                if element["text"]["text"] == "Approve":
+                    return str(element["url"])
+    raise AssertionError("no Slack message carried an Approve link")
+
+
+def _approval(sim: AzureSimulator, hooks: Receivers, out: TextIO) -> bool:
+    """One deleted VM with approval required, approved through the HTTP function with the
+    link the chat message carried; True when it was stopped only after the approval."""
+    from urllib.parse import parse_qs, urlsplit
+
+    import azure.functions as func
+
+    import function_app
+    from handlers.pipeline.runtime import current
+
+    os.environ.update(APPROVAL_SETTINGS)
+    current.cache_clear()
+    vault = sim.add_vault(APPROVAL_SUB, "rg-backup", APPROVAL_VAULT)
+    vm = sim.add_vm(APPROVAL_SUB, APPROVAL_GROUP, APPROVAL_VM)
+    sim.protect_vm(vault["id"], vm["id"])
+    sim.delete_vm(vm["id"])
+    puts = len(sim.calls_to(route="item_put"))
+    function_app.on_vm_deleted(_as_trigger_input(_delete_event(vm["id"])))
+    waited = len(sim.calls_to(route="item_put")) == puts
+    link = _approval_link(hooks)
+    out.write(f"{APPROVAL_VM} deleted; stop protection waits (no PUT yet: {waited})\n")
+    out.write(f"the Slack message's Approve link: {link[:70]}…\n")
+    token = parse_qs(urlsplit(link).query)["token"][0]
+    shown = function_app.approvals(func.HttpRequest("GET", link, body=b"", params={"token": token}))
+    out.write(f"GET the link: {shown.status_code} (a page with a button; nothing changed)\n")
+    form = func.HttpRequest(
+        "POST",
+        link.split("?")[0],
+        body=f"token={token}&by=demo+on-call".encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    posted = function_app.approvals(form)
+    replayed = function_app.approvals(form)
+    out.write(f"POST the form: {posted.status_code}; the same link again: {replayed.status_code}\n")
+    incident = next(
+        i for i in current().storage.incidents.query() if i.resource_name == APPROVAL_VM
+    )
+    for step in incident.actions:
+        if step.action in ("stop_protection", "approval"):
+            out.write(f"  {step.action} {step.state}: {step.detail[:90]}\n")
+    stopped = len(sim.calls_to(route="item_put")) == puts + 1
+    return waited and stopped and posted.status_code == 200 and replayed.status_code == 409
+
+
 def _actions(out: TextIO) -> None:
     from handlers.pipeline.runtime import current
 
@@ -299,7 +385,9 @@ def _replay(
     _actions(out)
     out.write("\n== redelivery of every sample ==\n")
     _deliver_all(events, collector, out)
-    return 0 if _summary(sim, hooks, out) else 1
+    out.write("\n== an approval (APPROVAL_REQUIRED=true): a deleted VM waits for a person ==\n")
+    approved = _approval(sim, hooks, out)
+    return 0 if _summary(sim, hooks, out) and approved else 1
 
 
 def main(argv: list[str] | None = None) -> int:

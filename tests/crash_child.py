@@ -70,6 +70,13 @@ def main(point: str) -> None:
         respond(runtime, parse(job["event"]))
     elif job["call"] == "vm_deleted":
         handle_vm_deleted(runtime, as_trigger_input(job["event"]))
+    elif job["call"] == "approve":
+        from handlers.actions.approval import decide
+
+        incident = runtime.storage.find_incident(job["incident"])
+        assert incident is not None
+        keys = (incident.PartitionKey, incident.RowKey)
+        decide(runtime, *keys, "approve", by="on-call", via="cli", now=runtime.clock())
     else:
         run_retry(runtime, job["body"], job["dequeue_count"], job["message_id"])
     sys.exit(3)  # the point was never reached

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from handlers.actions.approval import sweep
 from handlers.azure.backup import VaultApi
 from handlers.core.ids import VaultRef
 from handlers.core.incident import IncidentStatus
@@ -30,6 +31,7 @@ from tests.conftest import FAST_CLIENTS, load_event
 from tests.world import (
     AGENT,
     STORAGE_TIMEOUT,
+    VM_GONE,
     as_trigger_input,
     deliver,
     incident_of,
@@ -211,3 +213,32 @@ def test_a_vm_deleted_incident_killed_mid_stop_is_completed_by_the_redelivery(
     assert ("ticket", "opened") in log_of(incident)  # the owner is told
     assert platform.storage.claims.states()[outcome.job_id] == "done"
     assert len(sim.calls_to(route="item_put")) == 1
+
+
+def test_an_approved_stop_killed_right_after_its_put_is_finished_by_the_timer(
+    platform: Runtime, sim: AzureSimulator, receivers: Receivers
+) -> None:
+    approving = Runtime.from_settings(
+        dataclasses.replace(
+            platform.settings,
+            approval_required=True,
+            approval_secret="crash-test-approval-secret-0123456789",
+            approval_base_url="https://responder.example.net",
+        ),
+        FAST_CLIENTS,
+    )
+    s = scene(sim, VM_GONE)
+    sim.delete_vm(s.vm_id)
+    assert deliver(approving, s.event()).status == IncidentStatus.AWAITING_APPROVAL
+    _killed_at("protection-put", approving, call="approve", incident=s.job_id)
+    item = sim.get_protected_item(s.vault["id"], s.vm_name, s.vm_group)
+    assert item["properties"]["protectionState"] == "ProtectionStopped"  # the PUT went through
+    approval = incident_of(approving, s.job_id).approval
+    assert approval is not None and approval.state == "approved" and not approval.done
+    decided = datetime.fromisoformat(approval.decided_at)
+    assert sweep(approving, decided, timedelta(0)) == 1  # the timer's next run
+    incident = incident_of(approving, s.job_id)
+    assert incident.Status == IncidentStatus.RESOLVED
+    assert ("stop_protection", "succeeded") in log_of(incident)  # the owner is told
+    assert len(sim.calls_to(route="item_put")) == 1
+    assert approving.storage.approvals.open(10) == []

@@ -54,6 +54,11 @@ def _decode(payload: dict) -> func.EventGridEvent | func.CloudEvent:
         ("incidents_api", {"type": "httpTrigger", "route": "incidents", "methods": ["GET"]}),
         ("expire_claims", {"type": "timerTrigger", "schedule": "0 17 * * * *"}),
         ("health_api", {"type": "httpTrigger", "route": "health", "methods": ["GET"]}),
+        (
+            "approvals",
+            {"type": "httpTrigger", "route": "approvals", "authLevel": "ANONYMOUS"},
+        ),
+        ("expire_approvals", {"type": "timerTrigger", "schedule": "0 */5 * * * *"}),
     ],
 )
 def test_every_trigger_is_declared_as_the_infra_expects(name: str, trigger: dict) -> None:
@@ -72,6 +77,8 @@ def test_the_app_has_exactly_these_functions() -> None:
             "incidents_api",
             "expire_claims",
             "health_api",
+            "approvals",
+            "expire_approvals",
         ]
     )
 

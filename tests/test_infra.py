@@ -242,6 +242,8 @@ def test_identity_connection_settings() -> None:
         ("armReadsPerSecond", "ARM_READS_PER_SECOND", None),
         ("armReadBurst", "ARM_READ_BURST", None),
         ("azureDevOpsWorkItemType", "AZURE_DEVOPS_WORK_ITEM_TYPE", None),
+        ("approvalRequired", "APPROVAL_REQUIRED", {"true": "true", "false": "false"}),
+        ("approvalTimeoutHours", "APPROVAL_TIMEOUT_HOURS", None),
     ],
 )
 def test_bicep_defaults_match_the_app_defaults(

@@ -77,6 +77,8 @@ from tests.replay import (
     replay_fixture,  # noqa: F401 (the replay fixture)
     spec_path,
 )
+from tests.test_replay_guard import NOT_REPLAYED as GUARD_NOT_REPLAYED
+from tests.test_replay_guard import REPLAYED as GUARD_REPLAYED
 from tests.test_replay_workloads import NOT_REPLAYED as WORKLOAD_NOT_REPLAYED
 from tests.test_replay_workloads import REPLAYED as WORKLOAD_REPLAYED
 
@@ -769,8 +771,9 @@ NOT_REPLAYED = {
 
 
 def test_every_payload_is_replayed_or_listed() -> None:
-    """A new payload file is either driven by a test (here or in
-    ``tests/test_replay_workloads.py``) or listed with its reason in one of the two."""
+    """A new payload file is either driven by a test (here, in
+    ``tests/test_replay_workloads.py`` or ``tests/test_replay_guard.py``) or listed with its
+    reason in one of them."""
     on_disk = {
         f"{kind}/{path.name}"
         for kind in ("published", "recorded")
@@ -778,9 +781,9 @@ def test_every_payload_is_replayed_or_listed() -> None:
         if path.is_file()
     }
     assert on_disk, PAYLOADS_DIR
-    replayed = REPLAYED | WORKLOAD_REPLAYED
+    replayed = REPLAYED | WORKLOAD_REPLAYED | GUARD_REPLAYED
     assert not NOT_REPLAYED.keys() & WORKLOAD_NOT_REPLAYED.keys(), "listed twice"
-    not_replayed = {**NOT_REPLAYED, **WORKLOAD_NOT_REPLAYED}
+    not_replayed = {**NOT_REPLAYED, **WORKLOAD_NOT_REPLAYED, **GUARD_NOT_REPLAYED}
     assert not replayed & not_replayed.keys(), "both replayed and listed as not replayed"
     assert sorted(on_disk - replayed - not_replayed.keys()) == [], "neither replayed nor listed"
     assert sorted((replayed | not_replayed.keys()) - on_disk) == [], "listed but missing"

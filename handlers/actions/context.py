@@ -15,7 +15,7 @@ from handlers.actions.registry import ACTIONS
 from handlers.azure.backup import ItemApi, VaultApi, job_state
 from handlers.azure.clients import AzureClients
 from handlers.azure.workloads import WorkloadItemApi, matches, workload_items
-from handlers.core.incident import Incident, IncidentStatus
+from handlers.core.incident import MAX_DETAIL, Incident, IncidentStatus
 from handlers.core.model import ProtectedItemRef, Workload
 from handlers.core.settings import Settings
 from handlers.outbound import telemetry
@@ -174,26 +174,48 @@ class ActionContext:
         telemetry.action_step(incident, action_name, state, detail)
         return incident
 
-    def notify(self, outcome: str, text: str, incident: Incident | None = None) -> None:
+    def notify(
+        self,
+        outcome: str,
+        text: str,
+        incident: Incident | None = None,
+        links: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         """Announce; a failed notification is logged on the incident, never raised.
 
         :param incident: the incident as just written, when the caller has it (saves a read).
+        :param links: (label, URL) pairs the message offers as buttons.
         """
         if not self.services.notifier.enabled:
             return
         incident = incident or self.incident()
-        for error in self.services.notifier.announce(outcome, incident, text):
+        for error in self.services.notifier.announce(outcome, incident, text, links):
             self.log("notify", "failed", error)
 
     def ticket(self, summary: str) -> tuple[TicketResult, str]:
         """Open or add to the incident's ticket in every sink; each sink that takes it is
-        logged at once (``ticket sent``), so a redelivery sends only what is missing.
+        logged at once (``ticket sent``), so a redelivery sends only what is missing. A later
+        message of the same incident (an approval's answer, what came of it) is a note in the
+        ticket it opened or joined.
 
-        :returns: the result, and ``opened`` or ``appended`` (``""`` when the log already said
-            it, on a redelivery).
+        The caller logs the returned state with ``summary`` as its detail: that is how a
+        redelivery recognises a message already sent.
+
+        :returns: the result, and ``opened``, ``appended`` or ``noted`` (``""`` when the log
+            already said it, on a redelivery).
         """
         incident = self.incident()
         ticketing = [a for a in incident.actions if a.action == "ticket"]
+        told = [a for a in ticketing if a.state in ("opened", "appended", "noted")]
+        if any(a.detail == summary[:MAX_DETAIL] for a in told):
+            from handlers.actions.desk import TicketResult
+
+            return TicketResult(told[-1].ref, created=False), ""
+        if told:
+            result = self.services.tickets.note(incident, told[0].ref, summary)
+            for error in result.errors:
+                self.log("ticket", "failed", error, ref=result.ticket_id)
+            return result, "noted"
         sent = frozenset(a.detail for a in ticketing if a.state == "sent")
         result = self.services.tickets.open_or_append(
             incident,

@@ -267,6 +267,28 @@ class TicketDesk:
         self._store.update(pk, ticket_id, add)
         return added[0]
 
+    def note(self, incident: Incident, ticket_id: str, note: str) -> TicketResult:
+        """Add ``note`` to ticket ``ticket_id`` (the one ``incident`` opened or joined) in every
+        sink that holds it; a sink that fails is returned as an error, never raised."""
+        pk = ticket_partition(incident)
+        result = TicketResult(ticket_id, created=False)
+        try:
+            row = self._store.get(pk, ticket_id)
+        except ResourceNotFoundError:
+            result.errors.append(f"ticket {ticket_id} not found")
+            return result
+        content = ticket_content(incident, note, self._language, ticket_id)
+        for sink in self._sinks:
+            ref = json.loads(row["Refs"]).get(sink.name)
+            if not ref:
+                continue
+            try:
+                sink.append(ref, content, note)
+                result.refs[sink.name] = ref
+            except SinkError as error:
+                result.errors.append(str(error))
+        return result
+
     def resolve(self, incident: Incident, note: str) -> str:
         """Resolve the open ticket of ``incident``'s item and rule; returns its id (or ``""``)."""
         pk = ticket_partition(incident)

@@ -12,6 +12,8 @@ Commands::
     backup-responder health                                   # exit 0 ok, 1 degraded, 3 unhealthy
     backup-responder deadletter list                          # what Event Grid gave up on
     backup-responder deadletter replay                        # through respond(), once
+    backup-responder approve JOB_ID [--by NAME]               # a waiting stop protection
+    backup-responder reject JOB_ID [--by NAME]                # leaves protection on
 
 Every command but ``classify`` uses the same settings as the function (``AzureWebJobsStorage``
 or ``AzureWebJobsStorage__tableServiceUri`` with ``DefaultAzureCredential``, see the README);
@@ -342,6 +344,29 @@ def cmd_deadletter_replay(args: argparse.Namespace, out: TextIO, err: TextIO) ->
     return EXIT_OK
 
 
+def cmd_decide(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``approve`` / ``reject``: the same decision as an approval link, recorded with who."""
+    from handlers.actions.approval import decide
+    from handlers.pipeline.runtime import Runtime
+
+    runtime = Runtime.from_settings(Settings.from_env())
+    incident = runtime.storage.find_incident(args.id)
+    if incident is None:
+        err.write(f"backup-responder: no incident {args.id}\n")
+        return EXIT_FAILED
+    decision = decide(
+        runtime,
+        incident.PartitionKey,
+        incident.RowKey,
+        args.command,
+        by=args.by,
+        via="cli",
+        now=runtime.clock(),
+    )
+    (out if decision.done else err).write(decision.message + "\n")
+    return EXIT_OK if decision.done else EXIT_FAILED
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) == 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
@@ -441,6 +466,17 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "list":
             sub.add_argument("--format", choices=("table", "json"), default="table")
         sub.set_defaults(run=run)
+
+    import getpass
+
+    for name, what in (
+        ("approve", "approve a stop protection that waits for a person (verified again first)"),
+        ("reject", "reject it: protection stays on, the incident goes to a person"),
+    ):
+        decide = commands.add_parser(name, help=what)
+        decide.add_argument("id", help="incident id (the backup job id)")
+        decide.add_argument("--by", default=getpass.getuser(), help="who (default: OS user)")
+        decide.set_defaults(run=cmd_decide)
     return parser
 
 

@@ -7,6 +7,8 @@ Lifecycle (``Incident.status``)::
       │           └────────► escalated   (retries exhausted, action failed, needs a person)
       ├────────────────────► resolved    (``record`` rules: nothing to do)
       ├────────────────────► escalated   (``ticket`` rules: a person owns it now)
+      ├──► awaiting_approval ──► (approved: as stop protection goes; rejected or unanswered:
+      │                           escalated)
       └────────────────────► rejected    (the Backup API does not confirm the failure)
 
 An incident is keyed for the questions operators ask: PartitionKey is the VM name, so "what
@@ -36,6 +38,8 @@ class IncidentStatus:
     ESCALATED = "escalated"
     #: The Backup API does not report the job as failed: a stale or forged event.
     REJECTED = "rejected"
+    #: A verified stop protection waits for a person's decision (``APPROVAL_REQUIRED``).
+    AWAITING_APPROVAL = "awaiting_approval"
     #: Nothing more will happen to an incident in one of these.
     FINAL = (RESOLVED, ESCALATED, REJECTED)
 
@@ -46,6 +50,7 @@ STATUSES = (
     IncidentStatus.RESOLVED,
     IncidentStatus.ESCALATED,
     IncidentStatus.REJECTED,
+    IncidentStatus.AWAITING_APPROVAL,
 )
 
 #: Longest error text kept on an incident (the Table service caps a string at 64 KiB).
@@ -64,6 +69,43 @@ class ActionEntry:
     detail: str = ""
     attempt: int = 0
     ref: str = ""
+
+
+class ApprovalState:
+    """Where an approval stands."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    #: Nobody answered before the deadline.
+    EXPIRED = "expired"
+    DECIDED = (APPROVED, REJECTED, EXPIRED)
+
+
+@dataclass
+class Approval:
+    """A stop protection waiting for (or decided by) a person.
+
+    :ivar request_id: random; the links carry it, so a link of another request is refused.
+    :ivar deadline: ISO time after which the links are refused and the request escalates.
+    :ivar by: who decided (``--by`` or the OS user on the CLI, the name typed on the page).
+    :ivar via: ``link`` or ``cli``.
+    :ivar done: what follows the decision has been done (the stop, or the ticket), so a
+        crash between the decision and that is finished by the ``expire_approvals`` timer.
+    """
+
+    request_id: str
+    deadline: str
+    state: str = ApprovalState.PENDING
+    requested_at: str = ""
+    by: str = ""
+    via: str = ""
+    decided_at: str = ""
+    done: bool = False
+
+    @property
+    def deadline_time(self) -> datetime:
+        return datetime.fromisoformat(self.deadline)
 
 
 @dataclass
@@ -115,6 +157,8 @@ class Incident:
     #: Retry-queue messages sent for this incident (JSON): message id → the queue message that
     #: took it ("" while none has), so a second copy of a message is never acted on.
     RetryMessages: str = "{}"
+    #: The approval a stop protection waits for, or waited for (JSON, see :class:`Approval`).
+    Approval: str = ""
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_entity(self) -> dict[str, Any]:
@@ -167,6 +211,15 @@ class Incident:
     def retry_messages(self) -> dict[str, str]:
         """Retry-queue messages sent for this incident and who took them."""
         return dict(json.loads(self.RetryMessages or "{}"))
+
+    @property
+    def approval(self) -> Approval | None:
+        """The approval requested for this incident's stop protection, if any."""
+        return Approval(**json.loads(self.Approval)) if self.Approval else None
+
+    @approval.setter
+    def approval(self, value: Approval) -> None:
+        self.Approval = json.dumps(asdict(value))
 
     @property
     def actions(self) -> list[ActionEntry]:

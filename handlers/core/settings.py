@@ -21,6 +21,11 @@ PUBLIC_MANAGEMENT_URL = "https://management.azure.com"
 #: Azure's hard limit of on-demand backups per item per UTC day (error-codes.md §3.1).
 AZURE_ON_DEMAND_DAILY_LIMIT = 9
 LANGUAGES = ("en", "ja")
+#: An approval waits at most a week (a request older than that is no longer a decision about
+#: the same situation).
+MAX_APPROVAL_HOURS = 168
+#: An approval secret shorter than this is refused (HMAC-SHA256 wants 32 bytes of key).
+MIN_APPROVAL_SECRET_CHARS = 32
 
 
 class SettingsError(ValueError):
@@ -96,6 +101,13 @@ def _rate(raw: str, name: str) -> float:
         raise SettingsError(f"{name}={raw!r}: expected a number") from None
     if not 0 < value <= 1000:
         raise SettingsError(f"{name}={raw!r}: must be above 0 and at most 1000")
+    return value
+
+
+def _approval_hours(raw: str, name: str) -> int:
+    value = _count(raw, name)
+    if not 1 <= value <= MAX_APPROVAL_HOURS:
+        raise SettingsError(f"{name}={raw!r}: must be 1 to {MAX_APPROVAL_HOURS}")
     return value
 
 
@@ -219,6 +231,19 @@ SPECS: tuple[Spec, ...] = (
     Spec("NOTIFY_FILTER", "notify_filter", _plain, "",
          "what to announce, e.g. `outcome=retry_exhausted,protection_stopped;category=vm_missing` "
          "(empty: everything)"),
+    # Approvals (stop protection waits for a person)
+    Spec("APPROVAL_REQUIRED", "approval_required", _flag, "false",
+         "a verified stop protection waits for a person's approval (Approve / Reject links in "
+         "Teams, Slack and the ticket, or `backup-responder approve ID`) instead of running"),
+    Spec("APPROVAL_TIMEOUT_HOURS", "approval_timeout_hours", _approval_hours, "24",
+         f"an approval not answered within this many hours (1-{MAX_APPROVAL_HOURS}) becomes an "
+         "escalated ticket; the links expire then"),
+    Spec("APPROVAL_SECRET", "approval_secret", _plain, "",
+         f"key that signs the approval links (at least {MIN_APPROVAL_SECRET_CHARS} characters; a "
+         "Key Vault reference in Azure); required when `APPROVAL_REQUIRED` is true", secret=True),
+    Spec("APPROVAL_BASE_URL", "approval_base_url", _url, "",
+         "where the approval links point (the app's public URL); empty: `https://` and the "
+         "platform's `WEBSITE_HOSTNAME`"),
     # Watcher
     Spec("WATCH_SCHEDULE", "watch_schedule", _plain, "0 */2 * * * *",
          "NCRONTAB schedule of the job watcher (read by the Functions host); every 2 minutes "
@@ -286,6 +311,10 @@ class Settings:
     slack_webhook_url: str = ""
     notify_webhook_url: str = ""
     notify_filter: str = ""
+    approval_required: bool = False
+    approval_timeout_hours: int = 24
+    approval_secret: str = ""
+    approval_base_url: str = ""
     watch_schedule: str = "0 */2 * * * *"
     watch_lookback_hours: int = 24
     watch_time_budget_seconds: int = 240
@@ -304,10 +333,11 @@ class Settings:
         for spec in SPECS:
             raw = env.get(spec.env, "").strip() or spec.default
             values[spec.field] = spec.parse(raw, spec.env)
-        settings = cls(**values)
-        if not (settings.storage_connection or settings.table_service_uri):
-            settings = cls(**{**values, "storage_connection": AZURITE_CONNECTION_STRING})
-        return settings
+        if not (values["storage_connection"] or values["table_service_uri"]):
+            values["storage_connection"] = AZURITE_CONNECTION_STRING
+        values["approval_base_url"] = _approval_base_url(values["approval_base_url"], env)
+        _check_approval_secret(values)
+        return cls(**values)
 
     def in_scope(self, subscription_id: str) -> bool:
         """Whether this deployment answers for ``subscription_id``."""
@@ -316,6 +346,20 @@ class Settings:
     def secrets(self) -> list[str]:
         """Values that must never appear in a log line."""
         return [getattr(self, s.field) for s in SPECS if s.secret and getattr(self, s.field)]
+
+
+def _approval_base_url(given: str, env: Mapping[str, str]) -> str:
+    """The links' base: the setting, else the host name the platform gives every app."""
+    host = env.get("WEBSITE_HOSTNAME", "").strip()
+    return given or (f"https://{host}" if host else "")
+
+
+def _check_approval_secret(values: dict[str, Any]) -> None:
+    secret = values["approval_secret"]
+    if secret and len(secret) < MIN_APPROVAL_SECRET_CHARS:
+        raise SettingsError(f"APPROVAL_SECRET: at least {MIN_APPROVAL_SECRET_CHARS} characters")
+    if values["approval_required"] and not secret:
+        raise SettingsError("APPROVAL_SECRET is required when APPROVAL_REQUIRED=true")
 
 
 def markdown_table() -> str:

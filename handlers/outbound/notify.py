@@ -34,7 +34,13 @@ OUTCOMES = (
     "ticket_opened",
     "action_failed",
     "resolved",
+    "approval_requested",
 )
+#: Outcomes that ask a person for a decision: announced whatever ``NOTIFY_FILTER`` says (a
+#: filter keeps news quiet; a question nobody sees would only time out).
+QUESTIONS = frozenset({"approval_requested"})
+#: A link a message carries: (label, URL), e.g. ("Approve", "https://…").
+Link = tuple[str, str]
 _DIMENSIONS = ("outcome", "category", "action")
 
 
@@ -101,8 +107,11 @@ def _facts(incident: Incident) -> list[tuple[str, str]]:
     ]
 
 
-def teams_card(title: str, text: str, incident: Incident) -> dict[str, Any]:
-    """An Adaptive Card message, as a Teams Workflows webhook accepts it."""
+def teams_card(
+    title: str, text: str, incident: Incident, links: tuple[Link, ...] = ()
+) -> dict[str, Any]:
+    """An Adaptive Card message, as a Teams Workflows webhook accepts it (``links`` become
+    buttons that open them)."""
     facts = [{"title": k, "value": markdown_escape(v)} for k, v in _facts(incident)]
     card = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -119,7 +128,10 @@ def teams_card(title: str, text: str, incident: Incident) -> dict[str, Any]:
             {"type": "TextBlock", "text": markdown_escape(text), "wrap": True},
             {"type": "FactSet", "facts": facts},
         ],
-        "actions": [{"type": "Action.OpenUrl", "title": "Microsoft guidance", "url": incident.Doc}],
+        "actions": [
+            *({"type": "Action.OpenUrl", "title": label, "url": url} for label, url in links),
+            {"type": "Action.OpenUrl", "title": "Microsoft guidance", "url": incident.Doc},
+        ],
     }
     return {
         "type": "message",
@@ -133,17 +145,25 @@ def teams_card(title: str, text: str, incident: Incident) -> dict[str, Any]:
     }
 
 
-def slack_message(title: str, text: str, incident: Incident) -> dict[str, Any]:
-    """An incoming-webhook message with blocks and a plain fallback."""
+def slack_message(
+    title: str, text: str, incident: Incident, links: tuple[Link, ...] = ()
+) -> dict[str, Any]:
+    """An incoming-webhook message with blocks and a plain fallback (``links`` become link
+    buttons, and links in the fallback text)."""
     facts = "\n".join(f"*{k}:* {slack_escape(v)}" for k, v in _facts(incident))
-    return {
-        "text": slack_escape(f"{title}: {text}"),
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": slack_escape(text)}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": facts}},
-        ],
-    }
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": slack_escape(text)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": facts}},
+    ]
+    if links:
+        buttons = [
+            {"type": "button", "text": {"type": "plain_text", "text": label}, "url": url}
+            for label, url in links
+        ]
+        blocks.append({"type": "actions", "elements": buttons})
+    fallback = "".join(f" <{url}|{label}>" for label, url in links)
+    return {"text": slack_escape(f"{title}: {text}") + fallback, "blocks": blocks}
 
 
 class Notifier:
@@ -167,20 +187,25 @@ class Notifier:
         """Whether any channel is configured."""
         return bool(self._channels)
 
-    def announce(self, outcome: str, incident: Incident, text: str) -> list[str]:
-        """Announce ``outcome`` of ``incident``; returns the errors (empty when all went well)."""
-        if not self._channels or not self._filter.wants(
+    def announce(
+        self, outcome: str, incident: Incident, text: str, links: tuple[Link, ...] = ()
+    ) -> list[str]:
+        """Announce ``outcome`` of ``incident`` (with ``links`` to act on it); returns the
+        errors (empty when all went well)."""
+        wanted = outcome in QUESTIONS or self._filter.wants(
             outcome, incident.Category, incident.PlannedAction
-        ):
+        )
+        if not self._channels or not wanted:
             return []
         title = f"Backup {outcome.replace('_', ' ')}: {incident.resource_name or '?'}"
         bodies = {
-            "teams": lambda: teams_card(title, text, incident),
-            "slack": lambda: slack_message(title, text, incident),
+            "teams": lambda: teams_card(title, text, incident, links),
+            "slack": lambda: slack_message(title, text, incident, links),
             "webhook": lambda: {
                 "event": f"backup-responder.{outcome}",
                 "text": text,
                 "incident": dict(_facts(incident)) | {"category": incident.Category},
+                **({"links": dict(links)} if links else {}),
             },
         }
         errors = []

@@ -8,6 +8,7 @@ the text that came from the event (error messages, VM names) for that format. Th
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import re
 from dataclasses import asdict, dataclass, field
@@ -108,7 +109,9 @@ class WebhookSink:
         return ""  # a webhook cannot be asked; its open is idempotent by key
 
     def append(self, ref: str, ticket: TicketContent, note: str) -> None:
-        key = f"{ticket.ticket_id}:updated:{ticket.incident_id}"
+        # One key per incident and note: a resent note is dropped, a new one is not.
+        digest = hashlib.sha256(note.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        key = f"{ticket.ticket_id}:updated:{ticket.incident_id}:{digest}"
         self._post("ticket.updated", ticket, key, note)
 
     def resolve(self, ref: str, ticket: TicketContent, note: str) -> None:

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from handlers.core.incident import Incident
 from handlers.core.settings import Settings
+from handlers.storage.approvals import ApprovalStore
 from handlers.storage.checkpoints import CheckpointStore
 from handlers.storage.claims import Claim, ClaimKind, ClaimState, ClaimStore
 from handlers.storage.clients import (
@@ -66,6 +67,7 @@ class Storage:
         self.tickets = TicketStore(self._tables)
         self.counters = CounterStore(self._tables)
         self.checkpoints = CheckpointStore(self._tables)
+        self.approvals = ApprovalStore(self._tables)
 
     @classmethod
     def from_settings(

@@ -23,7 +23,8 @@ REJECTIONS = "rejected"
 TICKETS = "tickets"
 COUNTERS = "retries"
 CHECKPOINTS = "checkpoints"
-ALL = (INCIDENTS, CLAIMS, REJECTIONS, TICKETS, COUNTERS, CHECKPOINTS)
+APPROVALS = "approvals"
+ALL = (INCIDENTS, CLAIMS, REJECTIONS, TICKETS, COUNTERS, CHECKPOINTS, APPROVALS)
 #: Table calls whose results are read lazily, page by page.
 _PAGED = frozenset({"list_entities", "query_entities"})
 

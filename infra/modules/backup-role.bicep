@@ -17,8 +17,11 @@ targetScope = 'subscription'
 param principalId string
 
 var actions = [
-  // watch_backup_jobs: list the subscription's vaults.
+  // watch_backup_jobs: list the subscription's vaults; stop protection: GET the vault (its
+  // Multi-User Authorization setting).
   'Microsoft.RecoveryServices/Vaults/read'
+  // stop protection: read the vault's Resource Guard mapping (does a guard protect the stop?).
+  'Microsoft.RecoveryServices/Vaults/backupResourceGuardProxies/read'
   // watcher and verify: list failed jobs, GET job details.
   'Microsoft.RecoveryServices/Vaults/backupJobs/read'
   // verify: list a vault's protected items (newer successful backup, job in progress).

@@ -64,7 +64,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
-    //checkov:skip=CKV_AZURE_222:Event Grid and Azure Monitor action groups deliver to the app's public endpoint (no private delivery for AzureFunction endpoints or action groups); every trigger is key-protected (function keys, Event Grid system key).
+    //checkov:skip=CKV_AZURE_222:Event Grid and Azure Monitor action groups deliver to the app's public endpoint (no private delivery for AzureFunction endpoints or action groups); every trigger is key-protected (function keys, Event Grid system key), except the approvals page, whose links carry signed, expiring, single-use tokens instead.
     publicNetworkAccess: 'Enabled'
     //checkov:skip=CKV_AZURE_17:The callers (Event Grid, Azure Monitor action groups) cannot present client certificates; HTTP triggers use function keys.
     clientCertEnabled: false
@@ -250,6 +250,22 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'NOTIFY_FILTER'
           value: settings.notifyFilter
+        }
+        {
+          name: 'APPROVAL_REQUIRED'
+          value: settings.approvalRequired
+        }
+        {
+          name: 'APPROVAL_TIMEOUT_HOURS'
+          value: settings.approvalTimeoutHours
+        }
+        {
+          name: 'APPROVAL_SECRET'
+          value: settings.approvalSecret
+        }
+        {
+          name: 'APPROVAL_BASE_URL'
+          value: settings.approvalBaseUrl
         }
         {
           name: 'WATCH_SCHEDULE'

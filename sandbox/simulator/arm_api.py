@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sandbox.simulator import storage
+from sandbox.simulator import guards, storage
 from sandbox.simulator.paging import paginate
 from sandbox.simulator.protocol import Request, Response
 from sandbox.simulator.state import SimState
@@ -18,6 +18,15 @@ def list_vaults(state: SimState, request: Request, params: Params) -> Response:
     """``GET …/providers/Microsoft.RecoveryServices/vaults`` of a subscription or group."""
     vaults = state.list_vaults(params["sub"], params.get("rg"))
     return paginate(request, vaults, state.page_size, state.renderer.vault)
+
+
+def get_vault(state: SimState, _request: Request, params: Params) -> Response:
+    """``GET …/Microsoft.RecoveryServices/vaults/{vault}``: the vault with its
+    ``securitySettings`` (Multi-User Authorization on when a Resource Guard is mapped)."""
+    vault = state.find_vault(params["sub"], params["rg"], params["vault"])
+    body = state.renderer.vault(vault)
+    body["properties"]["securitySettings"] = guards.security_settings(vault)
+    return Response(200, body)
 
 
 def get_vm(state: SimState, _request: Request, params: Params) -> Response:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TypeVar
 
+from sandbox.simulator import guards
 from sandbox.simulator.filters import FilterError, item_filter, job_filter
 from sandbox.simulator.kinds import WORKLOAD_BACKUP_TYPES
 from sandbox.simulator.paging import paginate
@@ -71,10 +72,18 @@ def put_item(state: SimState, request: Request, params: Params) -> Response:
 
     :raises BackupError: 400 for a body Azure would reject.
     """
-    item = _item(state, params)
-    protection_state, policy_id = _protection_change(item, _properties(request))
+    vault, item = _vault_and_item(state, params)
+    properties = _properties(request)
+    protection_state, policy_id = _protection_change(item, properties)
+    if protection_state in _STOPPED_STATES:
+        guards.check_stop(vault, properties)
     op_id = state.start_protection_change(item, protection_state, policy_id)
     return _accepted(state, request, item, op_id)
+
+
+def list_resource_guard_proxies(state: SimState, request: Request, params: Params) -> Response:
+    """``GET …/vaults/{vault}/backupResourceGuardProxies``: the vault's Resource Guard mapping."""
+    return Response(200, {"value": guards.proxies(_vault(state, params))})
 
 
 def delete_item(state: SimState, request: Request, _params: Params) -> Response:

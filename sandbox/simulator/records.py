@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sandbox.simulator import resources as res
 from sandbox.simulator.kinds import Kind
@@ -93,6 +94,8 @@ class VaultRecord:
     created: datetime
     type_spelling: str = res.VAULT_TYPE
     id_type_spelling: str = res.VAULT_TYPE
+    #: The Resource Guard mapped to it (:class:`sandbox.simulator.guards.GuardRecord`), if any.
+    guard: Any = None
 
     @property
     def id(self) -> str:

@@ -38,6 +38,14 @@ ROUTES = (
         VAULTS_API_VERSIONS,
         arm_api.list_vaults,
     ),
+    Route("vault_get", "GET", (VAULT,), VAULTS_API_VERSIONS, arm_api.get_vault),
+    Route(
+        "resource_guard_proxies",
+        "GET",
+        (VAULT + "/backupResourceGuardProxies",),
+        BACKUP_API_VERSIONS,
+        backup_api.list_resource_guard_proxies,
+    ),
     Route("job_list", "GET", (VAULT + "/backupJobs",), BACKUP_API_VERSIONS, backup_api.list_jobs),
     Route(
         "job_get", "GET", (VAULT + "/backupJobs/{job}",), BACKUP_API_VERSIONS, backup_api.get_job

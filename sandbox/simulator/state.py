@@ -266,6 +266,17 @@ class SimState:
             self._store.resource_groups.add(_rg_key(subscription_id, resource_group))
             return self.renderer.vault(vault)
 
+    def guard_vault(self, vault: ResourceRef, guard_id: str, *, protects_stop: bool = True) -> None:
+        """Map a Resource Guard to a vault (Multi-User Authorization); with ``protects_stop``
+        it protects "stop protection with retain data" (see :mod:`sandbox.simulator.guards`).
+
+        :raises KeyError: if the vault does not exist.
+        """
+        from sandbox.simulator.guards import GuardRecord
+
+        with self.lock:
+            self._vault(vault).guard = GuardRecord(guard_id, protects_stop, self.clock())
+
     def add_vm(
         self,
         subscription_id: str,
