@@ -54,6 +54,8 @@ def _decode(payload: dict) -> func.EventGridEvent | func.CloudEvent:
         ("incidents_api", {"type": "httpTrigger", "route": "incidents", "methods": ["GET"]}),
         ("expire_claims", {"type": "timerTrigger", "schedule": "0 17 * * * *"}),
         ("health_api", {"type": "httpTrigger", "route": "health", "methods": ["GET"]}),
+        ("sweep_orphans", {"type": "timerTrigger", "schedule": "%SWEEP_SCHEDULE%"}),
+        ("send_digest", {"type": "timerTrigger", "schedule": "%DIGEST_SCHEDULE%"}),
     ],
 )
 def test_every_trigger_is_declared_as_the_infra_expects(name: str, trigger: dict) -> None:
@@ -72,6 +74,8 @@ def test_the_app_has_exactly_these_functions() -> None:
             "incidents_api",
             "expire_claims",
             "health_api",
+            "sweep_orphans",
+            "send_digest",
         ]
     )
 

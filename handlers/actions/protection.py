@@ -17,7 +17,7 @@ from handlers.actions.registry import register
 from handlers.azure.backup import STOPPED
 from handlers.azure.errors import AzureCallError, ErrorKind
 from handlers.core.incident import Incident, IncidentStatus
-from handlers.core.model import Source, Workload
+from handlers.core.model import JOBLESS_SOURCES, Workload
 
 NAME = "stop_protection"
 
@@ -42,7 +42,7 @@ def stop_protection(ctx: ActionContext) -> None:
     if any(a.action == NAME and a.state == "succeeded" for a in incident.actions):
         return
     try:
-        from_job = Source.VM_DELETED not in incident.Source.split(",")  # deletions have no job
+        from_job = not JOBLESS_SOURCES.intersection(incident.Source.split(","))
         if from_job and ctx.failure_unconfirmed(NAME):
             return
         verdict = ctx.api.gone()

@@ -12,6 +12,8 @@ Commands::
     backup-responder health                                   # exit 0 ok, 1 degraded, 3 unhealthy
     backup-responder deadletter list                          # what Event Grid gave up on
     backup-responder deadletter replay                        # through respond(), once
+    backup-responder sweep                                    # orphaned VM items (--format json)
+    backup-responder digest [--since 2d] [--send]             # the morning digest
 
 Every command but ``classify`` uses the same settings as the function (``AzureWebJobsStorage``
 or ``AzureWebJobsStorage__tableServiceUri`` with ``DefaultAzureCredential``, see the README);
@@ -29,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
+from handlers.cli.operations import add_commands
 from handlers.core.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -441,6 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "list":
             sub.add_argument("--format", choices=("table", "json"), default="table")
         sub.set_defaults(run=run)
+    add_commands(commands)
     return parser
 
 

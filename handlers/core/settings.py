@@ -21,6 +21,8 @@ PUBLIC_MANAGEMENT_URL = "https://management.azure.com"
 #: Azure's hard limit of on-demand backups per item per UTC day (error-codes.md §3.1).
 AZURE_ON_DEMAND_DAILY_LIMIT = 9
 LANGUAGES = ("en", "ja")
+#: What the orphan sweep's timer does: nothing, list what it finds, or also stop protection.
+SWEEP_MODES = ("off", "list", "stop")
 
 
 class SettingsError(ValueError):
@@ -87,6 +89,12 @@ def _scale(raw: str, name: str) -> float:
     if not 0 <= value <= 1:
         raise SettingsError(f"{name}={raw!r}: must be between 0 and 1")
     return value
+
+
+def _sweep_mode(raw: str, name: str) -> str:
+    if raw.lower() not in SWEEP_MODES:
+        raise SettingsError(f"{name}={raw!r}: expected one of {', '.join(SWEEP_MODES)}")
+    return raw.lower()
 
 
 def _daily_cap(raw: str, name: str) -> int:
@@ -214,6 +222,24 @@ SPECS: tuple[Spec, ...] = (
     Spec("EVENTGRID_TOPIC_KEY", "eventgrid_key", _plain, "",
          "access key of the topic (local testing only; Azure uses the managed identity)",
          secret=True, local_only=True),
+    # Orphan sweep
+    Spec("SWEEP_SCHEDULE", "sweep_schedule", _plain, "0 0 5 * * 1",
+         "NCRONTAB schedule of the orphan sweep (read by the Functions host): weekly, Mondays "
+         "05:00 UTC"),
+    Spec("SWEEP_MODE", "sweep_mode", _sweep_mode, "off",
+         "what the sweep's timer does: `off` nothing; `list` finds protected VM items whose VM is "
+         "gone (ARM 404, not moved) and records them; `stop` also stops their protection, data "
+         "kept, through the `stop_protection` action (only with `DRY_RUN=false`)"),
+    Spec("SWEEP_MAX_ARM_CALLS", "sweep_max_arm_calls", _positive, "500",
+         "most ARM requests one sweep sends (retries and polls count); what is left is reported "
+         "and waits for the next run"),
+    # Morning digest
+    Spec("DIGEST_SCHEDULE", "digest_schedule", _plain, "0 0 7 * * *",
+         "NCRONTAB schedule of the morning digest (read by the Functions host): daily 07:00 UTC; "
+         "at most one digest per UTC day"),
+    Spec("DIGEST_ENABLED", "digest_enabled", _flag, "true",
+         "send the daily digest to every configured chat channel and keep it in the `digests` "
+         "table"),
     # Telemetry
     Spec("APPLICATIONINSIGHTS_CONNECTION_STRING", "appinsights_connection", _plain, "",
          "Application Insights; when empty, no telemetry is exported", secret=True),
@@ -267,6 +293,11 @@ class Settings:
     watch_max_jobs: int = 2000
     eventgrid_endpoint: str = ""
     eventgrid_key: str = ""
+    sweep_schedule: str = "0 0 5 * * 1"
+    sweep_mode: str = "off"
+    sweep_max_arm_calls: int = 500
+    digest_schedule: str = "0 0 7 * * *"
+    digest_enabled: bool = True
     appinsights_connection: str = ""
 
     @classmethod

@@ -23,7 +23,9 @@ REJECTIONS = "rejected"
 TICKETS = "tickets"
 COUNTERS = "retries"
 CHECKPOINTS = "checkpoints"
-ALL = (INCIDENTS, CLAIMS, REJECTIONS, TICKETS, COUNTERS, CHECKPOINTS)
+SWEEPS = "sweeps"
+DIGESTS = "digests"
+ALL = (INCIDENTS, CLAIMS, REJECTIONS, TICKETS, COUNTERS, CHECKPOINTS, SWEEPS, DIGESTS)
 #: Table calls whose results are read lazily, page by page.
 _PAGED = frozenset({"list_entities", "query_entities"})
 
