@@ -108,6 +108,26 @@ def expire_approvals(timer: func.TimerRequest) -> None:
     expire(current())
 
 
+@app.function_name(name="sweep_orphans")
+@app.timer_trigger(arg_name="timer", schedule="%SWEEP_SCHEDULE%", run_on_startup=False)
+def sweep_orphans(timer: func.TimerRequest) -> None:
+    """Find protected VM items whose VM is gone (``SWEEP_MODE``: off, list or stop)."""
+    from handlers.pipeline.runtime import current
+    from handlers.sweep.orphans import on_timer
+
+    on_timer(current())
+
+
+@app.function_name(name="send_digest")
+@app.timer_trigger(arg_name="timer", schedule="%DIGEST_SCHEDULE%", run_on_startup=False)
+def send_digest(timer: func.TimerRequest) -> None:
+    """The morning digest to every chat channel, once per UTC day (``DIGEST_ENABLED``)."""
+    from handlers.digest.daily import on_timer
+    from handlers.pipeline.runtime import current
+
+    on_timer(current())
+
+
 @app.function_name(name="health_api")
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def health_api(req: func.HttpRequest) -> func.HttpResponse:

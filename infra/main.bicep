@@ -186,6 +186,29 @@ param approvalSecret string = ''
 @description('APPROVAL_BASE_URL: where approval links point; empty: the app\'s own host name.')
 param approvalBaseUrl string = ''
 
+// Orphan sweep and morning digest
+
+@description('SWEEP_SCHEDULE: NCRONTAB schedule of sweep_orphans (six fields); weekly, Mondays 05:00 UTC.')
+param sweepSchedule string = '0 0 5 * * 1'
+
+@allowed([
+  'off'
+  'list'
+  'stop'
+])
+@description('SWEEP_MODE: off; list (find and record protected VM items whose VM is gone); stop (also stop their protection, data kept; only with dryRun=false).')
+param sweepMode string = 'off'
+
+@minValue(1)
+@description('SWEEP_MAX_ARM_CALLS: most ARM requests one sweep sends (retries and polls count).')
+param sweepMaxArmCalls int = 500
+
+@description('DIGEST_SCHEDULE: NCRONTAB schedule of send_digest (six fields); daily 07:00 UTC, at most one digest per UTC day.')
+param digestSchedule string = '0 0 7 * * *'
+
+@description('DIGEST_ENABLED: send the morning digest to the configured chat channels (and keep it in the digests table).')
+param digestEnabled bool = true
+
 // Hosting and routing
 
 @minValue(40)
@@ -416,6 +439,11 @@ module functionApp 'modules/functionapp.bicep' = {
       watchLookbackHours: string(watchLookbackHours)
       watchTimeBudgetSeconds: string(watchTimeBudgetSeconds)
       eventGridTopicEndpoint: eventgrid.outputs.topicEndpoint
+      sweepSchedule: sweepSchedule
+      sweepMode: sweepMode
+      sweepMaxArmCalls: string(sweepMaxArmCalls)
+      digestSchedule: digestSchedule
+      digestEnabled: digestEnabled ? 'true' : 'false'
     }
   }
 }

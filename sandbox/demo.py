@@ -13,6 +13,11 @@ of a "VM not found" sample is deleted); points the app settings at all of them w
    ``ResourceDeleteSuccess`` event goes to ``function_app.on_vm_deleted``; the verified stop
    waits, the Approve link the Slack message carries is opened and confirmed through
    ``function_app.approvals`` (GET, then the page's POST), and protection is stopped;
+5. runs the weekly orphan sweep (``function_app.sweep_orphans``, ``SWEEP_MODE=stop``): a
+   protected VM deleted while nothing watched has its protection stopped (data kept) through
+   the same action; a VM moved to another resource group is left alone;
+6. fires the morning digest's timer twice (``function_app.send_digest``): one digest reaches
+   Teams, Slack and the webhook;
 
 and prints what was decided and done, the incident table, and what reached Azure, the
 ticket systems and chat. Everything stops at the end.
@@ -101,6 +106,27 @@ def _seed(sim: AzureSimulator, events: list[tuple[str, Any]]) -> None:
             _seed_database(sim, failure)
 
 
+#: Protected VMs no sample mentions: one deleted while nothing watched (no event, no failure
+#: yet), one moved to another resource group. The sweep finds the first and leaves the second.
+FORGOTTEN_VM, MOVED_VM, LEGACY_GROUP = "vm-forgotten-01", "vm-moved-01", "rg-legacy"
+
+
+def _seed_orphans(sim: AzureSimulator, events: list[tuple[str, Any]]) -> str:
+    """Seed what the weekly sweep is for, in the first sample's vault; returns its
+    subscription."""
+    from handlers.core.model import BackupFailure
+    from handlers.intake.events import parse
+
+    first = next(f for f in (parse(raw) for _, raw in events) if isinstance(f, BackupFailure))
+    sub = first.subscription_id
+    forgotten, moved = (sim.add_vm(sub, LEGACY_GROUP, name) for name in (FORGOTTEN_VM, MOVED_VM))
+    for vm in (forgotten, moved):
+        sim.protect_vm(first.vault_id, vm["id"])
+    sim.delete_vm(forgotten["id"])
+    sim.move_vm(moved["id"], "rg-new-home")
+    return sub
+
+
 def _number(failure: Any) -> int:
     code = failure.errors[0].code if failure.errors else "0"
     return int(code) if code.isdigit() else 0
@@ -169,10 +195,14 @@ def _seed_share(sim: AzureSimulator, failure: Any, rule: str) -> None:
         sim.delete_file_share(account, failure.entity, soft=True)
 
 
-def _app_settings(azurite: Azurite, sim: AzureSimulator, hooks: Receivers) -> dict[str, str]:
+def _app_settings(
+    azurite: Azurite, sim: AzureSimulator, hooks: Receivers, subscription: str
+) -> dict[str, str]:
     return {
         "AzureWebJobsStorage": azurite.connection_string,
         "DRY_RUN": "false",
+        "SUBSCRIPTION_IDS": subscription,
+        "SWEEP_MODE": "stop",
         "AZURE_MANAGEMENT_URL": sim.base_url,
         "AZURE_CA_BUNDLE": sim.ca_pem_path,
         "AZURE_STATIC_TOKEN": TOKEN,
@@ -187,6 +217,7 @@ def _app_settings(azurite: Azurite, sim: AzureSimulator, hooks: Receivers) -> di
         "AZURE_DEVOPS_PAT": DEVOPS_PAT,
         "TEAMS_WEBHOOK_URL": hooks.url("teams"),
         "SLACK_WEBHOOK_URL": hooks.url("slack"),
+        "NOTIFY_WEBHOOK_URL": hooks.url("webhook") + "/notify",
         "NOTIFY_FILTER": "outcome=retry_succeeded,protection_stopped,ticket_opened",
     }
 
@@ -298,6 +329,8 @@ def _approval(sim: AzureSimulator, hooks: Receivers, out: TextIO) -> bool:
         if step.action in ("stop_protection", "approval"):
             out.write(f"  {step.action} {step.state}: {step.detail[:90]}\n")
     stopped = len(sim.calls_to(route="item_put")) == puts + 1
+    os.environ["APPROVAL_REQUIRED"] = "false"  # the rest of the sandbox runs without the gate
+    current.cache_clear()
     return waited and stopped and posted.status_code == 200 and replayed.status_code == 409
 
 
@@ -311,6 +344,41 @@ def _actions(out: TextIO) -> None:
                 f"{a.action} {a.state}" + (f" ({a.ref[:8]})" if a.ref else "") for a in steps
             )
             out.write(f"{incident.resource_name[:44]:<44} {trail}\n")
+
+
+def _sweep(out: TextIO) -> None:
+    """The weekly timer, now: what it found, as it recorded it in the ``sweeps`` table."""
+    import function_app
+    from handlers.pipeline.runtime import current
+
+    function_app.sweep_orphans(None)
+    run = current().storage.sweeps.latest() or {}
+    found = json.loads(run.get("Findings") or "{}")
+    for orphan in found.get("orphans", []):
+        out.write(
+            f"orphan {orphan['vm']} in {orphan['vault']}: last backup "
+            f"{orphan['last_backup_time'][:16]}, {orphan['recovery_points']} recovery point(s) "
+            f"kept; {orphan['outcome']}\n"
+        )
+    for moved in found.get("moved", []):
+        name = moved["vm_id"].rsplit("/", 1)[-1]
+        out.write(f"moved, left alone: {name} → {moved['moved_to']}\n")
+    checked, calls = run.get("ItemsChecked", 0), run.get("ArmCalls", 0)
+    out.write(f"{checked} protected VM items checked with {calls} ARM calls\n")
+
+
+def _digest(out: TextIO) -> None:
+    """The daily timer fired twice (a host restart, say): one digest, to every channel."""
+    import function_app
+    from handlers.pipeline.runtime import current
+
+    function_app.send_digest(None)
+    function_app.send_digest(None)
+    runtime = current()
+    row = runtime.storage.digests.get(runtime.clock().date().isoformat()) or {}
+    out.write(row.get("Text", "(no digest)\n"))
+    channels = ", ".join(json.loads(row.get("Channels") or "[]")) or "no channel"
+    out.write(f"digest {row.get('State')}: once to {channels}, though the timer fired twice\n")
 
 
 def _summary(sim: AzureSimulator, hooks: Receivers, out: TextIO) -> bool:
@@ -358,7 +426,8 @@ def _run(samples: Path, out: TextIO) -> int:
 
         events = list(read_events([str(samples)]))
         _seed(sim, events)
-        os.environ.update(_app_settings(azurite, sim, hooks))
+        subscription = _seed_orphans(sim, events)
+        os.environ.update(_app_settings(azurite, sim, hooks, subscription))
         collector = _Outcomes()
         logger = logging.getLogger("backup_responder")
         logger.addHandler(collector)
@@ -387,6 +456,10 @@ def _replay(
     _deliver_all(events, collector, out)
     out.write("\n== an approval (APPROVAL_REQUIRED=true): a deleted VM waits for a person ==\n")
     approved = _approval(sim, hooks, out)
+    out.write("\n== the weekly orphan sweep (SWEEP_MODE=stop) ==\n")
+    _sweep(out)
+    out.write("\n== the morning digest ==\n")
+    _digest(out)
     return 0 if _summary(sim, hooks, out) and approved else 1
 
 

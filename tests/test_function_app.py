@@ -59,6 +59,8 @@ def _decode(payload: dict) -> func.EventGridEvent | func.CloudEvent:
             {"type": "httpTrigger", "route": "approvals", "authLevel": "ANONYMOUS"},
         ),
         ("expire_approvals", {"type": "timerTrigger", "schedule": "0 */5 * * * *"}),
+        ("sweep_orphans", {"type": "timerTrigger", "schedule": "%SWEEP_SCHEDULE%"}),
+        ("send_digest", {"type": "timerTrigger", "schedule": "%DIGEST_SCHEDULE%"}),
     ],
 )
 def test_every_trigger_is_declared_as_the_infra_expects(name: str, trigger: dict) -> None:
@@ -79,6 +81,8 @@ def test_the_app_has_exactly_these_functions() -> None:
             "health_api",
             "approvals",
             "expire_approvals",
+            "sweep_orphans",
+            "send_digest",
         ]
     )
 

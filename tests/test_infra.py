@@ -244,6 +244,11 @@ def test_identity_connection_settings() -> None:
         ("azureDevOpsWorkItemType", "AZURE_DEVOPS_WORK_ITEM_TYPE", None),
         ("approvalRequired", "APPROVAL_REQUIRED", {"true": "true", "false": "false"}),
         ("approvalTimeoutHours", "APPROVAL_TIMEOUT_HOURS", None),
+        ("sweepSchedule", "SWEEP_SCHEDULE", None),
+        ("sweepMode", "SWEEP_MODE", None),
+        ("sweepMaxArmCalls", "SWEEP_MAX_ARM_CALLS", None),
+        ("digestSchedule", "DIGEST_SCHEDULE", None),
+        ("digestEnabled", "DIGEST_ENABLED", {"true": "true", "false": "false"}),
     ],
 )
 def test_bicep_defaults_match_the_app_defaults(
@@ -319,6 +324,7 @@ def test_custom_role_grants_what_the_app_does() -> None:
         "Microsoft.RecoveryServices/Vaults/backupJobs/read",  # watcher, verify
         "Microsoft.RecoveryServices/Vaults/read",  # list vaults
         "Microsoft.Compute/virtualMachines/read",  # is the VM still there
+        f"{item}/recoveryPoints/read",  # the orphan sweep counts what a stop keeps
     }
     assert needed <= set(custom_role_actions())
 

@@ -1,6 +1,7 @@
 """The package layout holds: dependencies run one way, no import cycle, one Azure boundary.
 
 intake → pipeline → actions → azure / storage / outbound → core (audit reads through storage;
+the sweep feeds intake's VM-deleted path; the digest reads audit and sends through outbound;
 the CLI may use everything). Every import of a ``handlers`` package is checked, including the
 ones inside functions and under ``TYPE_CHECKING``.
 """
@@ -26,8 +27,10 @@ ALLOWED = {
     "audit": {"core", "storage"},
     "pipeline": {"core", "storage", "azure", "outbound", "actions", "rules"},
     "intake": {"core", "storage", "azure", "outbound", "actions", "pipeline", "rules"},
+    "sweep": {"core", "storage", "azure", "outbound", "actions", "pipeline", "intake", "rules"},
+    "digest": {"core", "storage", "outbound", "audit"},
     "cli": {"core", "storage", "azure", "outbound", "actions", "pipeline", "intake", "audit",
-            "rules"},
+            "sweep", "digest", "rules"},
 }  # fmt: skip
 
 

@@ -15,7 +15,8 @@ Every published and recorded Azure response in ``sandbox/simulator/azure_payload
   we send has the clauses and the time form of the published filter example.
 - protected items (``BackupProtectedItems_List``, the recorded item lists in IRPending, Protected
   and ProtectionStopped): ``VaultApi.vm_items``; ``Compute_ProtectedItem_Get``:
-  ``ItemApi.protected_item``.
+  ``ItemApi.protected_item``; ``RecoveryPoints_List``: ``ItemApi.recovery_point_times`` (the
+  orphan sweep).
 - vault lists (``ListBySubscriptionIds``, the recorded list with a ``/Vaults/`` id):
   ``vault_refs``.
 - the VM (``VirtualMachine_Get``, ``vm_get_200``, and the recorded gateway 404):
@@ -142,6 +143,7 @@ STOP_OPERATION_SUCCEEDED = "recorded/scenario_stop_protection_operation_status_s
 ITEMS_AFTER_STOP = "recorded/scenario_protected_items_list_after_stop_retain_data.json"
 BAD_REQUEST = "recorded/supplementary_error_bms_invalid_input_400.json"
 VM_DELETED_EVENT = "published/eventgrid-ResourceDeleteSuccess.json"
+RECOVERY_POINTS = "published/rsb-2026-10-01-RecoveryPoints_List.json"
 
 #: Every payload file a test here serves or compares with.
 REPLAYED = frozenset(
@@ -166,6 +168,7 @@ REPLAYED = frozenset(
         STOP_OPERATION_SUCCEEDED,
         BAD_REQUEST,
         VM_DELETED_EVENT,
+        RECOVERY_POINTS,
     }
 )
 
@@ -391,6 +394,8 @@ def expected_item(entry: dict[str, Any]) -> VmItem:
         source_resource_id=props["sourceResourceId"],
         protection_state=props["protectionState"],
         last_backup_time=props.get("lastBackupTime", ""),
+        last_backup_status=props.get("lastBackupStatus", ""),
+        last_recovery_point=props.get("lastRecoveryPoint", ""),
     )
 
 
@@ -452,6 +457,29 @@ def test_protected_item_get(clients: AzureClients, replay: Replay) -> None:
     assert (found.friendly_name, found.protection_state) == ("iaasvm-1", "Protected")
     assert found.vm is None
     assert [s.path.lower() for s in replay.sent] == [path.lower()]
+
+
+def test_recovery_point_times(clients: AzureClients, replay: Replay) -> None:
+    """``RecoveryPoints_List`` (the orphan sweep counts what a stop keeps):
+    ``recovery_point_times`` GETs the example's path without ``$filter`` (every point) and reads
+    each point's time, 7 digits and all, oldest first; the example's ``nextLink`` is null."""
+    example = payload(RECOVERY_POINTS)
+    parameters = example["parameters"]
+    vault = VaultRef.parse(spec_path(VAULT_PATH, parameters))
+    path = spec_path(ITEM_PATH, parameters) + "/recoveryPoints"
+    replay.on("GET", path, published(RECOVERY_POINTS))
+    vm_group, vm_name = vm_from_container(parameters["containerName"])
+    item = ProtectedItemRef(
+        vault.subscription_id, vault.resource_group, vault.name, vm_group, vm_name
+    )
+
+    times = ItemApi(clients, item).recovery_point_times()
+
+    points = example["responses"]["200"]["body"]["value"]
+    assert times == sorted(azure_time(p["properties"]["recoveryPointTime"]) for p in points)
+    assert len(times) == 3
+    assert [s.path.lower() for s in replay.sent] == [path.lower()]
+    assert "$filter" not in replay.sent[0].query
 
 
 # ---------------------------------------------------------------------------------------------

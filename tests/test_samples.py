@@ -58,9 +58,15 @@ def test_the_sandbox_command_runs_end_to_end() -> None:
     assert "backup data deleted: 0" in text
     stops = [r for r in default_rule_set().rules if r.action == "stop_protection"]
     assert len(stops) >= 3  # the deleted VM, file share and storage account
-    # one per stop rule's sample, and the deleted VM that waited for an approval
-    assert f"protection stopped (data kept): {len(stops) + 1}" in text
+    # one per stop rule's sample, the deleted VM that waited for an approval, and the orphan
+    # the weekly sweep found (a VM deleted while nothing watched)
+    assert f"protection stopped (data kept): {len(stops) + 2}" in text
     assert "POST the form: 200; the same link again: 409" in text
+    assert "orphan vm-forgotten-01 in " in text and "protection stopped, data kept" in text
+    assert "moved, left alone: vm-moved-01" in text
+    digest = text.split("== the morning digest ==\n")[1]
+    assert digest.startswith("Backup digest ") and "\nFixed automatically: " in digest
+    assert "once to slack, teams, webhook, though the timer fired twice" in digest
     assert "retry succeeded" in text and "ticket opened" in text
     jobs = len(list(SAMPLES.glob("[0-8]*.json")))
     assert text.count("\nduplicate ") == jobs + 2  # every job again, and the duplicate twice

@@ -512,6 +512,32 @@ def test_protected_item_names_are_lower_case_and_keep_the_recorded_keys_when_sto
     assert set(published["responses"]["200"]["body"]["properties"]) <= set(served["properties"])
 
 
+def test_recovery_points_keep_the_published_keys_newest_first(
+    azsim: AzureSimulator, seeded: dict[str, Any], backup: RecoveryServicesBackupClient
+) -> None:
+    """One point per completed backup of the VM, with the keys of the published
+    ``RecoveryPoints_List``'s first entry; the newest is the item's ``lastRecoveryPoint``, and
+    the SDK reads every point as an ``IaasVMRecoveryPoint``."""
+    azsim.add_job(seeded["vault"], vm_name=VM, vm_resource_group=VM_RG, status="Completed")
+    item = _item_list(azsim)[0]
+
+    points = sim_get(azsim, item["id"] + "/recoveryPoints", **BACKUP_VERSION).json()["value"]
+    read = list(backup.recovery_points.list(VAULT, VAULT_RG, FABRIC, CONTAINER, ITEM))
+
+    published = load("published/rsb-2026-10-01-RecoveryPoints_List.json")
+    first = published["responses"]["200"]["body"]["value"][0]
+    assert len(points) == 2
+    assert all(structure(point) == structure(first) for point in points)
+    times = [point["properties"]["recoveryPointTime"] for point in points]
+    assert times == sorted(times, reverse=True)
+    assert times[0] == item["properties"]["lastRecoveryPoint"]
+    assert all(point["id"] == f"{item['id']}/recoveryPoints/{point['name']}" for point in points)
+    assert [type(r.properties).__name__ for r in read] == ["IaasVMRecoveryPoint"] * 2
+    with azsim.idealised("the idealised shapes list recovery points too"):
+        ideal = sim_get(azsim, item["id"] + "/recoveryPoints", **BACKUP_VERSION).json()["value"]
+    assert {p["properties"]["objectType"] for p in ideal} == {"IaasVMRecoveryPoint"}
+
+
 # -- long-running operations -------------------------------------------------------------------
 
 

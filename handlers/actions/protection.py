@@ -36,7 +36,7 @@ from handlers.azure.guard import (
 )
 from handlers.core.ids import VaultRef
 from handlers.core.incident import ApprovalState, Incident, IncidentStatus
-from handlers.core.model import Source, Workload
+from handlers.core.model import JOBLESS_SOURCES, Workload
 
 NAME = "stop_protection"
 
@@ -145,7 +145,7 @@ def _settled(incident: Incident) -> bool:
 def _verified(ctx: ActionContext, incident: Incident) -> Gone | None:
     """ARM's verdict when the job still failed, the resource is gone and the vault has the
     item; None (logged, and a ticket when a person must look) otherwise."""
-    from_job = Source.VM_DELETED not in incident.Source.split(",")  # deletions have no job
+    from_job = not JOBLESS_SOURCES.intersection(incident.Source.split(","))
     if from_job and ctx.failure_unconfirmed(NAME):
         return None
     verdict = ctx.api.gone()

@@ -174,3 +174,17 @@ def dead_letter_table(letters: Sequence[tuple[DeadLetterBlob, DeadLetter]], out:
     screen.print(table)
     waiting = len({b.name for b, _ in letters if not b.replayed_at})
     screen.print(Text(f"({len(letters)} event(s); {waiting} blob(s) not replayed yet)"))
+
+
+def rows_table(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO, notes: Sequence[str] = ()
+) -> None:
+    """Any rows under ``columns`` (cells shown as text, never as markup), then ``notes``, one
+    per line (the sweep's table uses it)."""
+    table = _table("", *columns)
+    for cells in rows:
+        _row(table, *cells)
+    screen = console(out)
+    screen.print(table)
+    for note in notes:
+        screen.print(Text(note))

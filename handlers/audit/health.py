@@ -156,10 +156,44 @@ def _outbound(storage: Storage, now: datetime) -> Check:
         for entry in i.actions
         if entry.action == "notify" and entry.state == "failed"
     ]
+    channels += _digest_failures(storage, now)
     if not (sinks or channels):
         return Check("ticket sinks and channels", OK, "none failed in the last 24 h")
     summary = f"{len(sinks)} ticket sink failure(s), {len(channels)} notification failure(s)"
     return Check("ticket sinks and channels", DEGRADED, summary, tuple((sinks + channels)[:20]))
+
+
+def _digest_failures(storage: Storage, now: datetime) -> list[str]:
+    """Channels the digest of today or yesterday (UTC) did not reach."""
+    rows = (storage.digests.get(f"{now - timedelta(days=d):%Y-%m-%d}") for d in (0, 1))
+    return [
+        f"digest {row['RowKey']}: {error}"  # the error names its channel
+        for row in rows
+        if row
+        for error in json.loads(row.get("Errors") or "{}").values()
+    ]
+
+
+def _sweep(storage: Storage, settings: Settings) -> Check:
+    """The last orphan sweep: orphans it found and did not stop wait for a person."""
+    run = storage.sweeps.latest()
+    if run is None:
+        off = settings.sweep_mode == "off"
+        return Check("orphan sweep", OK, "off (SWEEP_MODE=off)" if off else "no sweep ran yet")
+    found = json.loads(run.get("Findings") or "{}")
+    waiting = [o for o in found.get("orphans", []) if not o.get("stopped")]
+    details = tuple(
+        [f"{o['vm']} in {o['vault']}: {o['outcome']}" for o in waiting]
+        + [f"{scope}: {error[:200]}" for scope, error in found.get("errors", {}).items()]
+    )
+    summary = (
+        f"last sweep {run['StartedAt']:%Y-%m-%d %H:%M} UTC: {run.get('Orphans', 0)} orphaned "
+        f"item(s), {run.get('Stopped', 0)} stopped, {run.get('Moved', 0)} moved VM(s) left "
+        f"alone, {run.get('Errors', 0)} skipped"
+        + (", work left for the next run" if run.get("Unchecked") else "")
+    )
+    status = DEGRADED if waiting or run.get("Errors") else OK
+    return Check("orphan sweep", status, summary, details[:20])
 
 
 def _ago(span: timedelta) -> str:
@@ -185,5 +219,6 @@ def check(
             _retry_queue(retry, poison),
             _claims(storage, now),
             _outbound(storage, now),
+            _sweep(storage, settings),
         ),
     )

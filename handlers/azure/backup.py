@@ -97,6 +97,10 @@ class VmItem:
     source_resource_id: str
     protection_state: str
     last_backup_time: str = ""
+    #: The last backup job's status (``Completed``, ``Failed``…; ``""`` before the first).
+    last_backup_status: str = ""
+    #: When its newest recovery point was taken (absent before the first backup).
+    last_recovery_point: str = ""
 
     @property
     def vm(self) -> VmRef | None:
@@ -119,7 +123,23 @@ def _vm_item(resource: Any) -> VmItem:
         ),
         protection_state=str(props.get("protectionState") or ""),
         last_backup_time=str(props.get("lastBackupTime") or ""),
+        last_backup_status=str(props.get("lastBackupStatus") or ""),
+        last_recovery_point=str(props.get("lastRecoveryPoint") or ""),
     )
+
+
+def _point_time(resource: Any) -> datetime | None:
+    """A recovery point's time: the SDK's, or its JSON ``recoveryPointTime`` read directly
+    (as for items, a point the SDK reads as the base type lacks the attribute)."""
+    props = resource.properties
+    moment = getattr(props, "recovery_point_time", None)
+    if isinstance(moment, datetime):
+        return moment
+    try:  # Python reads Azure's 7 fractional digits and its "Z"
+        moment = datetime.fromisoformat(str(dict(props or {}).get("recoveryPointTime")))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _job_filter(clauses: str, since: datetime, until: datetime) -> str:
@@ -242,6 +262,14 @@ class ItemOperations:
             if error.kind == ErrorKind.NOT_FOUND:
                 return None
             raise
+
+    def recovery_point_times(self) -> list[datetime]:
+        """When each recovery point the vault keeps for the item was taken, oldest first
+        (``RecoveryPoints_List``, every page, no ``$filter``: all of them). A point without a
+        readable time is left out."""
+        points = call_list(self._backup.recovery_points.list, *self._path)
+        times = [_point_time(point) for point in points]
+        return sorted(t for t in times if t is not None)
 
     def _trigger(self, request: Any) -> str:
         """Start an on-demand backup with ``request`` (a backup request model); returns the URL

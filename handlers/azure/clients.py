@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -187,3 +188,8 @@ class AzureClients:
         from azure.mgmt.recoveryservices import RecoveryServicesClient
 
         return self._management("vaults", subscription_id, RecoveryServicesClient)
+
+    def counting(self, hook: Callable[[Any], None]) -> AzureClients:
+        """New clients with these settings and options whose every request (retries, pages and
+        polls included) is first passed to ``hook`` (see :mod:`handlers.azure.budget`)."""
+        return AzureClients(self.settings, {**self._options, "raw_request_hook": hook})

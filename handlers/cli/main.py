@@ -14,6 +14,8 @@ Commands::
     backup-responder deadletter replay                        # through respond(), once
     backup-responder approve JOB_ID [--by NAME]               # a waiting stop protection
     backup-responder reject JOB_ID [--by NAME]                # leaves protection on
+    backup-responder sweep                                    # orphaned VM items (--format json)
+    backup-responder digest [--since 2d] [--send]             # the morning digest
 
 Every command but ``classify`` uses the same settings as the function (``AzureWebJobsStorage``
 or ``AzureWebJobsStorage__tableServiceUri`` with ``DefaultAzureCredential``, see the README);
@@ -31,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
+from handlers.cli.operations import add_commands
 from handlers.core.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -477,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
         decide.add_argument("id", help="incident id (the backup job id)")
         decide.add_argument("--by", default=getpass.getuser(), help="who (default: OS user)")
         decide.set_defaults(run=cmd_decide)
+    add_commands(commands)
     return parser
 
 

@@ -26,7 +26,14 @@ class Source(StrEnum):
     ALERT = "alert"
     WATCHER = "watcher"
     VM_DELETED = "vm-deleted"
+    #: The orphan sweep: a protected VM whose VM ARM no longer has, found before any failure.
+    SWEEP = "sweep"
     REPLAY = "replay"
+
+
+#: Sources whose failures have no backup job behind them (a VM found deleted): there is no job
+#: for an action to re-read; ARM's 404 is the evidence.
+JOBLESS_SOURCES = frozenset({Source.VM_DELETED, Source.SWEEP})
 
 
 class Workload:

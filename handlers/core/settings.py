@@ -26,6 +26,8 @@ LANGUAGES = ("en", "ja")
 MAX_APPROVAL_HOURS = 168
 #: An approval secret shorter than this is refused (HMAC-SHA256 wants 32 bytes of key).
 MIN_APPROVAL_SECRET_CHARS = 32
+#: What the orphan sweep's timer does: nothing, list what it finds, or also stop protection.
+SWEEP_MODES = ("off", "list", "stop")
 
 
 class SettingsError(ValueError):
@@ -109,6 +111,12 @@ def _approval_hours(raw: str, name: str) -> int:
     if not 1 <= value <= MAX_APPROVAL_HOURS:
         raise SettingsError(f"{name}={raw!r}: must be 1 to {MAX_APPROVAL_HOURS}")
     return value
+
+
+def _sweep_mode(raw: str, name: str) -> str:
+    if raw.lower() not in SWEEP_MODES:
+        raise SettingsError(f"{name}={raw!r}: expected one of {', '.join(SWEEP_MODES)}")
+    return raw.lower()
 
 
 def _daily_cap(raw: str, name: str) -> int:
@@ -261,6 +269,24 @@ SPECS: tuple[Spec, ...] = (
     Spec("EVENTGRID_TOPIC_KEY", "eventgrid_key", _plain, "",
          "access key of the topic (local testing only; Azure uses the managed identity)",
          secret=True, local_only=True),
+    # Orphan sweep
+    Spec("SWEEP_SCHEDULE", "sweep_schedule", _plain, "0 0 5 * * 1",
+         "NCRONTAB schedule of the orphan sweep (read by the Functions host): weekly, Mondays "
+         "05:00 UTC"),
+    Spec("SWEEP_MODE", "sweep_mode", _sweep_mode, "off",
+         "what the sweep's timer does: `off` nothing; `list` finds protected VM items whose VM is "
+         "gone (ARM 404, not moved) and records them; `stop` also stops their protection, data "
+         "kept, through the `stop_protection` action (only with `DRY_RUN=false`)"),
+    Spec("SWEEP_MAX_ARM_CALLS", "sweep_max_arm_calls", _positive, "500",
+         "most ARM requests one sweep sends (retries and polls count); what is left is reported "
+         "and waits for the next run"),
+    # Morning digest
+    Spec("DIGEST_SCHEDULE", "digest_schedule", _plain, "0 0 7 * * *",
+         "NCRONTAB schedule of the morning digest (read by the Functions host): daily 07:00 UTC; "
+         "at most one digest per UTC day"),
+    Spec("DIGEST_ENABLED", "digest_enabled", _flag, "true",
+         "send the daily digest to every configured chat channel and keep it in the `digests` "
+         "table"),
     # Telemetry
     Spec("APPLICATIONINSIGHTS_CONNECTION_STRING", "appinsights_connection", _plain, "",
          "Application Insights; when empty, no telemetry is exported", secret=True),
@@ -320,6 +346,11 @@ class Settings:
     watch_time_budget_seconds: int = 240
     eventgrid_endpoint: str = ""
     eventgrid_key: str = ""
+    sweep_schedule: str = "0 0 5 * * 1"
+    sweep_mode: str = "off"
+    sweep_max_arm_calls: int = 500
+    digest_schedule: str = "0 0 7 * * *"
+    digest_enabled: bool = True
     appinsights_connection: str = ""
 
     @classmethod

@@ -31,6 +31,7 @@ log = logging.getLogger("backup_responder.vm_deleted")
 DELETE_EVENT = "Microsoft.Resources.ResourceDeleteSuccess"
 VM_DELETE = "Microsoft.Compute/virtualMachines/delete"
 VM_DELETED_CODE = "VmDeleted"
+DELETED_MESSAGE = f"The VM was deleted ({DELETE_EVENT}) while still protected."
 
 
 def read_deleted_vm(raw: dict[str, Any]) -> VmRef:
@@ -52,7 +53,19 @@ def read_deleted_vm(raw: dict[str, Any]) -> VmRef:
         raise PayloadError("data.resourceUri is not a virtual machine id") from None
 
 
-def _failure(vault: VaultRef, vm: VmRef, event_id: str, at: datetime) -> BackupFailure:
+def deleted_vm_failure(
+    vault: VaultRef,
+    vm: VmRef,
+    event_id: str,
+    at: datetime,
+    *,
+    source: Source = Source.VM_DELETED,
+    message: str = DELETED_MESSAGE,
+) -> BackupFailure:
+    """The failure of ``vm``'s item in ``vault`` once the VM is gone: our own code
+    ``VmDeleted``, so the rules stop protection (data kept) after the action's own checks.
+    Its id derives from the vault, the VM and ``event_id``: the same event (or the orphan
+    sweep's fixed key) is the same incident, however often it comes."""
     key = f"{vault.id}|{vm.id}|{event_id}".lower()
     return BackupFailure(
         job_id="vmdeleted-" + hashlib.sha256(key.encode()).hexdigest()[:24],
@@ -63,12 +76,8 @@ def _failure(vault: VaultRef, vm: VmRef, event_id: str, at: datetime) -> BackupF
         vm_resource_group=vm.resource_group,
         operation="Backup",
         status="Failed",
-        errors=(
-            ErrorDetail(
-                VM_DELETED_CODE, f"The VM was deleted ({DELETE_EVENT}) while still protected."
-            ),
-        ),
-        source=Source.VM_DELETED,
+        errors=(ErrorDetail(VM_DELETED_CODE, message),),
+        source=source,
         start_time=at,
         event_id=event_id,
     )
@@ -82,7 +91,7 @@ def _failures(runtime: Runtime, vm: VmRef, event_id: str, at: datetime) -> list[
         for item in VaultApi(runtime.clients, vault).vm_items():
             if item.source_resource_id.lower() != vm.id.lower():
                 continue
-            failure = _failure(vault, vm, event_id, at)
+            failure = deleted_vm_failure(vault, vm, event_id, at)
             claimed = runtime.storage.claims.incident_keys(failure.job_id) is not None
             if item.protection_state != STOPPED or claimed:
                 found.append(failure)

@@ -14,6 +14,7 @@ True
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,10 +209,33 @@ class Notifier:
                 **({"links": dict(links)} if links else {}),
             },
         }
-        errors = []
+        return list(self.post(bodies).values())
+
+    @property
+    def channels(self) -> list[str]:
+        """The configured channels' names (``teams``, ``slack``, ``webhook``)."""
+        return [name for name, _ in self._channels]
+
+    def post(
+        self,
+        bodies: Mapping[str, Callable[[], dict[str, Any]]],
+        skip: Collection[str] = (),
+        on_sent: Callable[[str], None] | None = None,
+    ) -> dict[str, str]:
+        """Post to every configured channel not in ``skip`` the body ``bodies[channel]()``
+        makes (no filter: the caller decided); ``on_sent`` hears of each that took it.
+
+        :returns: channel → error, for the channels that failed.
+        """
+        errors = {}
         for name, url in self._channels:
+            if name in skip:
+                continue
             try:
                 send(self._http, "POST", url, name, json=bodies[name]())
             except SinkError as error:
-                errors.append(str(error))
+                errors[name] = str(error)
+                continue
+            if on_sent:
+                on_sent(name)
         return errors

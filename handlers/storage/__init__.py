@@ -21,10 +21,12 @@ from handlers.storage.clients import (
 )
 from handlers.storage.counters import CounterStore
 from handlers.storage.deadletters import DeadLetter, DeadLetterBlob, DeadLetterStore
+from handlers.storage.digests import DigestStore
 from handlers.storage.errors import ContentionError, DeliveryInFlightError, RetryLaterError
 from handlers.storage.incidents import IncidentStore
 from handlers.storage.queues import RetryQueue
 from handlers.storage.rejections import RejectionStore
+from handlers.storage.sweeps import SweepStore
 from handlers.storage.tables import TableSet
 from handlers.storage.tickets import TicketStore
 
@@ -68,6 +70,8 @@ class Storage:
         self.counters = CounterStore(self._tables)
         self.checkpoints = CheckpointStore(self._tables)
         self.approvals = ApprovalStore(self._tables)
+        self.sweeps = SweepStore(self._tables)
+        self.digests = DigestStore(self._tables)
 
     @classmethod
     def from_settings(

@@ -24,7 +24,9 @@ TICKETS = "tickets"
 COUNTERS = "retries"
 CHECKPOINTS = "checkpoints"
 APPROVALS = "approvals"
-ALL = (INCIDENTS, CLAIMS, REJECTIONS, TICKETS, COUNTERS, CHECKPOINTS, APPROVALS)
+SWEEPS = "sweeps"
+DIGESTS = "digests"
+ALL = (INCIDENTS, CLAIMS, REJECTIONS, TICKETS, COUNTERS, CHECKPOINTS, APPROVALS, SWEEPS, DIGESTS)
 #: Table calls whose results are read lazily, page by page.
 _PAGED = frozenset({"list_entities", "query_entities"})
 

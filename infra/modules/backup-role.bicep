@@ -36,6 +36,8 @@ var actions = [
   'Microsoft.RecoveryServices/Vaults/backupFabrics/protectionContainers/protectedItems/operationsStatus/read'
   'Microsoft.RecoveryServices/Vaults/backupFabrics/protectionContainers/protectedItems/operationResults/read'
   'Microsoft.RecoveryServices/Vaults/backupOperations/read'
+  // orphan sweep: count the recovery points an orphaned item keeps (what a stop retains).
+  'Microsoft.RecoveryServices/Vaults/backupFabrics/protectionContainers/protectedItems/recoveryPoints/read'
   // verify: GET the VM (404 = deleted) and list VMs (a moved VM is found elsewhere).
   'Microsoft.Compute/virtualMachines/read'
   // SQL and SAP HANA in Azure VMs: GET a workload container (its host VM's id).

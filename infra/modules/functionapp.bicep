@@ -284,6 +284,26 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           value: settings.eventGridTopicEndpoint
         }
         {
+          name: 'SWEEP_SCHEDULE'
+          value: settings.sweepSchedule
+        }
+        {
+          name: 'SWEEP_MODE'
+          value: settings.sweepMode
+        }
+        {
+          name: 'SWEEP_MAX_ARM_CALLS'
+          value: settings.sweepMaxArmCalls
+        }
+        {
+          name: 'DIGEST_SCHEDULE'
+          value: settings.digestSchedule
+        }
+        {
+          name: 'DIGEST_ENABLED'
+          value: settings.digestEnabled
+        }
+        {
           name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
           value: appInsightsConnectionString
         }

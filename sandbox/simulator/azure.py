@@ -43,7 +43,14 @@ from sandbox.simulator.azure_forms import (
 from sandbox.simulator.azure_jobs import job_resource, job_tail
 from sandbox.simulator.kinds import VM
 from sandbox.simulator.protocol import ArmError, BackupError, JsonObject, Response
-from sandbox.simulator.records import ContainerRecord, ItemRecord, JobRecord, Operation, VaultRecord
+from sandbox.simulator.records import (
+    BackupRun,
+    ContainerRecord,
+    ItemRecord,
+    JobRecord,
+    Operation,
+    VaultRecord,
+)
 
 __all__ = [
     "AZURE",
@@ -81,6 +88,7 @@ _BACKUP_SIZE = "2332 MB"
 _SNAPSHOT_DELAY = timedelta(seconds=5)
 
 _PROTECTED_ITEM = "recorded/scenario_protected_items_list_protected_before_stop.json"
+_RECOVERY_POINTS = "published/rsb-2026-10-01-RecoveryPoints_List.json"
 
 
 class AzureShapes:
@@ -171,6 +179,22 @@ class AzureShapes:
             "name": item_id.rsplit("/", 1)[1],
             "type": res.ITEM_RESOURCE_TYPE,
             "properties": properties,
+        }
+
+    def recovery_point(self, item: ItemRecord, run: BackupRun) -> JsonObject:
+        """A VM's recovery point as the published ``RecoveryPoints_List`` shows its first entry
+        (a crash-consistent point in the vault tier), taken at the backup's snapshot: the
+        ``lastRecoveryPoint`` time of the item for its newest point."""
+        template = payloads.load(_RECOVERY_POINTS)["responses"]["200"]["body"]["value"][0]
+        name = res.recovery_point_name(run.start)
+        return {
+            "name": name,
+            "type": res.RECOVERY_POINT_TYPE,
+            "id": f"{_vm_item_id(item)}/recoveryPoints/{name}",
+            "properties": {
+                **template["properties"],
+                "recoveryPointTime": format_time(run.start + _SNAPSHOT_DELAY),
+            },
         }
 
     def container(self, container: ContainerRecord, item_count: int) -> JsonObject:

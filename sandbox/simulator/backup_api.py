@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from sandbox.simulator import guards
 from sandbox.simulator.filters import FilterError, item_filter, job_filter
-from sandbox.simulator.kinds import WORKLOAD_BACKUP_TYPES
+from sandbox.simulator.kinds import VM, WORKLOAD_BACKUP_TYPES
 from sandbox.simulator.paging import paginate
 from sandbox.simulator.protocol import BackupError, JsonObject, Request, Response
 from sandbox.simulator.records import ItemRecord, Operation, VaultRecord
@@ -58,6 +58,20 @@ def list_items(state: SimState, request: Request, params: Params) -> Response:
 def get_item(state: SimState, _request: Request, params: Params) -> Response:
     """``GET …/protectedItems/{item}``."""
     return Response(200, state.renderer.item(_item(state, params)))
+
+
+def list_recovery_points(state: SimState, request: Request, params: Params) -> Response:
+    """``GET …/protectedItems/{item}/recoveryPoints``: one point per completed backup of an
+    Azure VM item, newest first, paged (``$filter`` is not simulated: every point).
+
+    :raises BackupError: 400 for a database or share (their points are not simulated).
+    """
+    item = _item(state, params)
+    if item.kind is not VM:
+        raise _bad_request("The simulator lists recovery points of Azure VM items only.")
+    points = sorted(item.backups, key=lambda run: run.start, reverse=True)
+    render = state.renderer.recovery_point
+    return paginate(request, points, state.page_size, lambda run: render(item, run))
 
 
 def get_container(state: SimState, _request: Request, params: Params) -> Response:

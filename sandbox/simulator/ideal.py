@@ -14,7 +14,14 @@ from sandbox.simulator import azure_workloads
 from sandbox.simulator import resources as res
 from sandbox.simulator.kinds import FILES, VM
 from sandbox.simulator.protocol import ArmError, JsonObject, Response
-from sandbox.simulator.records import ContainerRecord, ItemRecord, JobRecord, Operation, VaultRecord
+from sandbox.simulator.records import (
+    BackupRun,
+    ContainerRecord,
+    ItemRecord,
+    JobRecord,
+    Operation,
+    VaultRecord,
+)
 
 IDEAL = "ideal"
 
@@ -91,6 +98,20 @@ class IdealShapes:
             "name": target.name,
             "type": res.ITEM_RESOURCE_TYPE,
             "properties": properties,
+        }
+
+    def recovery_point(self, item: ItemRecord, run: BackupRun) -> JsonObject:
+        """An ``IaasVMRecoveryPoint`` at the backup's end."""
+        name = res.recovery_point_name(run.start)
+        return {
+            "id": f"{item.id}/recoveryPoints/{name}",
+            "name": name,
+            "type": res.RECOVERY_POINT_TYPE,
+            "properties": {
+                "objectType": "IaasVMRecoveryPoint",
+                "recoveryPointTime": format_time(run.end),
+                "recoveryPointType": "CrashConsistent",
+            },
         }
 
     def container(self, container: ContainerRecord, item_count: int) -> JsonObject:

@@ -8,7 +8,7 @@ the served JSON, because Azure does not always serve them (a job may come withou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -127,7 +127,8 @@ class ItemRecord:
     :ivar last_backup_status: ``""`` before any backup, then the last backup job's status.
     :ivar last_success: the last completed backup; ``None`` before the first one.
     :ivar first_success: the first completed backup (the oldest recovery point).
-    :ivar recovery_points: how many backups completed.
+    :ivar backups: every completed backup, oldest first: one recovery point each (none
+        expires in the simulator).
     """
 
     vault_id: str
@@ -138,7 +139,7 @@ class ItemRecord:
     last_backup_status: str = ""
     last_success: BackupRun | None = None
     first_success: BackupRun | None = None
-    recovery_points: int = 0
+    backups: list[BackupRun] = field(default_factory=list)
 
     @property
     def kind(self) -> Kind:
@@ -156,6 +157,11 @@ class ItemRecord:
         return self.id.lower()
 
     @property
+    def recovery_points(self) -> int:
+        """How many recovery points the vault keeps for the item."""
+        return len(self.backups)
+
+    @property
     def policy_name(self) -> str:
         """The last segment of the policy id; ``""`` when there is none."""
         return self.policy_id.rsplit("/", 1)[-1]
@@ -164,7 +170,7 @@ class ItemRecord:
         """Record a completed backup as its last (and maybe first) recovery point."""
         self.last_success = run
         self.first_success = self.first_success or run
-        self.recovery_points += 1
+        self.backups.append(run)
 
 
 @dataclass

@@ -6,6 +6,7 @@ Values such as the location and VM size are illustrative.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from sandbox.simulator.protocol import JsonObject
 
@@ -18,6 +19,14 @@ JOB_TYPE = "AzureIaaSVMJob"
 ITEM_RESOURCE_TYPE = (
     "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems"
 )
+RECOVERY_POINT_TYPE = ITEM_RESOURCE_TYPE + "/recoveryPoints"
+
+
+def recovery_point_name(moment: datetime) -> str:
+    """A recovery point's name: digits, as Azure's are (``22244821112382`` in the published
+    ``RecoveryPoints_List``); derived from its time, so it is stable."""
+    return str(int(moment.timestamp() * 1000))
+
 
 IN_PROGRESS = "InProgress"
 COMPLETED = "Completed"

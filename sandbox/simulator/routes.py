@@ -61,6 +61,13 @@ ROUTES = (
         backup_api.list_items,
     ),
     Route(
+        "recovery_point_list",
+        "GET",
+        (ITEM + "/recoveryPoints",),
+        BACKUP_API_VERSIONS,
+        backup_api.list_recovery_points,
+    ),
+    Route(
         "backup_trigger",
         "POST",
         (ITEM + "/backup",),

@@ -18,6 +18,7 @@ from sandbox.simulator.azure import AZURE, TIMESPAN, AzureShapes
 from sandbox.simulator.ideal import IDEAL, IdealShapes
 from sandbox.simulator.protocol import ArmError, JsonObject, Response
 from sandbox.simulator.records import (
+    BackupRun,
     ContainerRecord,
     ItemRecord,
     JobError,
@@ -55,6 +56,10 @@ class Shapes(Protocol):
 
     def container(self, container: ContainerRecord, item_count: int) -> JsonObject:
         """A protection container resource holding ``item_count`` protected items."""
+        ...
+
+    def recovery_point(self, item: ItemRecord, run: BackupRun) -> JsonObject:
+        """The recovery point a completed backup of a VM item left."""
         ...
 
     def job(self, job: JobRecord, now: datetime) -> JsonObject:

@@ -1,0 +1,117 @@
+"""Once a day: the digest of everything since the last one, to every channel, exactly once.
+
+The window runs from the end of the last digest (a day before, for the first one) to now. The
+day's row in the ``digests`` table is the claim (see :mod:`handlers.storage.digests`): a second
+run of the same UTC day finds it and sends nothing; a run that takes over one that died sends
+the same window to the channels that have not had it; a channel that failed gets it from a
+later run of the same day (``backup-responder digest --send``). Without a channel the digest
+is only kept in the table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from handlers.audit.summary import open_tickets
+from handlers.core.settings import Settings
+from handlers.digest import render
+from handlers.digest.content import HISTORY, Digest, compose
+from handlers.outbound.notify import Notifier
+from handlers.storage import Storage
+from handlers.storage.digests import DigestState
+
+log = logging.getLogger("backup_responder.digest")
+
+#: The window of the first digest.
+FIRST_WINDOW = timedelta(days=1)
+
+
+class Services(Protocol):
+    """What the digest needs of the runtime."""
+
+    settings: Settings
+    storage: Storage
+    clock: Callable[[], datetime]
+
+    @property
+    def notifier(self) -> Notifier: ...
+
+
+@dataclass
+class Sent:
+    """What one run did: the digest it sent (None when it sent nothing), and why not."""
+
+    day: str
+    digest: Digest | None
+    state: str
+    channels: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def day_of(moment: datetime) -> str:
+    return moment.date().isoformat()
+
+
+def since_last(storage: Storage, until: datetime) -> datetime:
+    """Where the next digest starts: where the last one (of an earlier day) ended."""
+    last = storage.digests.before(day_of(until))
+    return last["Until"] if last else until - FIRST_WINDOW
+
+
+def compose_for(storage: Storage, since: datetime, until: datetime, *, dry_run: bool) -> Digest:
+    """The digest of ``[since, until)`` from the tables (one filtered incident scan)."""
+    horizon = min(since, until - HISTORY)
+    incidents = storage.incidents.query("LastSeen ge @horizon", {"horizon": horizon})
+    return compose(
+        incidents, open_tickets(storage), storage.sweeps.latest(), since, until, dry_run=dry_run
+    )
+
+
+def send_daily(services: Services, since: datetime | None = None) -> Sent:
+    """Send today's digest unless it was sent (or is being sent) already.
+
+    :param since: where a new day's window starts (default: where the last digest ended).
+    """
+    storage, now = services.storage, services.clock()
+    day = day_of(now)
+    lease = timedelta(seconds=services.settings.claim_lease_seconds)
+    row = storage.digests.begin(day, since or since_last(storage, now), now, now, lease)
+    if row is None:
+        found = storage.digests.get(day) or {}
+        log.info("digest of %s: %s already", day, found.get("State", "sent"))
+        return Sent(day, None, f"{found.get('State', DigestState.SENT)} already")
+    digest = compose_for(storage, row["Since"], row["Until"], dry_run=services.settings.dry_run)
+    had = set(json.loads(row["Channels"]))
+    notifier = services.notifier
+    errors = notifier.post(
+        render.bodies(digest), skip=had, on_sent=lambda ch: storage.digests.note_channel(day, ch)
+    )
+    state = DigestState.PARTIAL if errors else DigestState.SENT
+    storage.digests.finish(
+        day,
+        state,
+        render.text(digest),
+        LeaseUntil=now,
+        SentAt=services.clock(),
+        Quiet=digest.quiet,
+        Failures=digest.failures,
+        Fixed=len(digest.fixed),
+        Waiting=len(digest.waiting),
+        Errors=json.dumps(errors),
+    )
+    sent = [c for c in notifier.channels if c not in errors and c not in had]
+    log.info("digest of %s %s to %s", day, state, ", ".join(sent) or "no channel")
+    return Sent(day, digest, state, sent, errors)
+
+
+def on_timer(services: Services) -> Sent | None:
+    """The daily timer: nothing when ``DIGEST_ENABLED=false``."""
+    if not services.settings.digest_enabled:
+        log.info("digest: DIGEST_ENABLED=false, nothing to do")
+        return None
+    return send_daily(services)

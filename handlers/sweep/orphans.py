@@ -1,0 +1,240 @@
+"""One sweep: every protected Azure VM item of every vault of the configured subscriptions,
+checked against ARM; orphans listed, or taken through the stop path.
+
+Per item, in order, each step only when the budget (``SWEEP_MAX_ARM_CALLS``, counted on the
+wire by :class:`~handlers.azure.budget.CallBudget`) can pay for it: the VM's GET (200: not an
+orphan; only a 404 goes on), the subscription's VM list (a VM of the same name elsewhere is a
+move: left alone and reported), the item's recovery points (what a stop keeps). Items whose
+protection is stopped already are skipped, unless a sweep's stop of them was interrupted
+(its incident is not final): that one is taken up again, as the VM-deleted path does.
+
+A subscription or vault whose listing fails is skipped and reported; a failing item is
+reported and the next one checked. When the budget is spent the run ends and reports what it
+did not check; the next run starts from the beginning (the sweep keeps no cursor: orphans are
+few and the listing is cheap, and a stale cursor could hide a new orphan).
+
+Acting (``SWEEP_MODE=stop`` and ``DRY_RUN=false``), each orphan becomes the same
+``VmDeleted`` failure a VM-deleted event makes, with a fixed key per vault and VM, through
+``respond()``: the ``stop_protection`` action verifies again (ARM 404, not moved, the item's
+state) before its PUT, keeps every recovery point, opens the owner's ticket and logs every
+step on the incident. The key makes a later sweep of the same orphan a duplicate that only
+counts, and lets it resume a stop a crash interrupted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import datetime
+
+from handlers.azure.backup import ItemApi, VaultApi, VmItem, vault_refs, vm_elsewhere, vm_exists
+from handlers.azure.budget import CallBudget
+from handlers.core.ids import VaultRef, VmRef
+from handlers.core.incident import IncidentStatus
+from handlers.core.model import ProtectedItemRef, Source
+from handlers.core.outcome import OutcomeKind
+from handlers.intake.vm_deleted import deleted_vm_failure
+from handlers.pipeline.respond import respond
+from handlers.pipeline.runtime import Runtime
+from handlers.sweep.report import STOPPED, Moved, Orphan, SweepReport
+
+log = logging.getLogger("backup_responder.sweep")
+
+#: Protection states in which no backup runs any more (nothing will fail, nothing to stop).
+INACTIVE = frozenset({"ProtectionStopped", "ProtectionPaused", "BackupsSuspended"})
+#: The key of the sweep's failures (per vault and VM): one incident per orphan, ever.
+SWEEP_KEY = "orphan-sweep"
+MESSAGE = (
+    "Found by the orphan sweep: ARM answers 404 for the VM and no VM of its name lives "
+    "elsewhere in the subscription, while its backup item is still protected."
+)
+#: ARM requests a stop may take, reserved before it starts (a stop is never left half-way):
+#: the action's VM GET and VM list, the item GET, the PUT, the operation's polls (two, as in
+#: Azure's recorded stop) and the item GET that ends them: 7, and one poll more to spare.
+STOP_CALLS = 8
+
+
+class _BudgetSpentError(Exception):
+    """The next step costs more than the run has left."""
+
+
+@dataclasses.dataclass
+class _Run:
+    runtime: Runtime
+    budget: CallBudget
+    report: SweepReport
+
+    def __post_init__(self) -> None:
+        self.clients = self.budget.clients(self.runtime.clients)
+
+    def pay(self, calls: int = 1) -> None:
+        if not self.budget.affords(calls):
+            raise _BudgetSpentError
+
+
+def _unfinished(runtime: Runtime, job_id: str) -> str:
+    """The sweep incident about an item whose stop was interrupted (not final), or ``""``."""
+    incident = runtime.storage.find_incident(job_id)
+    if incident is None or incident.Status in IncidentStatus.FINAL:
+        return ""
+    return incident.IncidentId
+
+
+def _points(run: _Run, vault: VaultRef, vm: VmRef) -> tuple[int | None, str, str]:
+    """How many recovery points the vault keeps for the VM's item, the oldest and newest."""
+    if not run.budget.affords(1):
+        return None, "", ""
+    item = ProtectedItemRef.from_vault_id(vault.id, vm.resource_group, vm.name)
+    try:
+        times = ItemApi(run.clients, item).recovery_point_times()
+    except Exception as error:  # counting is a courtesy: the orphan is reported regardless
+        run.report.errors[item.vm_id] = f"recovery points not read: {error}"[:500]
+        return None, "", ""
+    if not times:
+        return 0, "", ""
+    return len(times), times[0].isoformat(), times[-1].isoformat()
+
+
+def _stop(run: _Run, vault: VaultRef, vm: VmRef, orphan: Orphan, at: datetime) -> Orphan:
+    """Take the orphan through the VM-deleted path (the action verifies and stops)."""
+    failure = deleted_vm_failure(vault, vm, SWEEP_KEY, at, source=Source.SWEEP, message=MESSAGE)
+    counted = dataclasses.replace(run.runtime, clients=run.clients)
+    try:
+        outcome = respond(counted, failure)
+    except Exception as error:  # the claim stays: the next sweep resumes this stop
+        run.report.errors[orphan.item_id] = f"stop not finished: {error}"[:500]
+        return dataclasses.replace(orphan, incident=failure.job_id, outcome="interrupted")
+    if outcome.status == IncidentStatus.RESOLVED:
+        said = STOPPED
+    elif outcome.status == IncidentStatus.ESCALATED:
+        said = "not stopped: a ticket says why"
+    else:
+        said = outcome.status
+    if outcome.kind == OutcomeKind.DUPLICATE:
+        said = f"seen by an earlier sweep: {outcome.status}"
+    return dataclasses.replace(orphan, incident=outcome.job_id, outcome=said)
+
+
+def _examine(run: _Run, vault: VaultRef, item: VmItem) -> None:
+    vm = item.vm
+    if vm is None:  # not an ARM VM id (a classic VM): nothing here can confirm it gone
+        return
+    at = run.report.started
+    job_id = deleted_vm_failure(vault, vm, SWEEP_KEY, at).job_id
+    interrupted = _unfinished(run.runtime, job_id) if item.protection_state in INACTIVE else ""
+    if item.protection_state in INACTIVE and not interrupted:
+        return
+    run.pay()
+    run.report.checked += 1
+    if vm_exists(run.clients, vm):
+        return
+    run.pay()
+    moved_to = vm_elsewhere(run.clients, vm)
+    if moved_to:
+        run.report.moved.append(Moved(vault.id, item.id, vm.id, moved_to))
+        return
+    count, oldest, newest = _points(run, vault, vm)
+    orphan = Orphan(
+        vault.id,
+        item.id,
+        vm.id,
+        item.protection_state,
+        item.last_backup_time,
+        item.last_backup_status,
+        count,
+        oldest,
+        newest,
+    )
+    if run.report.acting and not run.budget.affords(STOP_CALLS):
+        note = "not stopped yet: the run's ARM call budget is spent"
+        run.report.orphans.append(dataclasses.replace(orphan, outcome=note))
+        raise _BudgetSpentError
+    if run.report.acting:
+        orphan = _stop(run, vault, vm, orphan, at)
+    else:
+        known = run.runtime.storage.find_incident(job_id)
+        if known is not None:
+            orphan = dataclasses.replace(
+                orphan, incident=known.IncidentId, outcome=f"listed; incident {known.Status}"
+            )
+    run.report.orphans.append(orphan)
+
+
+def _sweep_vault(run: _Run, vault: VaultRef) -> None:
+    if not run.budget.affords(1):
+        run.report.unchecked.append(vault.id)
+        raise _BudgetSpentError
+    try:
+        items = VaultApi(run.clients, vault).vm_items()
+    except Exception as error:  # one vault never stops the others
+        run.report.errors[vault.id] = f"{type(error).__name__}: {error}"[:500]
+        log.error("sweep: vault %s skipped: %s", vault.id, run.report.errors[vault.id])
+        return
+    run.report.vaults += 1
+    for index, item in enumerate(items):
+        try:
+            _examine(run, vault, item)
+        except _BudgetSpentError:
+            run.report.unchecked.append(f"{vault.id} ({len(items) - index} item(s) left)")
+            raise
+        except Exception as error:  # one item never stops the others
+            run.report.errors[item.id] = f"{type(error).__name__}: {error}"[:500]
+
+
+def _sweep_subscription(run: _Run, subscription: str) -> None:
+    scope = f"/subscriptions/{subscription}"
+    if not run.budget.affords(1):
+        run.report.unchecked.append(scope)
+        raise _BudgetSpentError
+    try:
+        vaults = vault_refs(run.clients, subscription)
+    except Exception as error:
+        run.report.errors[scope] = f"vaults not listed: {error}"[:500]
+        log.error("sweep: subscription %s skipped: %s", subscription, run.report.errors[scope])
+        return
+    for index, vault in enumerate(vaults):
+        try:
+            _sweep_vault(run, vault)
+        except _BudgetSpentError:
+            run.report.unchecked += [v.id for v in vaults[index + 1 :]]
+            raise
+
+
+def sweep(runtime: Runtime, *, act: bool) -> SweepReport:
+    """One sweep over every vault of ``SUBSCRIPTION_IDS``; orphans stopped only when ``act``.
+
+    The run is recorded in the ``sweeps`` table (health and the digest read it).
+    """
+    settings = runtime.settings
+    report = SweepReport(runtime.clock(), act, settings.sweep_max_arm_calls)
+    run = _Run(runtime, CallBudget(settings.sweep_max_arm_calls), report)
+    subscriptions = sorted(settings.subscription_ids)
+    if not subscriptions:
+        report.errors["SUBSCRIPTION_IDS"] = "empty: there is no subscription to sweep"
+    for index, subscription in enumerate(subscriptions):
+        try:
+            _sweep_subscription(run, subscription)
+        except _BudgetSpentError:
+            report.unchecked += [f"/subscriptions/{s}" for s in subscriptions[index + 1 :]]
+            break
+    report.calls, report.ended = run.budget.spent, runtime.clock()
+    runtime.storage.sweeps.record(report.started, report.findings(), **report.counts())
+    log.info(
+        "sweep: %d orphan(s), %d stopped, %d moved, %d error(s), %d ARM call(s)",
+        len(report.orphans),
+        report.stopped,
+        len(report.moved),
+        len(report.errors),
+        report.calls,
+    )
+    return report
+
+
+def on_timer(runtime: Runtime) -> SweepReport | None:
+    """The weekly timer: nothing with ``SWEEP_MODE=off``; otherwise one sweep, acting only
+    with ``SWEEP_MODE=stop`` and ``DRY_RUN=false``."""
+    settings = runtime.settings
+    if settings.sweep_mode == "off":
+        log.info("sweep: SWEEP_MODE=off, nothing to do")
+        return None
+    return sweep(runtime, act=settings.sweep_mode == "stop" and not settings.dry_run)
