@@ -23,7 +23,7 @@ from sandbox.receivers import (
     SERVICENOW_USER,
     Receivers,
 )
-from sandbox.simulator import AzureSimulator
+from sandbox.simulator import HEADER_CASE_ENV, SHAPES_ENV, AzureSimulator
 from tests.world import World, shared_world
 
 EVENTS = Path(__file__).parent / "events"
@@ -86,6 +86,16 @@ def sim(simulator: AzureSimulator, receivers: Receivers) -> Iterator[AzureSimula
     yield simulator
     assert simulator.violations == [], "backup data must never be deleted"
     assert not simulator.calls_to(route="item_delete")
+
+
+@pytest.fixture
+def azsim(sim: AzureSimulator, monkeypatch: pytest.MonkeyPatch) -> AzureSimulator:
+    """The shared simulator, clean, in Azure's shapes whatever the environment asks for."""
+    monkeypatch.delenv(SHAPES_ENV, raising=False)
+    monkeypatch.delenv(HEADER_CASE_ENV, raising=False)
+    sim.reset()
+    sim.shapes = "azure"
+    return sim
 
 
 def live_settings(

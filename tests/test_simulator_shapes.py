@@ -57,16 +57,6 @@ UNRECORDED_HEADERS = {"server", "date", "x-ms-request-id", "x-ms-correlation-req
 
 
 @pytest.fixture
-def azsim(sim: AzureSimulator, monkeypatch: pytest.MonkeyPatch) -> AzureSimulator:
-    """The shared simulator, clean, in Azure's shapes whatever the environment asks for."""
-    monkeypatch.delenv(SHAPES_ENV, raising=False)
-    monkeypatch.delenv(HEADER_CASE_ENV, raising=False)
-    sim.reset()
-    sim.shapes = "azure"
-    return sim
-
-
-@pytest.fixture
 def backup(azsim: AzureSimulator) -> RecoveryServicesBackupClient:
     return RecoveryServicesBackupClient(StaticCredential(), SUB, **_client_options(azsim))
 

@@ -20,10 +20,8 @@ from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient, mode
 
 from sandbox.simulator import (
     FILE_SHARE_DAILY_LIMIT,
-    HEADER_CASE_ENV,
     QUOTA_EXCEEDED_CODE,
     ROUTE_NAMES,
-    SHAPES_ENV,
     SHARE_RETENTION_DAYS,
     STORAGE_API_VERSIONS,
     WORKLOAD_DAILY_LIMIT,
@@ -67,44 +65,34 @@ SQL_ERROR = {
 
 
 @pytest.fixture
-def wsim(sim: AzureSimulator, monkeypatch: pytest.MonkeyPatch) -> AzureSimulator:
-    """The shared simulator, clean, in Azure's shapes whatever the environment asks for."""
-    monkeypatch.delenv(SHAPES_ENV, raising=False)
-    monkeypatch.delenv(HEADER_CASE_ENV, raising=False)
-    sim.reset()
-    sim.shapes = "azure"
-    return sim
-
-
-@pytest.fixture
-def backup(wsim: AzureSimulator) -> RecoveryServicesBackupClient:
+def backup(azsim: AzureSimulator) -> RecoveryServicesBackupClient:
     return RecoveryServicesBackupClient(
         StaticCredential(),
         SUB,
-        base_url=wsim.base_url,
-        connection_verify=wsim.ca_pem_path,
+        base_url=azsim.base_url,
+        connection_verify=azsim.ca_pem_path,
         polling_interval=0,
         retry_total=0,
     )
 
 
 @pytest.fixture
-def scene(wsim: AzureSimulator) -> dict[str, Any]:
+def scene(azsim: AzureSimulator) -> dict[str, Any]:
     """A vault protecting a SQL database, a HANA database and a file share, each with a
     completed backup a day ago."""
-    vault = wsim.add_vault(SUB, VAULT_RG, VAULT)
-    sql_vm = wsim.add_vm(SUB, SQL_RG, SQL_VM)
-    hana_vm = wsim.add_vm(SUB, HANA_RG, HANA_VM)
-    account = wsim.add_storage_account(SUB, STORAGE_RG, ACCOUNT)
-    wsim.add_file_share(account, SHARE)
+    vault = azsim.add_vault(SUB, VAULT_RG, VAULT)
+    sql_vm = azsim.add_vm(SUB, SQL_RG, SQL_VM)
+    hana_vm = azsim.add_vm(SUB, HANA_RG, HANA_VM)
+    account = azsim.add_storage_account(SUB, STORAGE_RG, ACCOUNT)
+    azsim.add_file_share(account, SHARE)
     return {
         "vault": vault,
         "sql_vm": sql_vm,
         "hana_vm": hana_vm,
         "account": account,
-        "sql": wsim.protect_sql_database(vault, sql_vm, database="SalesDb"),
-        "hana": wsim.protect_hana_database(vault, hana_vm, database="SYSTEMDB", sid="HXE"),
-        "files": wsim.protect_file_share(vault, account, SHARE),
+        "sql": azsim.protect_sql_database(vault, sql_vm, database="SalesDb"),
+        "hana": azsim.protect_hana_database(vault, hana_vm, database="SYSTEMDB", sid="HXE"),
+        "files": azsim.protect_file_share(vault, account, SHARE),
     }
 
 
@@ -138,13 +126,13 @@ def _item_path(container: str, item: str) -> str:
     return f"{containers}/{container}/protectedItems/{item}"
 
 
-def _backup_now(wsim: AzureSimulator, item_path: str, properties: dict[str, Any]) -> str:
+def _backup_now(azsim: AzureSimulator, item_path: str, properties: dict[str, Any]) -> str:
     """POST an on-demand backup and poll its operation to success; returns the job name."""
-    response = sim_send(wsim, "POST", f"{item_path}/backup", {"properties": properties})
+    response = sim_send(azsim, "POST", f"{item_path}/backup", {"properties": properties})
     assert response.status_code == 202, response.text
     status_url = response.headers["azure-asyncoperation"]
-    sim_get(wsim, status_url)
-    return sim_get(wsim, status_url).json()["properties"]["jobId"]
+    sim_get(azsim, status_url)
+    return sim_get(azsim, status_url).json()["properties"]["jobId"]
 
 
 def _full(objecttype: str = "AzureWorkloadBackupRequest", **extra: Any) -> dict[str, Any]:
@@ -163,7 +151,7 @@ def _error(response: requests.Response) -> dict[str, Any]:
 
 
 def test_sql_database_is_served_with_the_recorded_items_keys(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     served = _item(backup, SQL_CONTAINER, SQL_ITEM)
     properties = served["properties"]
@@ -189,14 +177,14 @@ def test_sql_database_is_served_with_the_recorded_items_keys(
         "Healthy",
     )
     assert properties["extendedInfo"]["recoveryModel"] == "FULL"
-    assert wsim.get_workload_item(scene["vault"], SQL_ITEM) == served
-    assert wsim.get_workload_item(scene["vault"], served["id"]) == served
+    assert azsim.get_workload_item(scene["vault"], SQL_ITEM) == served
+    assert azsim.get_workload_item(scene["vault"], served["id"]) == served
 
 
 def test_sql_database_before_its_first_backup_has_the_docs_example_keys(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    wsim.protect_sql_database(
+    azsim.protect_sql_database(
         scene["vault"],
         scene["sql_vm"],
         database="msdb",
@@ -220,7 +208,7 @@ def test_sql_database_before_its_first_backup_has_the_docs_example_keys(
 
 
 def test_hana_database_is_served_with_the_recorded_items_keys(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     served = _item(backup, HANA_CONTAINER, HANA_ITEM)
     properties = served["properties"]
@@ -238,10 +226,10 @@ def test_hana_database_is_served_with_the_recorded_items_keys(
 
 
 def test_file_share_is_served_with_the_recorded_items_keys(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    wsim.add_file_share(scene["account"], "payroll")
-    wsim.protect_file_share(
+    azsim.add_file_share(scene["account"], "payroll")
+    azsim.protect_file_share(
         scene["vault"], scene["account"], "payroll", initial_backup_pending=True
     )
     pending = _item(backup, FILES_CONTAINER, "AzureFileShare;payroll")
@@ -266,24 +254,24 @@ def test_file_share_is_served_with_the_recorded_items_keys(
 
 
 def test_seed_helpers_refuse_what_does_not_exist_or_is_taken(
-    wsim: AzureSimulator, scene: dict[str, Any]
+    azsim: AzureSimulator, scene: dict[str, Any]
 ) -> None:
     vault = scene["vault"]
     with pytest.raises(ValueError, match="already protected"):
-        wsim.protect_sql_database(vault, scene["sql_vm"], database="salesdb")
+        azsim.protect_sql_database(vault, scene["sql_vm"], database="salesdb")
     with pytest.raises(KeyError):
-        wsim.protect_file_share(vault, scene["account"], "no-such-share")
+        azsim.protect_file_share(vault, scene["account"], "no-such-share")
     with pytest.raises(ValueError, match="exists already"):
-        wsim.add_file_share(scene["account"], SHARE)
+        azsim.add_file_share(scene["account"], SHARE)
     with pytest.raises(ValueError, match="exists already"):
-        wsim.add_storage_account(SUB, STORAGE_RG, ACCOUNT)
+        azsim.add_storage_account(SUB, STORAGE_RG, ACCOUNT)
     with pytest.raises(KeyError):
-        wsim.get_workload_item(vault, "SQLDataBase;mssqlserver;nope")
+        azsim.get_workload_item(vault, "SQLDataBase;mssqlserver;nope")
 
-    other = wsim.add_vm(SUB, SQL_RG, "SQL-VM-02")
-    wsim.protect_sql_database(vault, other, database="SalesDb")
+    other = azsim.add_vm(SUB, SQL_RG, "SQL-VM-02")
+    azsim.protect_sql_database(vault, other, database="SalesDb")
     with pytest.raises(ValueError, match="2 items"):
-        wsim.get_workload_item(vault, SQL_ITEM)
+        azsim.get_workload_item(vault, SQL_ITEM)
 
 
 # -- item lists and filters ----------------------------------------------------------------------
@@ -309,11 +297,11 @@ def test_item_list_filters_by_management_and_item_type(
 
 
 def test_item_list_filters_by_friendly_and_container_name(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    wsim.protect_sql_database(scene["vault"], scene["sql_vm"], database="HR")
-    vm = wsim.add_vm(SUB, VAULT_RG, "web-01")
-    wsim.protect_vm(scene["vault"], vm)
+    azsim.protect_sql_database(scene["vault"], scene["sql_vm"], database="HR")
+    vm = azsim.add_vm(SUB, VAULT_RG, "web-01")
+    azsim.protect_vm(scene["vault"], vm)
 
     workload = "backupManagementType eq 'AzureWorkload' and itemType eq 'SQLDataBase'"
     named = _items(backup, f"{workload} and friendlyName eq 'salesdb'")
@@ -355,10 +343,10 @@ def test_database_container_is_the_spec_example_with_the_vm_as_source(
 
 
 def test_storage_container_is_the_recorded_one_with_the_account_as_source(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    wsim.add_file_share(scene["account"], "payroll")
-    wsim.protect_file_share(scene["vault"], scene["account"], "payroll")
+    azsim.add_file_share(scene["account"], "payroll")
+    azsim.protect_file_share(scene["vault"], scene["account"], "payroll")
     served = backup.protection_containers.get(
         VAULT, VAULT_RG, FABRIC, FILES_CONTAINER, cls=raw_json
     )
@@ -381,9 +369,9 @@ def test_unknown_container_is_a_404(
 
 
 def test_failed_sql_job_is_the_docs_example(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    seeded = wsim.add_workload_job(scene["vault"], scene["sql"], **SQL_ERROR)
+    seeded = azsim.add_workload_job(scene["vault"], scene["sql"], **SQL_ERROR)
     served = _job(backup, seeded["name"])
     model = backup.job_details.get(VAULT, VAULT_RG, seeded["name"])
     properties = served["properties"]
@@ -403,10 +391,10 @@ def test_failed_sql_job_is_the_docs_example(
 
 
 def test_failed_hana_and_file_share_jobs(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    hana = wsim.add_workload_job(scene["vault"], HANA_ITEM, error_code=17, error_title="X")
-    files = wsim.add_workload_job(
+    hana = azsim.add_workload_job(scene["vault"], HANA_ITEM, error_code=17, error_title="X")
+    files = azsim.add_workload_job(
         scene["vault"], scene["files"], error_code=1, error_title="dropped", error_string="Gone."
     )
     hana_props = _job(backup, hana["name"])["properties"]
@@ -432,13 +420,13 @@ def test_failed_hana_and_file_share_jobs(
 
 
 def test_job_list_filters_by_management_type_and_typed_operation(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     vault = scene["vault"]
-    full = wsim.add_workload_job(vault, scene["sql"])
-    log = wsim.add_workload_job(vault, scene["sql"], operation="Backup (Log)", status="Completed")
-    files = wsim.add_workload_job(vault, scene["files"])
-    wsim.add_job(vault, vm_name="web-01", vm_resource_group=VAULT_RG)
+    full = azsim.add_workload_job(vault, scene["sql"])
+    log = azsim.add_workload_job(vault, scene["sql"], operation="Backup (Log)", status="Completed")
+    files = azsim.add_workload_job(vault, scene["files"])
+    azsim.add_job(vault, vm_name="web-01", vm_resource_group=VAULT_RG)
 
     def names(expression: str | None) -> set[str]:
         return {job.name for job in _jobs(backup, expression)}
@@ -455,11 +443,11 @@ def test_job_list_filters_by_management_type_and_typed_operation(
 
 
 def test_job_list_entries_are_trimmed_with_iso_durations(
-    wsim: AzureSimulator, scene: dict[str, Any]
+    azsim: AzureSimulator, scene: dict[str, Any]
 ) -> None:
-    wsim.add_workload_job(scene["vault"], scene["sql"], **SQL_ERROR)
-    wsim.add_workload_job(scene["vault"], scene["files"])
-    page = sim_get(wsim, f"{VAULT_PATH}/backupJobs", **BACKUP_VERSION).json()["value"]
+    azsim.add_workload_job(scene["vault"], scene["sql"], **SQL_ERROR)
+    azsim.add_workload_job(scene["vault"], scene["files"])
+    page = sim_get(azsim, f"{VAULT_PATH}/backupJobs", **BACKUP_VERSION).json()["value"]
 
     for entry in page:
         properties = entry["properties"]
@@ -471,9 +459,9 @@ def test_job_list_entries_are_trimmed_with_iso_durations(
 
 
 def test_sql_backup_through_the_sdk_starts_a_typed_job_shaped_as_recorded(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    wsim.details_duration = "iso"
+    azsim.details_duration = "iso"
     request = models.BackupRequestResource(
         properties=models.AzureWorkloadBackupRequest(backup_type="Full")
     )
@@ -481,10 +469,10 @@ def test_sql_backup_through_the_sdk_starts_a_typed_job_shaped_as_recorded(
         VAULT, VAULT_RG, FABRIC, SQL_CONTAINER, SQL_ITEM, request, cls=lambda r, *_: r
     )
     status_url = response.http_response.headers["Azure-AsyncOperation"]
-    sim_get(wsim, status_url)
-    job_name = sim_get(wsim, status_url).json()["properties"]["jobId"]
+    sim_get(azsim, status_url)
+    job_name = sim_get(azsim, status_url).json()["properties"]["jobId"]
     running = _job(backup, job_name)
-    done = wsim.complete_job(scene["vault"], job_name)
+    done = azsim.complete_job(scene["vault"], job_name)
 
     assert response.http_response.status_code == 202
     assert structure(running) == structure(_body("recorded/wl_sql_job_backup_inprogress.json"))
@@ -498,11 +486,11 @@ def test_sql_backup_through_the_sdk_starts_a_typed_job_shaped_as_recorded(
 
 
 def test_hana_backup_completes_into_the_recorded_shape(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    wsim.details_duration = "iso"
-    job = _backup_now(wsim, scene["hana"]["id"], _full())
-    done = wsim.complete_job(scene["vault"], job)
+    azsim.details_duration = "iso"
+    job = _backup_now(azsim, scene["hana"]["id"], _full())
+    done = azsim.complete_job(scene["vault"], job)
 
     assert structure(done) == structure(_body("recorded/wl_hana_job_backup_completed.json"))
     assert done["properties"]["entityFriendlyName"] == f"SYSTEMDB [{HANA_VM}]"
@@ -512,18 +500,18 @@ def test_hana_backup_completes_into_the_recorded_shape(
 
 
 def test_microsofts_request_bodies_start_backups(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     sql_body = load("published/docs-sql-rest-AzureWorkloadBackupRequest.json")["properties"]
     files_body = load("published/docs-afs-rest-AzureFileShareBackupRequest.json")["properties"]
 
-    sql_job = _job(backup, _backup_now(wsim, scene["sql"]["id"], sql_body))["properties"]
-    files_job = _job(backup, _backup_now(wsim, scene["files"]["id"], files_body))["properties"]
+    sql_job = _job(backup, _backup_now(azsim, scene["sql"]["id"], sql_body))["properties"]
+    files_job = _job(backup, _backup_now(azsim, scene["files"]["id"], files_body))["properties"]
 
     assert (sql_job["jobType"], sql_job["operation"]) == ("AzureWorkloadJob", "Backup (Full)")
     assert (files_job["jobType"], files_job["operation"]) == ("AzureStorageJob", "Backup")
     assert (files_job["status"], files_job["isUserTriggered"]) == ("InProgress", True)
-    assert wsim.calls_to("backup_trigger", "POST")[-1].body == {"properties": files_body}
+    assert azsim.calls_to("backup_trigger", "POST")[-1].body == {"properties": files_body}
 
 
 @pytest.mark.parametrize(
@@ -537,26 +525,26 @@ def test_microsofts_request_bodies_start_backups(
     ],
 )
 def test_the_wrong_request_type_is_refused_like_the_vm_route_does(
-    wsim: AzureSimulator,
+    azsim: AzureSimulator,
     scene: dict[str, Any],
     item: str,
     properties: dict[str, Any],
     expected: str,
 ) -> None:
-    response = sim_send(wsim, "POST", scene[item]["id"] + "/backup", {"properties": properties})
+    response = sim_send(azsim, "POST", scene[item]["id"] + "/backup", {"properties": properties})
 
     assert response.status_code == 400
     assert _error(response)["code"] == "BadRequest"
     assert f"'{expected}'" in _error(response)["message"]
-    assert not wsim.calls_to("job_list")
+    assert not azsim.calls_to("job_list")
 
 
 @pytest.mark.parametrize("backup_type", ["Log", "CopyOnlyFull", "Incremental"])
 def test_hana_refuses_what_the_cli_refuses(
-    wsim: AzureSimulator, scene: dict[str, Any], backup_type: str
+    azsim: AzureSimulator, scene: dict[str, Any], backup_type: str
 ) -> None:
     body = {"properties": _full(backupType=backup_type)}
-    response = sim_send(wsim, "POST", scene["hana"]["id"] + "/backup", body)
+    response = sim_send(azsim, "POST", scene["hana"]["id"] + "/backup", body)
 
     assert response.status_code == 400
     assert "SAPHanaDatabase" in _error(response)["message"]
@@ -564,35 +552,35 @@ def test_hana_refuses_what_the_cli_refuses(
 
 @pytest.mark.parametrize("backup_type", ["Full", "Differential"])
 def test_hana_takes_full_and_differential(
-    wsim: AzureSimulator,
+    azsim: AzureSimulator,
     scene: dict[str, Any],
     backup: RecoveryServicesBackupClient,
     backup_type: str,
 ) -> None:
-    job = _backup_now(wsim, scene["hana"]["id"], _full(backupType=backup_type))
+    job = _backup_now(azsim, scene["hana"]["id"], _full(backupType=backup_type))
 
     assert _job(backup, job)["properties"]["operation"] == f"Backup ({backup_type})"
 
 
 def test_log_backups_follow_the_sql_recovery_model(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    simple = wsim.protect_sql_database(
+    simple = azsim.protect_sql_database(
         scene["vault"], scene["sql_vm"], database="Scratch", recovery_model="SIMPLE"
     )
     refused = sim_send(
-        wsim, "POST", simple["id"] + "/backup", {"properties": _full(backupType="Log")}
+        azsim, "POST", simple["id"] + "/backup", {"properties": _full(backupType="Log")}
     )
     invalid = sim_send(
-        wsim, "POST", simple["id"] + "/backup", {"properties": _full(backupType="X")}
+        azsim, "POST", simple["id"] + "/backup", {"properties": _full(backupType="X")}
     )
     missing = sim_send(
-        wsim,
+        azsim,
         "POST",
         simple["id"] + "/backup",
         {"properties": {"objectType": _full()["objectType"]}},
     )
-    job = _backup_now(wsim, scene["sql"]["id"], _full(backupType="Log"))
+    job = _backup_now(azsim, scene["sql"]["id"], _full(backupType="Log"))
 
     assert simple["properties"]["extendedInfo"]["recoveryModel"] == "SIMPLE"
     assert refused.status_code == 400
@@ -611,29 +599,29 @@ def test_log_backups_follow_the_sql_recovery_model(
     ],
 )
 def test_daily_limits_per_item_and_utc_day(
-    wsim: AzureSimulator, scene: dict[str, Any], case: tuple[str, dict[str, Any], int, str]
+    azsim: AzureSimulator, scene: dict[str, Any], case: tuple[str, dict[str, Any], int, str]
 ) -> None:
     item, properties, limit, other = case
     now = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
-    wsim.clock = lambda: now
+    azsim.clock = lambda: now
     for _ in range(limit):
-        wsim.complete_job(scene["vault"], _backup_now(wsim, scene[item]["id"], properties))
-    refused = sim_send(wsim, "POST", scene[item]["id"] + "/backup", {"properties": properties})
+        azsim.complete_job(scene["vault"], _backup_now(azsim, scene[item]["id"], properties))
+    refused = sim_send(azsim, "POST", scene[item]["id"] + "/backup", {"properties": properties})
 
     assert (WORKLOAD_DAILY_LIMIT, FILE_SHARE_DAILY_LIMIT) == (9, 10)
     assert refused.status_code == 400
     assert _error(refused)["code"] == QUOTA_EXCEEDED_CODE
-    assert _backup_now(wsim, scene[other]["id"], _full())  # the limit is per item
+    assert _backup_now(azsim, scene[other]["id"], _full())  # the limit is per item
     now += timedelta(days=1)
-    assert _backup_now(wsim, scene[item]["id"], properties)  # and per UTC day
+    assert _backup_now(azsim, scene[item]["id"], properties)  # and per UTC day
 
 
 def test_running_backup_auto_completes_into_the_failed_shape(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    wsim.auto_complete_backups = "Failed"
-    job = _backup_now(wsim, scene["sql"]["id"], _full(backupType="Differential"))
-    second = sim_send(wsim, "POST", scene["sql"]["id"] + "/backup", {"properties": _full()})
+    azsim.auto_complete_backups = "Failed"
+    job = _backup_now(azsim, scene["sql"]["id"], _full(backupType="Differential"))
+    second = sim_send(azsim, "POST", scene["sql"]["id"] + "/backup", {"properties": _full()})
     details = _job(backup, job)
 
     assert second.status_code == 400  # the first one still runs until its job is read
@@ -661,19 +649,19 @@ def _stop(item_type: str, source: str | None) -> dict[str, Any]:
     return {"properties": properties}
 
 
-def _disable_job(wsim: AzureSimulator, response: requests.Response) -> dict[str, Any]:
+def _disable_job(azsim: AzureSimulator, response: requests.Response) -> dict[str, Any]:
     status_url = response.headers["azure-asyncoperation"]
-    sim_get(wsim, status_url)
-    job_name = sim_get(wsim, status_url).json()["properties"]["jobId"]
-    return sim_get(wsim, f"{VAULT_PATH}/backupJobs/{job_name}", **BACKUP_VERSION).json()
+    sim_get(azsim, status_url)
+    job_name = sim_get(azsim, status_url).json()["properties"]["jobId"]
+    return sim_get(azsim, f"{VAULT_PATH}/backupJobs/{job_name}", **BACKUP_VERSION).json()
 
 
 def test_stop_protection_of_a_sql_database_with_the_rest_articles_body(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     body = _stop("AzureVmWorkloadSQLDatabase", scene["sql_vm"]["id"])
-    response = sim_send(wsim, "PUT", scene["sql"]["id"], body)
-    job = _disable_job(wsim, response)
+    response = sim_send(azsim, "PUT", scene["sql"]["id"], body)
+    job = _disable_job(azsim, response)
     item = _item(backup, SQL_CONTAINER, SQL_ITEM)["properties"]
 
     assert response.status_code == 202
@@ -687,17 +675,17 @@ def test_stop_protection_of_a_sql_database_with_the_rest_articles_body(
 
 
 def test_stop_protection_takes_the_clis_bodies_and_the_items_own_source(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     cli_sql = load("recorded/wl_sql_stop_protection_put_request.json")
     hana = _stop("AzureVmWorkloadSAPHanaDatabase", None)
-    other = wsim.protect_sql_database(scene["vault"], scene["sql_vm"], database="HR")
+    other = azsim.protect_sql_database(scene["vault"], scene["sql_vm"], database="HR")
     own_source = _stop("AzureVmWorkloadSQLDatabase", other["properties"]["sourceResourceId"])
 
     responses = [
-        sim_send(wsim, "PUT", scene["sql"]["id"], cli_sql),
-        sim_send(wsim, "PUT", scene["hana"]["id"], hana),
-        sim_send(wsim, "PUT", other["id"], own_source),
+        sim_send(azsim, "PUT", scene["sql"]["id"], cli_sql),
+        sim_send(azsim, "PUT", scene["hana"]["id"], hana),
+        sim_send(azsim, "PUT", other["id"], own_source),
     ]
 
     assert [response.status_code for response in responses] == [202, 202, 202]
@@ -705,23 +693,22 @@ def test_stop_protection_takes_the_clis_bodies_and_the_items_own_source(
         assert _item(backup, container, name)["properties"]["protectionState"] == (
             "ProtectionStopped"
         )
-    assert wsim.get_workload_item(scene["vault"], other["id"])["properties"]["protectionState"] == (
-        "ProtectionStopped"
-    )
+    stopped = azsim.get_workload_item(scene["vault"], other["id"])
+    assert stopped["properties"]["protectionState"] == "ProtectionStopped"
 
 
 def test_stop_protection_of_a_file_share_with_both_spellings_of_the_account(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    wsim.add_file_share(scene["account"], "payroll")
-    payroll = wsim.protect_file_share(scene["vault"], scene["account"], "payroll")
+    azsim.add_file_share(scene["account"], "payroll")
+    payroll = azsim.protect_file_share(scene["vault"], scene["account"], "payroll")
     rest = _stop("AzureFileShareProtectedItem", scene["account"]["id"])
     cli = load("recorded/afs_stop_protection_put_request.json")  # the CLI's body, our share's id
     cli["properties"]["sourceResourceId"] = payroll["properties"]["sourceResourceId"]
 
-    response = sim_send(wsim, "PUT", scene["files"]["id"], rest)
-    job = _disable_job(wsim, response)
-    cli_response = sim_send(wsim, "PUT", payroll["id"], cli)
+    response = sim_send(azsim, "PUT", scene["files"]["id"], rest)
+    job = _disable_job(azsim, response)
+    cli_response = sim_send(azsim, "PUT", payroll["id"], cli)
 
     assert (response.status_code, cli_response.status_code) == (202, 202)
     assert "Microsoft.storage" in payroll["properties"]["sourceResourceId"]
@@ -733,10 +720,10 @@ def test_stop_protection_of_a_file_share_with_both_spellings_of_the_account(
 
 
 def test_resuming_a_share_makes_a_configure_backup_job_as_recorded_and_published(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     policy = f"{VAULT_PATH}/backupPolicies/schedule1"
-    sim_send(wsim, "PUT", scene["files"]["id"], _stop("AzureFileShareProtectedItem", None))
+    sim_send(azsim, "PUT", scene["files"]["id"], _stop("AzureFileShareProtectedItem", None))
     resume = {
         "properties": {
             "protectedItemType": "AzureFileShareProtectedItem",
@@ -745,7 +732,7 @@ def test_resuming_a_share_makes_a_configure_backup_job_as_recorded_and_published
             "protectionState": "Protected",
         }
     }
-    job = _disable_job(wsim, sim_send(wsim, "PUT", scene["files"]["id"], resume))
+    job = _disable_job(azsim, sim_send(azsim, "PUT", scene["files"]["id"], resume))
     properties = job["properties"]
 
     assert structure(job) == structure(_body("recorded/afs_job_configurebackup_completed.json"))
@@ -761,7 +748,7 @@ def test_resuming_a_share_makes_a_configure_backup_job_as_recorded_and_published
 
 
 def test_stop_protection_through_the_sdk(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     resource = models.ProtectedItemResource(
         properties=models.AzureVmWorkloadSAPHanaDatabaseProtectedItem(
@@ -773,7 +760,7 @@ def test_stop_protection_through_the_sdk(
     )
     poller.result()
 
-    put = wsim.calls_to("item_put", "PUT")[0]
+    put = azsim.calls_to("item_put", "PUT")[0]
     assert put.body == {
         "properties": {
             "protectedItemType": "AzureVmWorkloadSAPHanaDatabase",
@@ -796,9 +783,9 @@ def test_stop_protection_through_the_sdk(
     ],
 )
 def test_stop_protection_refuses_another_items_body(
-    wsim: AzureSimulator, scene: dict[str, Any], item: str, body: dict[str, Any]
+    azsim: AzureSimulator, scene: dict[str, Any], item: str, body: dict[str, Any]
 ) -> None:
-    response = sim_send(wsim, "PUT", scene[item]["id"], body)
+    response = sim_send(azsim, "PUT", scene[item]["id"], body)
 
     assert response.status_code == 400
     assert _error(response)["code"] == "BadRequest"
@@ -831,12 +818,12 @@ def test_deleting_a_workload_item_stays_refused_and_recorded() -> None:
 
 
 def test_storage_account_get_is_the_recorded_answer_and_404_once_deleted(
-    wsim: AzureSimulator, scene: dict[str, Any]
+    azsim: AzureSimulator, scene: dict[str, Any]
 ) -> None:
-    served = sim_get(wsim, ACCOUNT_PATH, **STORAGE_VERSION)
-    wsim.delete_storage_account(scene["account"])
-    gone = sim_get(wsim, ACCOUNT_PATH, **STORAGE_VERSION)
-    no_group = sim_get(wsim, ACCOUNT_PATH.replace(STORAGE_RG, "rg-nope"), **STORAGE_VERSION)
+    served = sim_get(azsim, ACCOUNT_PATH, **STORAGE_VERSION)
+    azsim.delete_storage_account(scene["account"])
+    gone = sim_get(azsim, ACCOUNT_PATH, **STORAGE_VERSION)
+    no_group = sim_get(azsim, ACCOUNT_PATH.replace(STORAGE_RG, "rg-nope"), **STORAGE_VERSION)
 
     assert served.status_code == 200
     assert structure(served.json()) == structure(load("recorded/storage_account_get_200.json"))
@@ -849,15 +836,15 @@ def test_storage_account_get_is_the_recorded_answer_and_404_once_deleted(
     assert gone.headers["x-ms-failure-cause"] == "gateway"
     assert structure(gone.json()) == structure(load("recorded/error_vault_get_404.json")["body"])
     assert (no_group.status_code, _error(no_group)["code"]) == (404, "ResourceGroupNotFound")
-    assert sim_get(wsim, f"{SHARES_PATH}/{SHARE}", **STORAGE_VERSION).status_code == 404
+    assert sim_get(azsim, f"{SHARES_PATH}/{SHARE}", **STORAGE_VERSION).status_code == 404
 
 
 def test_share_get_is_the_published_example_and_404_once_deleted(
-    wsim: AzureSimulator, scene: dict[str, Any]
+    azsim: AzureSimulator, scene: dict[str, Any]
 ) -> None:
-    served = sim_get(wsim, f"{SHARES_PATH}/{SHARE}", **STORAGE_VERSION)
-    wsim.delete_file_share(scene["account"], SHARE)
-    soft = sim_get(wsim, f"{SHARES_PATH}/{SHARE}", **STORAGE_VERSION)
+    served = sim_get(azsim, f"{SHARES_PATH}/{SHARE}", **STORAGE_VERSION)
+    azsim.delete_file_share(scene["account"], SHARE)
+    soft = sim_get(azsim, f"{SHARES_PATH}/{SHARE}", **STORAGE_VERSION)
 
     assert served.status_code == 200
     assert structure(served.json()) == structure(
@@ -869,16 +856,16 @@ def test_share_get_is_the_published_example_and_404_once_deleted(
 
 
 def test_soft_deleted_shares_are_listed_with_expand_deleted_as_published(
-    wsim: AzureSimulator, scene: dict[str, Any]
+    azsim: AzureSimulator, scene: dict[str, Any]
 ) -> None:
     now = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
-    wsim.clock = lambda: now
-    wsim.add_file_share(scene["account"], "archive")
-    wsim.delete_file_share(scene["account"], SHARE)
+    azsim.clock = lambda: now
+    azsim.add_file_share(scene["account"], "archive")
+    azsim.delete_file_share(scene["account"], SHARE)
     now += timedelta(days=3)
 
-    plain = sim_get(wsim, SHARES_PATH, **STORAGE_VERSION).json()["value"]
-    expanded = sim_get(wsim, SHARES_PATH, **STORAGE_VERSION, **{"$expand": "deleted"}).json()[
+    plain = sim_get(azsim, SHARES_PATH, **STORAGE_VERSION).json()["value"]
+    expanded = sim_get(azsim, SHARES_PATH, **STORAGE_VERSION, **{"$expand": "deleted"}).json()[
         "value"
     ]
 
@@ -895,31 +882,31 @@ def test_soft_deleted_shares_are_listed_with_expand_deleted_as_published(
     assert deleted["id"] == f"{SHARES_PATH}/{SHARE}_{properties['version']}"
 
     now += timedelta(days=SHARE_RETENTION_DAYS)
-    later = sim_get(wsim, SHARES_PATH, **STORAGE_VERSION, **{"$expand": "deleted"}).json()["value"]
+    later = sim_get(azsim, SHARES_PATH, **STORAGE_VERSION, **{"$expand": "deleted"}).json()["value"]
     assert [share["name"] for share in later] == ["archive"]
 
 
 def test_permanently_deleted_shares_are_gone_from_every_answer(
-    wsim: AzureSimulator, scene: dict[str, Any]
+    azsim: AzureSimulator, scene: dict[str, Any]
 ) -> None:
-    wsim.add_file_share(scene["account"], "archive")
-    wsim.delete_file_share(scene["account"], SHARE, soft=False)
-    wsim.delete_file_share(scene["account"], "archive")
-    wsim.delete_file_share(scene["account"], "archive", soft=False)
+    azsim.add_file_share(scene["account"], "archive")
+    azsim.delete_file_share(scene["account"], SHARE, soft=False)
+    azsim.delete_file_share(scene["account"], "archive")
+    azsim.delete_file_share(scene["account"], "archive", soft=False)
 
-    expanded = sim_get(wsim, SHARES_PATH, **STORAGE_VERSION, **{"$expand": "deleted"}).json()
+    expanded = sim_get(azsim, SHARES_PATH, **STORAGE_VERSION, **{"$expand": "deleted"}).json()
     assert expanded == {"value": []}
-    assert sim_get(wsim, f"{SHARES_PATH}/{SHARE}", **STORAGE_VERSION).status_code == 404
+    assert sim_get(azsim, f"{SHARES_PATH}/{SHARE}", **STORAGE_VERSION).status_code == 404
     with pytest.raises(KeyError):
-        wsim.delete_file_share(scene["account"], SHARE)
+        azsim.delete_file_share(scene["account"], SHARE)
 
 
 def test_storage_routes_take_the_storage_api_versions(
-    wsim: AzureSimulator, scene: dict[str, Any]
+    azsim: AzureSimulator, scene: dict[str, Any]
 ) -> None:
     for version in sorted(STORAGE_API_VERSIONS):
-        assert sim_get(wsim, ACCOUNT_PATH, **{"api-version": version}).status_code == 200
-    refused = sim_get(wsim, ACCOUNT_PATH, **BACKUP_VERSION)
+        assert sim_get(azsim, ACCOUNT_PATH, **{"api-version": version}).status_code == 200
+    refused = sim_get(azsim, ACCOUNT_PATH, **BACKUP_VERSION)
 
     assert "2026-09-01" in STORAGE_API_VERSIONS
     assert (refused.status_code, _error(refused)["code"]) == (400, "InvalidApiVersionParameter")
@@ -929,36 +916,36 @@ def test_storage_routes_take_the_storage_api_versions(
 
 
 def test_new_routes_are_named_logged_and_take_faults(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
     assert {"container_get", "storage_account_get", "file_share_get", "file_share_list"} <= (
         ROUTE_NAMES
     )
-    wsim.faults.add("container_get", "500")
-    wsim.faults.add("file_share_list", "429", retry_after=2)
+    azsim.faults.add("container_get", "500")
+    azsim.faults.add("file_share_list", "429", retry_after=2)
 
     with pytest.raises(HttpResponseError) as caught:
         backup.protection_containers.get(VAULT, VAULT_RG, FABRIC, SQL_CONTAINER)
-    throttled = sim_get(wsim, SHARES_PATH, **STORAGE_VERSION)
-    served = sim_get(wsim, SHARES_PATH, **STORAGE_VERSION)
+    throttled = sim_get(azsim, SHARES_PATH, **STORAGE_VERSION)
+    served = sim_get(azsim, SHARES_PATH, **STORAGE_VERSION)
 
     assert caught.value.status_code == 500
     assert backup.protection_containers.get(VAULT, VAULT_RG, FABRIC, SQL_CONTAINER)
     assert (throttled.status_code, throttled.headers["retry-after"]) == (429, "2")
     assert served.status_code == 200
-    shares = wsim.calls_to("file_share_list", "GET")
+    shares = azsim.calls_to("file_share_list", "GET")
     assert [(call.status, call.api_version) for call in shares] == [
         (429, "2026-09-01"),
         (200, "2026-09-01"),
     ]
-    assert [call.status for call in wsim.calls_to("container_get")] == [500, 200]
+    assert [call.status for call in azsim.calls_to("container_get")] == [500, 200]
 
 
 def test_idealised_shapes_render_workload_items_and_jobs(
-    wsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
+    azsim: AzureSimulator, scene: dict[str, Any], backup: RecoveryServicesBackupClient
 ) -> None:
-    job = wsim.add_workload_job(scene["vault"], scene["files"], error_title="not served")
-    with wsim.idealised("the workload kinds must render in the old shapes too"):
+    job = azsim.add_workload_job(scene["vault"], scene["files"], error_title="not served")
+    with azsim.idealised("the workload kinds must render in the old shapes too"):
         item = _item(backup, SQL_CONTAINER, SQL_ITEM)["properties"]
         details = _job(backup, job["name"])["properties"]
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from handlers.digest.content import Digest
-from handlers.outbound.notify import markdown_escape, slack_escape
+from handlers.outbound.notify import adaptive_card_message, markdown_escape, slack_escape
 
 #: Lines shown per section; the rest is counted.
 TOP = 10
@@ -107,22 +107,7 @@ def teams_card(digest: Digest) -> dict[str, Any]:
     for section in sections(digest):
         body.append(_block(section.title, weight="Bolder", spacing="Medium"))
         body.extend(_block(line, spacing="None") for line in section.lines)
-    card = {
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "type": "AdaptiveCard",
-        "version": "1.4",
-        "body": body,
-    }
-    return {
-        "type": "message",
-        "attachments": [
-            {
-                "contentType": "application/vnd.microsoft.card.adaptive",
-                "contentUrl": None,
-                "content": card,
-            }
-        ],
-    }
+    return adaptive_card_message(body)
 
 
 def slack_message(digest: Digest) -> dict[str, Any]:

@@ -108,32 +108,19 @@ def _facts(incident: Incident) -> list[tuple[str, str]]:
     ]
 
 
-def teams_card(
-    title: str, text: str, incident: Incident, links: tuple[Link, ...] = ()
+def adaptive_card_message(
+    body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    """An Adaptive Card message, as a Teams Workflows webhook accepts it (``links`` become
-    buttons that open them)."""
-    facts = [{"title": k, "value": markdown_escape(v)} for k, v in _facts(incident)]
-    card = {
+    """An Adaptive Card of ``body`` (and ``actions``) in the message a Teams Workflows
+    webhook accepts."""
+    card: dict[str, Any] = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
         "version": "1.4",
-        "body": [
-            {
-                "type": "TextBlock",
-                "text": markdown_escape(title),
-                "weight": "Bolder",
-                "size": "Medium",
-                "wrap": True,
-            },
-            {"type": "TextBlock", "text": markdown_escape(text), "wrap": True},
-            {"type": "FactSet", "facts": facts},
-        ],
-        "actions": [
-            *({"type": "Action.OpenUrl", "title": label, "url": url} for label, url in links),
-            {"type": "Action.OpenUrl", "title": "Microsoft guidance", "url": incident.Doc},
-        ],
+        "body": body,
     }
+    if actions is not None:
+        card["actions"] = actions
     return {
         "type": "message",
         "attachments": [
@@ -144,6 +131,29 @@ def teams_card(
             }
         ],
     }
+
+
+def teams_card(
+    title: str, text: str, incident: Incident, links: tuple[Link, ...] = ()
+) -> dict[str, Any]:
+    """An incident's card (``links`` become buttons that open them)."""
+    facts = [{"title": k, "value": markdown_escape(v)} for k, v in _facts(incident)]
+    body = [
+        {
+            "type": "TextBlock",
+            "text": markdown_escape(title),
+            "weight": "Bolder",
+            "size": "Medium",
+            "wrap": True,
+        },
+        {"type": "TextBlock", "text": markdown_escape(text), "wrap": True},
+        {"type": "FactSet", "facts": facts},
+    ]
+    actions = [
+        *({"type": "Action.OpenUrl", "title": label, "url": url} for label, url in links),
+        {"type": "Action.OpenUrl", "title": "Microsoft guidance", "url": incident.Doc},
+    ]
+    return adaptive_card_message(body, actions)
 
 
 def slack_message(
