@@ -31,8 +31,10 @@ from tests.world import (
     VAULT_RG,
     VM_GONE,
     as_trigger_input,
+    deliver_published,
     incident_of,
     log_of,
+    published,
     scene,
 )
 
@@ -49,10 +51,6 @@ def watching(live: Runtime, receivers: Receivers) -> Runtime:
         dry_run=True,
     )
     return Runtime.from_settings(settings, FAST_CLIENTS)
-
-
-def _published(receivers: Receivers) -> list[dict[str, Any]]:
-    return [event for r in receivers.received("eventgrid") for event in r.body]
 
 
 def _failed_jobs(sim: AzureSimulator, vault: str, count: int, start: datetime) -> list[str]:
@@ -84,7 +82,7 @@ def test_watcher_publishes_each_failed_job_once_across_vaults_and_pages(
         error_code=None,
     )
     report = watch(watching)
-    events = _published(receivers)
+    events = published(receivers)
     assert {e["data"]["name"] for e in events} == expected
     assert len(events) == len(expected)
     assert report.total == 28 and report.errors == {}
@@ -107,7 +105,7 @@ def test_watcher_publishes_each_failed_job_once_across_vaults_and_pages(
     )
     assert receivers.violations == []
     watch(watching)  # nothing new: nothing published
-    assert len(_published(receivers)) == len(expected)
+    assert len(published(receivers)) == len(expected)
 
 
 def test_checkpoint_moves_only_after_a_successful_publish(
@@ -120,7 +118,7 @@ def test_checkpoint_moves_only_after_a_successful_publish(
     assert vault_id in report.errors
     assert watching.storage.checkpoints.get(vault_id) is None
     watch(watching)
-    assert {e["data"]["name"] for e in _published(receivers)} == set(jobs)
+    assert {e["data"]["name"] for e in published(receivers)} == set(jobs)
     assert watching.storage.checkpoints.get(vault_id) is not None
 
 
@@ -132,8 +130,8 @@ def test_a_failing_vault_does_not_block_the_others(
     sim.faults.add("job_list", "403", times=1)  # the first vault listed fails
     report = watch(watching)
     assert len(report.errors) == 1
-    published = {e["data"]["name"] for e in _published(receivers)}
-    assert published == set(good) or len(published) == 2
+    names = {e["data"]["name"] for e in published(receivers)}
+    assert names == set(good) or len(names) == 2
 
 
 def test_the_watcher_records_each_vaults_poll_and_its_run(
@@ -285,16 +283,7 @@ def test_a_long_job_that_failed_after_the_checkpoint_is_still_found(
         end_time=NOW,
     )
     watch(watching)
-    assert late["name"] in {e["data"]["name"] for e in _published(receivers)}
-
-
-def _deliver_published(receivers: Receivers) -> None:
-    import function_app
-
-    for event in _published(receivers):
-        decoded = as_trigger_input(event)
-        assert isinstance(decoded, func.CloudEvent)
-        function_app.on_backup_failure(decoded)
+    assert late["name"] in {e["data"]["name"] for e in published(receivers)}
 
 
 def test_end_to_end_watcher_topic_function_and_alert_make_one_incident(
@@ -303,8 +292,8 @@ def test_end_to_end_watcher_topic_function_and_alert_make_one_incident(
     s = scene(sim, STORAGE_TIMEOUT)
     watch(watching)
     as_app_settings(watching.settings)
-    _deliver_published(receivers)
-    _deliver_published(receivers)  # Event Grid redelivers
+    deliver_published(receivers)
+    deliver_published(receivers)  # Event Grid redelivers
     alert = _alert_for(s)
     answer = handle_alert(watching, alert)
     assert (answer.status, answer.body["status"]) == (200, OutcomeKind.DUPLICATE)

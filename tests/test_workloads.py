@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -19,11 +20,21 @@ import yaml
 from handlers.core.incident import IncidentStatus
 from handlers.core.model import Workload
 from handlers.intake.alerts import handle_alert
+from handlers.intake.watcher import watch
 from handlers.pipeline.runtime import Runtime
-from sandbox.receivers import Receivers
+from sandbox.receivers import EVENTGRID_KEY, Receivers
 from sandbox.simulator import AzureSimulator
 from tests.conftest import FAST_CLIENTS, load_event
-from tests.world import deliver, drain, incident_of, log_of, workload_scene
+from tests.world import (
+    SUB,
+    deliver,
+    deliver_published,
+    drain,
+    incident_of,
+    log_of,
+    published,
+    workload_scene,
+)
 
 CONFLICT = {
     "error_code": 510008,
@@ -272,3 +283,54 @@ def test_a_sql_backup_failure_alert_reads_the_job_and_finds_the_item_it_names(
     incident = incident_of(live, s.job_id)
     assert (incident.Source, incident.Workload, incident.BackupType) == ("alert", "sql", "Log")
     assert incident.Status == IncidentStatus.RESOLVED  # the service heals a missing full backup
+
+
+# -- both sources, exactly once ----------------------------------------------------------------
+
+HANA_LOG_CHAIN = {
+    "error_title": "UserErrorHANALSNValidationFailure",
+    "error_string": "Backup log chain is broken",
+}
+END_TO_END = {
+    # workload: (the failure, its rule, what the rule does, the end state)
+    Workload.SQL: (CONFLICT, "workload-conflicting-operation", ("retry", "succeeded")),
+    Workload.HANA: (HANA_LOG_CHAIN, "workload-log-chain-broken", ("await_healing", "succeeded")),
+    Workload.FILES: (SHARE_DELETED, "files-share-deleted", ("stop_protection", "succeeded")),
+}
+
+
+@pytest.mark.parametrize("workload", list(END_TO_END))
+def test_watcher_and_alert_make_one_incident_that_ends_right(
+    live: Runtime,
+    sim: AzureSimulator,
+    receivers: Receivers,
+    as_app_settings: Any,
+    workload: str,
+) -> None:
+    failure, rule, (action, state) = END_TO_END[workload]
+    s = workload_scene(sim, workload, **failure)
+    if workload == Workload.FILES:
+        sim.delete_file_share(s.host_id, "finance", soft=False)
+    sim.auto_complete_backups = "Completed"
+    settings = dataclasses.replace(
+        live.settings,
+        subscription_ids=frozenset({SUB}),
+        eventgrid_endpoint=receivers.url("eventgrid") + "/api/events",
+        eventgrid_key=EVENTGRID_KEY,
+    )
+    runtime = as_app_settings(settings)
+    watch(runtime)
+    assert [e["data"]["name"] for e in published(receivers)] == [s.job_id]
+    deliver_published(receivers)
+    alert = copy.deepcopy(load_event("alert-backup-failure-sql-fired"))  # the one real shape
+    alert["data"]["alertContext"]["extendedInfo"]["jobId"] = s.job_id
+    alert["data"]["alertContext"]["protectedItemId"] = s.item["id"]
+    assert handle_alert(runtime, alert).body["status"] == "duplicate"
+    drain(runtime)
+    (incident,) = runtime.storage.incidents.query()
+    assert (incident.JobId, incident.Rule, incident.Workload) == (s.job_id, rule, workload)
+    assert set(incident.Source.split(",")) == {"cloudevent", "alert"}
+    assert incident.Occurrences == 2
+    assert (action, state) in log_of(incident)
+    assert incident.Status == IncidentStatus.RESOLVED
+    assert not [c for c in sim.calls if c.method == "DELETE"]

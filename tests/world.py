@@ -239,6 +239,23 @@ def deliver_concurrently(
     return kinds
 
 
+def published(receivers: Any) -> list[dict[str, Any]]:
+    """Every event the watcher published to the (local) topic."""
+    return [event for r in receivers.received("eventgrid") for event in r.body]
+
+
+def deliver_published(receivers: Any) -> None:
+    """Play Event Grid: every published event to ``function_app.on_backup_failure``."""
+    import azure.functions as func
+
+    import function_app
+
+    for event in published(receivers):
+        decoded = as_trigger_input(event)
+        assert isinstance(decoded, func.CloudEvent)
+        function_app.on_backup_failure(decoded)
+
+
 def drain(runtime: Runtime, rounds: int = 30) -> int:
     """Play the Functions host for the retry queue: run every visible message. Returns the count."""
     handled = 0
