@@ -31,6 +31,7 @@ times of the jobs the simulator created.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import heapq
 import itertools
 import json
@@ -334,7 +335,8 @@ def _child(config: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Clock:
-    """The simulated time of the retry action and of the simulator."""
+    """The simulated time of the runtime (what the retry action reads) and of the
+    simulator."""
 
     def __init__(self, start: datetime) -> None:
         self.now = start
@@ -342,17 +344,6 @@ class _Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-    def datetime_class(self) -> type[datetime]:
-        """A ``datetime`` whose ``now()`` is this clock (for the retry action's module)."""
-        clock = self
-
-        class SimulatedDatetime(datetime):
-            @classmethod
-            def now(cls, tz: Any = None) -> Any:  # type: ignore[override]
-                return clock.now if tz is not None else clock.now.replace(tzinfo=None)
-
-        return SimulatedDatetime
 
 
 class _RetryQueue:
@@ -440,9 +431,8 @@ def _stagger_run(incidents: int, vaults: int, limit: int, minutes: int) -> dict[
     )
     clock = _Clock(start)
     retries = _RetryQueue(clock)
-    saved = (retry_module.enqueue, retry_module.datetime)
+    saved = retry_module.enqueue
     retry_module.enqueue = retries.enqueue  # type: ignore[assignment]
-    retry_module.datetime = clock.datetime_class()  # type: ignore[misc]
     try:
         with Azurite() as azurite, AzureSimulator() as sim:
             sim.clock = clock
@@ -459,8 +449,9 @@ def _stagger_run(incidents: int, vaults: int, limit: int, minutes: int) -> dict[
                 queue_delay_scale=0.0,  # no real sleeps; the delays go to _RetryQueue
             )
             # ARM pacing as in Azure, its waits skipped (the simulator is not ARM).
-            runtime = Runtime.from_settings(
-                settings, {"polling_interval": 0}, SkippingClock().pace()
+            runtime = dataclasses.replace(
+                Runtime.from_settings(settings, {"polling_interval": 0}, SkippingClock().pace()),
+                clock=clock,
             )
             _retry_incidents(sim, runtime, incidents, vaults)
             retries.drain(runtime)
@@ -468,7 +459,7 @@ def _stagger_run(incidents: int, vaults: int, limit: int, minutes: int) -> dict[
             resolved = sum(i.Status == "resolved" for i in runtime.storage.incidents.query())
             triggers = len(sim.calls_to(route="backup_trigger"))
     finally:
-        retry_module.enqueue, retry_module.datetime = saved
+        retry_module.enqueue = saved
     return {
         "most": max(started.values()),
         "total": sum(started.values()),

@@ -50,6 +50,11 @@ param dryRun bool = true
 @description('TICKET_LANGUAGE: language of remediation text in tickets and notifications.')
 param ticketLanguage string = 'en'
 
+@minValue(0)
+@maxValue(90)
+@description('TICKET_REOPEN_DAYS: a failure whose item and rule had a ticket resolved within this many days reopens it instead of opening a new one (0: always a new ticket); below ServiceNow\'s auto-close.')
+param ticketReopenDays int = 7
+
 @description('SUBSCRIPTION_IDS: subscriptions this deployment answers for; empty: this one.')
 param subscriptionIds array = []
 
@@ -109,6 +114,16 @@ param recoveryPointExpiryDays int = 30
 @minValue(1)
 @description('FOLLOW_UP_MINUTES: when to check on the backup job a retry started.')
 param followUpMinutes int = 60
+
+@minValue(0)
+@maxValue(14)
+@description('RETRY_LEARN_FAILED_NIGHTS: withhold a retry and escalate with the evidence when retries of the same item and rule did not help on this many of the last RETRY_LEARN_WINDOW_NIGHTS nights (0: off; at most the window).')
+param retryLearnFailedNights int = 3
+
+@minValue(1)
+@maxValue(14)
+@description('RETRY_LEARN_WINDOW_NIGHTS: how many nights before a failure\'s own night retry learning looks at.')
+param retryLearnWindowNights int = 4
 
 // Watcher
 
@@ -418,7 +433,10 @@ module functionApp 'modules/functionapp.bicep' = {
       retryStaggerMinutes: string(retryStaggerMinutes)
       recoveryPointExpiryDays: string(recoveryPointExpiryDays)
       followUpMinutes: string(followUpMinutes)
+      retryLearnFailedNights: string(retryLearnFailedNights)
+      retryLearnWindowNights: string(retryLearnWindowNights)
       ticketLanguage: ticketLanguage
+      ticketReopenDays: string(ticketReopenDays)
       ticketWebhookUrl: secretSetting.ticketWebhook
       serviceNowInstanceUrl: serviceNowInstanceUrl
       serviceNowUsername: serviceNowUsername

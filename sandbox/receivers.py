@@ -14,6 +14,7 @@ import base64
 import json
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,6 +24,14 @@ SERVICENOW_USER, SERVICENOW_PASSWORD = "svc-backup", "sn-pass"
 DEVOPS_PAT = "devops-pat"
 DEVOPS_ORG, DEVOPS_PROJECT = "contoso", "Backup Ops"
 EVENTGRID_KEY = "topic-key"
+#: ServiceNow incident states (the Table API's values): a Closed incident is read-only.
+SN_RESOLVED, SN_CLOSED = "6", "7"
+SN_ACTIVE = ("1", "2", "3")
+#: The states of the Basic process's Issue (the default process of a new project), with their
+#: categories, as ``…/workitemtypes/{type}/states`` lists them; a new one starts in the first.
+DEVOPS_STATES = {
+    "Issue": (("To Do", "Proposed"), ("Doing", "InProgress"), ("Done", "Completed")),
+}
 
 
 @dataclass
@@ -110,9 +119,17 @@ def _servicenow_create(rules: _Rules, body: dict[str, Any]) -> tuple[int, Any]:
 
 
 def _servicenow_update(rules: _Rules, sys_id: str, body: dict[str, Any]) -> tuple[int, Any]:
+    """A PATCH of an incident. A Closed one is read-only (ServiceNow: "If the incident is
+    already closed, you cannot reopen that incident"); moving a Resolved one back to an active
+    state counts a reopening, as the form's Reopen does (``reopen_count``)."""
     if not _check(rules, sys_id in rules.incidents, f"servicenow: no incident {sys_id}"):
         return 404, {"error": {"message": "No Record found"}}
-    rules.incidents[sys_id].update(body)
+    fields = rules.incidents[sys_id]
+    if not _check(rules, fields.get("state") != SN_CLOSED, f"servicenow: {sys_id} is closed"):
+        return 403, {"error": {"message": "Operation Failed", "detail": "ACL Exception"}}
+    if fields.get("state") == SN_RESOLVED and body.get("state") in SN_ACTIVE:
+        fields["reopen_count"] = int(fields.get("reopen_count") or 0) + 1
+    fields.update(body)
     return 200, {"result": {"sys_id": sys_id, **body}}
 
 
@@ -122,21 +139,42 @@ def _devops(rules: _Rules, r: Received) -> tuple[int, Any]:
     if not _check(rules, auth, "devops: bad auth"):
         return 401, {"message": "unauthorized"}
     path, _, query = r.path.partition("?")
-    if r.method == "POST" and path.startswith(f"{root}/workitems/$"):
-        return _devops_create(rules, r, query)
-    if r.method == "POST" and path == f"{root}/wiql":
-        return _wiql(rules, r.body, query)
-    if r.method == "POST" and path.startswith(f"{root}/workItems/") and path.endswith("/comments"):
-        ok = (
-            isinstance(r.body, dict)
-            and isinstance(r.body.get("text"), str)
-            and "api-version=7.1" in query
-        )
-        if not _check(rules, ok, "devops: bad comment"):
-            return 400, {"message": "bad comment"}
-        return 200, {"id": 1, "text": r.body["text"]}
+    routes: dict[str, Callable[[], tuple[int, Any]]] = {
+        "create": lambda: _devops_create(rules, r, query),
+        "item": lambda: _devops_item(rules, r, path.rsplit("/", 1)[1], query),
+        "states": lambda: _devops_states(rules, path.removeprefix(f"{root}/workitemtypes/"), query),
+        "wiql": lambda: _wiql(rules, r.body, query),
+        "comment": lambda: _devops_comment(rules, r, query),
+    }
+    route = _devops_route(root, r.method, path)
+    if route:
+        return routes[route]()
     _check(rules, False, f"devops: unexpected {r.method} {r.path}")
     return 404, {"message": "not found"}
+
+
+def _devops_route(root: str, method: str, path: str) -> str:
+    """Which of the app's Azure DevOps calls a request is (``""``: none of them)."""
+    routes = (
+        ("create", method == "POST" and path.startswith(f"{root}/workitems/$")),
+        ("item", method in ("GET", "PATCH") and path.startswith(f"{root}/workitems/")),
+        ("states", method == "GET" and path.startswith(f"{root}/workitemtypes/")),
+        ("wiql", method == "POST" and path == f"{root}/wiql"),
+        (
+            "comment",
+            method == "POST"
+            and path.startswith(f"{root}/workItems/")
+            and path.endswith("/comments"),
+        ),
+    )
+    return next((name for name, hit in routes if hit), "")
+
+
+def _devops_comment(rules: _Rules, r: Received, query: str) -> tuple[int, Any]:
+    ok = isinstance(r.body, dict) and isinstance(r.body.get("text"), str)
+    if not _check(rules, ok and "api-version=7.1" in query, "devops: bad comment"):
+        return 400, {"message": "bad comment"}
+    return 200, {"id": 1, "text": r.body["text"]}
 
 
 def _devops_create(rules: _Rules, r: Received, query: str) -> tuple[int, Any]:
@@ -150,9 +188,46 @@ def _devops_create(rules: _Rules, r: Received, query: str) -> tuple[int, Any]:
     if not _check(rules, patch_ok, "devops: not a JSON Patch work item"):
         return 400, {"message": "bad patch"}
     rules.next_id += 1
-    fields = {op["path"].removeprefix("/fields/"): op["value"] for op in r.body}
+    kind = r.path.partition("?")[0].rsplit("/$", 1)[1]
+    first = DEVOPS_STATES.get(kind, (("New", "Proposed"),))[0][0]
+    fields = {"System.WorkItemType": kind, "System.State": first}
+    fields.update({op["path"].removeprefix("/fields/"): op["value"] for op in r.body})
     rules.work_items[rules.next_id] = fields
     return 200, {"id": rules.next_id, "rev": 1, "fields": fields}
+
+
+def _devops_item(rules: _Rules, r: Received, ref: str, query: str) -> tuple[int, Any]:
+    """``GET …/workitems/{id}?fields=…`` and ``PATCH …/workitems/{id}`` (JSON Patch of fields;
+    a state must be one of the type's)."""
+    item = rules.work_items.get(int(ref)) if ref.isdigit() else None
+    if not _check(rules, item is not None and "api-version=7.1" in query, f"devops: item {ref}"):
+        return 404, {"message": f"TF401232: Work item {ref} does not exist"}
+    assert item is not None
+    if r.method == "GET":
+        wanted = next((p[7:] for p in query.split("&") if p.startswith("fields=")), "")
+        names = wanted.split(",") if wanted else list(item)
+        return 200, {"id": int(ref), "fields": {n: item[n] for n in names if n in item}}
+    states = [name for name, _ in DEVOPS_STATES.get(item["System.WorkItemType"], ())]
+    patch_ok = (
+        r.headers.get("content-type", "").startswith("application/json-patch+json")
+        and isinstance(r.body, list)
+        and all({"op", "path", "value"} <= set(op) for op in r.body)
+        and all(op["path"] != "/fields/System.State" or op["value"] in states for op in r.body)
+    )
+    if not _check(rules, patch_ok, "devops: not a JSON Patch of known fields and states"):
+        return 400, {"message": "bad patch"}
+    item.update({op["path"].removeprefix("/fields/"): op["value"] for op in r.body})
+    return 200, {"id": int(ref), "fields": item}
+
+
+def _devops_states(rules: _Rules, kind_path: str, query: str) -> tuple[int, Any]:
+    """``GET …/workitemtypes/{type}/states``: the type's states with their categories."""
+    kind, _, rest = kind_path.partition("/")
+    ok = rest == "states" and kind in DEVOPS_STATES and "api-version=7.1" in query
+    if not _check(rules, ok, f"devops: unexpected states query for {kind!r}"):
+        return 404, {"message": "not found"}
+    value = [{"name": n, "color": "b2b2b2", "category": c} for n, c in DEVOPS_STATES[kind]]
+    return 200, {"count": len(value), "value": value}
 
 
 def _wiql(rules: _Rules, body: Any, query: str) -> tuple[int, Any]:
@@ -320,6 +395,17 @@ class Receivers:
             self._rules.incidents.clear()
             self._rules.work_items.clear()
             self._rules.idempotent.clear()
+
+    def change_ticket(self, service: str, ref: str, **fields: Any) -> None:
+        """Change a kept ticket as a person would (ServiceNow ``state="7"``, an Azure DevOps
+        ``System.State``): the app's next request finds it so."""
+        with self._rules.lock:
+            if service == "servicenow":
+                self._rules.incidents[ref].update(fields)
+            else:
+                self._rules.work_items[int(ref)].update(
+                    {k.replace("_", "."): v for k, v in fields.items()}
+                )
 
     def tickets(self, service: str) -> list[dict[str, Any]]:
         """The tickets a service keeps now (ServiceNow incidents, Azure DevOps work items)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import statistics
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,7 @@ from handlers.core.settings import Settings
 from handlers.pipeline import runtime as runtime_module
 from handlers.storage.keys import safe_key
 from tests.conftest import EVENTS, indexed_functions
-from tests.world import World
+from tests.world import World, fixed_after, p90
 
 Predicate = Callable[[Incident], bool]
 
@@ -179,6 +180,8 @@ def test_incidents_json_is_every_field_and_the_action_log(env: World) -> None:
         assert row["VaultName"] == incident.VaultName and row["Status"] == incident.Status
         assert [a["state"] for a in row["Actions"]] == [a.state for a in incident.actions]
         assert datetime.fromisoformat(row["FailedAt"]) == failed(incident)
+        took = fixed_after(incident)
+        assert row["ResolvedAfterSeconds"] == (None if took is None else pytest.approx(took))
     assert [r["FailedAt"] for r in rows] == sorted((r["FailedAt"] for r in rows), reverse=True)
 
 
@@ -280,6 +283,41 @@ def test_summary_numbers(env: World) -> None:
     }
 
 
+def test_summary_gives_retry_success_and_time_to_resolution_per_rule(env: World) -> None:
+    code, out, _ = run("summary", "--since", "20d", "--format", "json")
+    summary = json.loads(out)
+    chosen = [i for i in env.incidents if failed(i) >= env.now - timedelta(days=20)]
+    retries: dict[str, Counter[str]] = {}
+    for incident in chosen:
+        if incident.PlannedAction == "retry":
+            retries.setdefault(incident.Rule, Counter()).update(_retry_truth([incident]))
+    expected_rates = {
+        rule: {"succeeded": c["succeeded"], "failed": c["failed"]}
+        for rule, c in retries.items()
+        if c["succeeded"] + c["failed"]
+    }
+    assert code == 0 and expected_rates
+    assert {
+        r: {k: v[k] for k in ("succeeded", "failed")} for r, v in summary["retry_by_rule"].items()
+    } == expected_rates
+    for rate in summary["retry_by_rule"].values():
+        assert rate["success_rate"] == pytest.approx(
+            rate["succeeded"] / (rate["succeeded"] + rate["failed"])
+        )
+    times: dict[str, list[float]] = {}
+    for incident in chosen:
+        took = fixed_after(incident)
+        if took is not None:
+            times.setdefault(incident.Rule, []).append(took)
+    assert times, "the seeded world has retries and stops that fixed their incidents"
+    got = summary["time_to_resolution"]
+    assert set(got) == set(times)
+    for rule, seconds in times.items():
+        assert got[rule]["resolved"] == len(seconds)
+        assert got[rule]["median_seconds"] == pytest.approx(statistics.median(seconds))
+        assert got[rule]["p90_seconds"] == pytest.approx(p90(seconds))
+
+
 def test_summary_text_says_the_same(env: World) -> None:
     code, out, _ = run("summary")
     retry = _retry_truth(env.incidents)
@@ -289,6 +327,8 @@ def test_summary_text_says_the_same(env: World) -> None:
     assert (
         f"retry success {rate:.0%}: {retry['succeeded']} succeeded, {retry['failed']} failed" in out
     )
+    assert "retry success per rule" in out and "time to resolution per rule" in out
+    assert "copy-to-vault-timed-out" in out.split("time to resolution per rule")[1]
 
 
 # -- the HTTP API ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import statistics
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -16,13 +17,13 @@ import pytest
 
 from handlers.audit import health
 from handlers.audit.query import failed_at
-from handlers.audit.summary import retry_result
 from handlers.cli.main import EXIT_OK, main
+from handlers.core.history import NIGHT_SHIFT
 from handlers.core.incident import IncidentStatus
+from handlers.core.results import retry_result
 from handlers.digest import render
 from handlers.digest.content import (
     HISTORY,
-    NIGHT_SHIFT,
     Digest,
     Fix,
     compose,
@@ -33,7 +34,17 @@ from handlers.pipeline.runtime import Runtime
 from handlers.storage.digests import DigestState
 from sandbox.receivers import Receivers
 from sandbox.simulator import AzureSimulator
-from tests.world import AGENT, STORAGE_TIMEOUT, World, deliver, drain, incident_of, scene
+from tests.world import (
+    AGENT,
+    STORAGE_TIMEOUT,
+    World,
+    deliver,
+    drain,
+    fixed_after,
+    incident_of,
+    p90,
+    scene,
+)
 
 CHANNELS = ("teams", "slack", "webhook")
 
@@ -140,13 +151,36 @@ def test_retry_success_per_rule_is_the_audits_over_the_last_week(
     assert expected and {r.rule: (r.succeeded, r.failed) for r in digest.retry} == expected
 
 
+def test_time_to_resolution_per_rule_is_over_the_last_week(seeded: tuple[World, Any]) -> None:
+    world, digest = seeded
+    times: dict[str, list[float]] = {}
+    for i in world.incidents:
+        took = fixed_after(i)
+        if took is not None and digest.until - HISTORY <= failed_at(i) < digest.until:
+            times.setdefault(i.Rule, []).append(took)
+    assert times and {r.rule for r in digest.resolution} == set(times)
+    for r in digest.resolution:
+        assert r.resolved == len(times[r.rule])
+        assert r.median.total_seconds() == pytest.approx(statistics.median(times[r.rule]))
+        assert r.p90.total_seconds() == pytest.approx(p90(times[r.rule]))
+    medians = [r.median for r in digest.resolution]
+    assert medians == sorted(medians, reverse=True)  # the slowest first
+    shared = digest.as_json()["timeToResolution"]
+    assert [(t["rule"], t["resolved"]) for t in shared] == [
+        (r.rule, r.resolved) for r in digest.resolution
+    ]
+    assert render.webhook_body(digest)["digest"]["timeToResolution"] == shared
+
+
 def test_the_digest_reads_as_text_and_in_each_channels_shape(seeded: tuple[World, Any]) -> None:
     _, digest = seeded
     text = render.text(digest)
     assert text.startswith(f"Backup digest {digest.day}, since ")
     titles = ("Failed since the last digest:", "Fixed automatically:", "Waits for a person:")
-    for title in (*titles, "Retry success per rule"):
+    for title in (*titles, "Retry success per rule", "Time to resolution per rule"):
         assert f"\n{title}" in text
+    slowest = digest.resolution[0]
+    assert f"{slowest.rule}: median " in text and f"({slowest.resolved} fixed)" in text
     card = render.teams_card(digest)["attachments"][0]["content"]
     blocks = [b["text"] for b in card["body"]]
     rule = digest.failed[0].rule

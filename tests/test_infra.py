@@ -249,6 +249,9 @@ def test_identity_connection_settings() -> None:
         ("sweepMaxArmCalls", "SWEEP_MAX_ARM_CALLS", None),
         ("digestSchedule", "DIGEST_SCHEDULE", None),
         ("digestEnabled", "DIGEST_ENABLED", {"true": "true", "false": "false"}),
+        ("retryLearnFailedNights", "RETRY_LEARN_FAILED_NIGHTS", None),
+        ("retryLearnWindowNights", "RETRY_LEARN_WINDOW_NIGHTS", None),
+        ("ticketReopenDays", "TICKET_REOPEN_DAYS", None),
     ],
 )
 def test_bicep_defaults_match_the_app_defaults(

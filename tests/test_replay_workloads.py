@@ -242,7 +242,14 @@ def assert_job_state(state: JobState, job: dict[str, Any]) -> None:
     assert state.operation == props["operation"]
     assert state.entity == props["entityFriendlyName"]
     assert (state.container, state.vm) == ("", ("", ""))
-    assert state.codes == tuple(str(e["errorCode"]) for e in props.get("errorDetails", []))
+    # Each entry's number and, for SQL and HANA, its name (``errorTitle``), as the edge parser
+    # takes them: a throttle is recognised by its name (``CloudDosAbsoluteLimitReached``).
+    assert state.codes == tuple(
+        str(code)
+        for e in props.get("errorDetails", [])
+        for code in (e["errorCode"], e.get("errorTitle"))
+        if code not in (None, "")
+    )
     assert state.start_time == optional_time(props, "startTime")
     assert state.end_time == optional_time(props, "endTime")
 
@@ -292,8 +299,8 @@ def read_details(clients: AzureClients, replay: Replay, name: str) -> tuple[Any,
 
 def test_failed_sql_job_details(clients: AzureClients, replay: Replay) -> None:
     """Microsoft's failed SQL job, read as the alert path and the watcher read it: ``job_state``
-    has its status, operation and numeric code; ``parse_job`` on ``as_dict()`` and ``parse`` of
-    the watcher's CloudEvent take it whole: workload ``sql``, the entity
+    has its status, operation, numeric code and the code's name; ``parse_job`` on ``as_dict()``
+    and ``parse`` of the watcher's CloudEvent take it whole: workload ``sql``, the entity
     ``MSSQLSERVER/msDB [sqlserver-0.contoso.com]``, backup type ``Full``, error 510008 as text
     with its title (both are the failure's codes), message and recommendation, ``Cancellable``,
     7-digit times to the microsecond."""
@@ -301,7 +308,10 @@ def test_failed_sql_job_details(clients: AzureClients, replay: Replay) -> None:
 
     state = job_state(sdk_job)
     assert_job_state(state, job)
-    assert (state.status, state.codes) == ("Failed", ("510008",))
+    assert (state.status, state.codes) == (
+        "Failed",
+        ("510008", "OperationCancelledBecauseConflictingOperationRunningUserError"),
+    )
     failure = parse_job(sdk_job.as_dict(), Source.ALERT, "alert-1")
     assert_failure(failure, job)
     title = "OperationCancelledBecauseConflictingOperationRunningUserError"

@@ -4,6 +4,7 @@ draws agrees with the incident table on the same page (and with what the seed wr
 from __future__ import annotations
 
 import re
+import statistics
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from handlers.audit.query import IncidentQuery, select
 from handlers.audit.report import report_html
 from handlers.audit.summary import open_tickets
 from tests.chromium import Page, chromium, load
-from tests.world import World
+from tests.world import World, p90
 
 #: What the page shows, read in the browser: chart marks per panel, headline numbers, and the
 #: incident table (each row's data attributes plus its cells by column title).
@@ -38,7 +39,9 @@ READ_PAGE = """() => {
     return {...tr.dataset, cells};
   });
   const legend = Array.from(document.querySelectorAll(".legend li")).map((li) => li.textContent);
-  return {charts, kpis, rows, legend};
+  const perRule = Array.from(document.querySelectorAll("table.per-rule tbody tr")).map(
+    (tr) => ({...tr.dataset}));
+  return {charts, kpis, rows, legend, perRule};
 }"""
 
 
@@ -118,6 +121,30 @@ def test_every_number_in_the_page_matches_its_table(shown: Page, world: World) -
     assert {k: v for k, v in charts["retries"] if v} == dict(retries)
     rate = retries["succeeded"] / (retries["succeeded"] + retries["failed"])
     assert kpis["retry-success"] == f"{rate:.0%}"
+
+
+def test_retry_success_and_time_to_resolution_per_rule_match_the_table(shown: Page) -> None:
+    page: dict[str, Any] = shown.page.evaluate(READ_PAGE)
+    retries: dict[str, Counter[str]] = {}
+    times: dict[str, list[float]] = {}
+    for row in page["rows"]:
+        if row["retry"] in ("succeeded", "failed"):
+            retries.setdefault(row["rule"], Counter())[row["retry"]] += 1
+        if row["ttr"]:
+            times.setdefault(row["rule"], []).append(float(row["ttr"]))
+    shown_rules = {r["rule"]: r for r in page["perRule"]}
+    assert times and set(shown_rules) == set(retries) | set(times)
+    for rule, counts in retries.items():
+        assert (shown_rules[rule]["succeeded"], shown_rules[rule]["failed"]) == (
+            str(counts["succeeded"]),
+            str(counts["failed"]),
+        )
+    for rule, seconds in times.items():
+        shown_rule = shown_rules[rule]
+        assert shown_rule["resolved"] == str(len(seconds))
+        # The rows carry whole seconds; the median of two of them may fall on a half.
+        assert abs(float(shown_rule["median"]) - statistics.median(seconds)) <= 1
+        assert float(shown_rule["p90"]) == p90(seconds)
 
 
 def test_the_filter_box_and_the_bars_filter_the_table(shown: Page) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from handlers.actions import retry as retry_module
 from handlers.actions.retry_messages import MessageKind, RetryMessage
 from handlers.core.incident import IncidentStatus
 from handlers.intake.retry_queue import run_retry
@@ -27,7 +26,7 @@ WINDOW = timedelta(minutes=60)
 
 
 class _Clock:
-    """The retry action's ``datetime.now``, moved by the test."""
+    """The runtime's clock (what the retry action reads as now), moved by the test."""
 
     def __init__(self) -> None:
         seconds = WINDOW.total_seconds()
@@ -41,29 +40,20 @@ class _Clock:
             offset * WINDOW
         )
 
-    def datetime_class(self) -> type[datetime]:
-        clock = self
-
-        class Simulated(datetime):
-            @classmethod
-            def now(cls, tz: Any = None) -> Any:  # type: ignore[override]
-                return clock.now if tz is not None else clock.now.replace(tzinfo=None)
-
-        return Simulated
+    def __call__(self) -> datetime:
+        return self.now
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
-    clock = _Clock()
-    monkeypatch.setattr(retry_module, "datetime", clock.datetime_class())
-    return clock
+def clock() -> _Clock:
+    return _Clock()
 
 
-def _staggered(live: Runtime, limit: int = 2) -> Runtime:
+def _staggered(live: Runtime, clock: _Clock, limit: int = 2) -> Runtime:
     settings = dataclasses.replace(
         live.settings, retry_stagger_limit=limit, retry_stagger_minutes=60
     )
-    return Runtime.from_settings(settings, FAST_CLIENTS)
+    return dataclasses.replace(Runtime.from_settings(settings, FAST_CLIENTS), clock=clock)
 
 
 class _Queue:
@@ -94,7 +84,7 @@ def _key(moment: datetime) -> str:
 def test_a_full_window_reserves_the_next_slots_and_each_retry_waits_once(
     live: Runtime, sim: AzureSimulator, clock: _Clock
 ) -> None:
-    staggered = _staggered(live)
+    staggered = _staggered(live, clock)
     queue = _Queue(staggered)
     scenes = [scene(sim, STORAGE_TIMEOUT, vm_name=f"vm-{i}") for i in range(5)]
     for s in scenes:
@@ -127,7 +117,7 @@ def test_a_full_window_reserves_the_next_slots_and_each_retry_waits_once(
 def test_a_reserved_retry_is_verified_again_when_its_window_comes(
     live: Runtime, sim: AzureSimulator, clock: _Clock
 ) -> None:
-    staggered = _staggered(live, limit=1)
+    staggered = _staggered(live, clock, limit=1)
     queue = _Queue(staggered)
     first, second = (scene(sim, STORAGE_TIMEOUT, vm_name=f"vm-{i}") for i in range(2))
     for s in (first, second):
@@ -149,7 +139,7 @@ def test_a_reserved_retry_is_verified_again_when_its_window_comes(
 def test_a_message_early_for_its_slot_waits_again_and_a_late_one_takes_a_new_slot(
     live: Runtime, sim: AzureSimulator, clock: _Clock
 ) -> None:
-    staggered = _staggered(live, limit=1)
+    staggered = _staggered(live, clock, limit=1)
     queue = _Queue(staggered)
     for s in (scene(sim, STORAGE_TIMEOUT, vm_name=f"vm-{i}") for i in range(2)):
         deliver(staggered, s.event())

@@ -45,6 +45,12 @@ def test_values_are_parsed() -> None:
     assert s.in_scope("B") and not s.in_scope("c")
 
 
+def test_retry_learning_and_ticket_reopening_can_be_switched_off() -> None:
+    s = Settings.from_env({"RETRY_LEARN_FAILED_NIGHTS": "0", "TICKET_REOPEN_DAYS": "0"})
+    assert (s.retry_learn_failed_nights, s.retry_learn_window_nights) == (0, 4)
+    assert s.ticket_reopen_days == 0
+
+
 def test_identity_based_storage_needs_no_connection_string() -> None:
     s = Settings.from_env(
         {"AzureWebJobsStorage__tableServiceUri": "https://acct.table.core.windows.net"}
@@ -64,6 +70,13 @@ def test_identity_based_storage_needs_no_connection_string() -> None:
             {"SERVICENOW_INSTANCE_URL": "http://example.com"},
             "SERVICENOW_INSTANCE_URL: must be an https",
         ),
+        (
+            {"RETRY_LEARN_FAILED_NIGHTS": "5"},
+            "RETRY_LEARN_FAILED_NIGHTS=5 is more than RETRY_LEARN_WINDOW_NIGHTS=4",
+        ),
+        ({"RETRY_LEARN_WINDOW_NIGHTS": "15"}, "RETRY_LEARN_WINDOW_NIGHTS='15': must be 1 to 14"),
+        ({"RETRY_LEARN_WINDOW_NIGHTS": "0"}, "RETRY_LEARN_WINDOW_NIGHTS='0': must be 1 to 14"),
+        ({"TICKET_REOPEN_DAYS": "91"}, "TICKET_REOPEN_DAYS='91': must be 0 to 90"),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:

@@ -280,6 +280,26 @@ def log_of(incident: Incident) -> list[tuple[str, str]]:
     return [(a.action, a.state) for a in incident.actions]
 
 
+# -- what the audit tests expect, computed from the log (never by the code under test) -------
+
+
+def fixed_after(incident: Incident) -> float | None:
+    """Seconds from when a resolved incident was first seen to the first retry or stop
+    protection step of its log that succeeded; None when nothing of the kind resolved it."""
+    if incident.Status != IncidentStatus.RESOLVED:
+        return None
+    for entry in incident.actions:
+        if entry.action in ("retry", "stop_protection") and entry.state == "succeeded":
+            return max((datetime.fromisoformat(entry.at) - incident.FirstSeen).total_seconds(), 0)
+    return None
+
+
+def p90(values: list[float]) -> float:
+    """The 90th percentile by nearest rank: of n values sorted, the ⌈0.9 n⌉-th."""
+    ordered = sorted(values)
+    return ordered[(9 * len(ordered) + 9) // 10 - 1]
+
+
 # -- raw HTTP to the simulator (for tests of the shapes it serves) ---------------------------
 
 #: The Backup API version the raw requests name.

@@ -23,9 +23,8 @@ def await_healing(ctx: ActionContext) -> None:
     """Record a failure the service heals itself; a ticket if it came back within ``hours``."""
     incident = ctx.incident()
     hours = ctx.params(NAME)["hours"]
-    failed = incident.JobEndTime or incident.JobStartTime or incident.FirstSeen
     earlier = ctx.services.storage.incidents.of_same_item_and_rule(
-        incident, failed - timedelta(hours=hours)
+        incident, incident.failed_at - timedelta(hours=hours)
     )
     if not earlier:
         waiting = f"the service repairs this itself; a ticket if it fails again within {hours} h"

@@ -32,6 +32,8 @@ class Services(Protocol):
     settings: Settings
     storage: Storage
     clients: AzureClients
+    #: The time as actions see it (UTC; tests move it).
+    clock: Callable[[], datetime]
 
     @property
     def tickets(self) -> TicketDesk: ...
@@ -64,6 +66,10 @@ class ActionContext:
     def settings(self) -> Settings:
         return self.services.settings
 
+    def now(self) -> datetime:
+        """The time now, from the runtime's clock."""
+        return self.services.clock()
+
     def params(self, action_name: str) -> dict[str, Any]:
         """The action's parameters as the rule gave them (recorded on the incident), completed
         with the defaults the action declares."""
@@ -78,6 +84,10 @@ class ActionContext:
             vm = incident.Workload == Workload.VM
             self._api = self.resolve_item() if vm else self.resolve_workload_item(incident)
         return self._api
+
+    def resolve_item_now(self) -> None:
+        """Resolve the incident's item before anything is keyed by it (see :attr:`api`)."""
+        self.api  # noqa: B018 - the property resolves and records the item once
 
     def resolve_workload_item(self, incident: Incident) -> WorkloadItemApi:
         """The protected database or share of a workload incident.
@@ -201,12 +211,13 @@ class ActionContext:
         The caller logs the returned state with ``summary`` as its detail: that is how a
         redelivery recognises a message already sent.
 
-        :returns: the result, and ``opened``, ``appended`` or ``noted`` (``""`` when the log
-            already said it, on a redelivery).
+        :returns: the result, and ``opened``, ``reopened`` (the item and rule's resolved
+            ticket), ``appended`` or ``noted`` (``""`` when the log already said it, on a
+            redelivery).
         """
         incident = self.incident()
         ticketing = [a for a in incident.actions if a.action == "ticket"]
-        told = [a for a in ticketing if a.state in ("opened", "appended", "noted")]
+        told = [a for a in ticketing if a.state in ("opened", "reopened", "appended", "noted")]
         if any(a.detail == summary[:MAX_DETAIL] for a in told):
             from handlers.actions.desk import TicketResult
 
@@ -225,7 +236,7 @@ class ActionContext:
         )
         for error in result.errors:
             self.log("ticket", "failed", error, ref=result.ticket_id)
-        state = "opened" if result.created else "appended"
+        state = "opened" if result.created else "reopened" if result.reopened else "appended"
         said = any(a.state == state and a.ref == result.ticket_id for a in ticketing)
         return result, "" if said else state
 
@@ -236,7 +247,7 @@ class ActionContext:
         if not state:  # a redelivery: the ticket was opened or appended to already
             return self.log("ticket", "checked", reason, ref=result.ticket_id, status=escalated)
         incident = self.log("ticket", state, reason, ref=result.ticket_id, status=escalated)
-        self.notify("ticket_opened", reason, incident)
+        self.notify("ticket_reopened" if state == "reopened" else "ticket_opened", reason, incident)
         return incident
 
     def failure_unconfirmed(self, action_name: str, attempt: int = 0) -> bool:

@@ -1,6 +1,7 @@
 """The ticket desk: one open ticket per protected item and rule, in the ``tickets`` table
 (:class:`~handlers.storage.tickets.TicketStore`) and every configured sink. A repeat failure
-appends an occurrence to the open ticket.
+appends an occurrence to the open ticket; one that comes back within ``TICKET_REOPEN_DAYS``
+after the item and rule's ticket was resolved reopens that ticket instead of opening another.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from handlers.outbound.http import SinkError
 from handlers.outbound.sinks import TicketContent, TicketSink
 from handlers.storage import RetryLaterError
 from handlers.storage.keys import safe_key
-from handlers.storage.tickets import TicketStatus, TicketStore
+from handlers.storage.tickets import TicketStatus, TicketStore, resolved_at
 
 MAX_BODY = 16_000
 #: How long a sink's opening is presumed in flight; an older one was left by a crash.
@@ -63,6 +64,33 @@ def _abandoned(holder: dict[str, str], incident: Incident) -> bool:
     return holder["by"] == incident.IncidentId or datetime.now(UTC) - started > OPENING_LEASE
 
 
+def _reopening(incident: Incident) -> Callable[[dict[str, Any]], bool]:
+    """A row change that reopens a resolved ticket for ``incident`` (nothing for an open one)."""
+
+    def reopen(row: dict[str, Any]) -> bool:
+        if row["Status"] != TicketStatus.RESOLVED:
+            return False
+        now = datetime.now(UTC)
+        row.update(Status=TicketStatus.OPEN, ReopenedBy=incident.IncidentId, ReopenedAt=now)
+        row.update(Reopens=int(row.get("Reopens") or 0) + 1, UpdatedAt=now)
+        return True
+
+    return reopen
+
+
+def _reopened_in(sink: str, reopens: int) -> Callable[[dict[str, Any]], bool]:
+    """A row change noting that ``sink`` took the ticket's reopening number ``reopens``."""
+
+    def note(row: dict[str, Any]) -> bool:
+        done = json.loads(row.get("ReopenedIn") or "{}")
+        if done.get(sink, 0) >= reopens:
+            return False
+        row["ReopenedIn"] = json.dumps({**done, sink: reopens})
+        return True
+
+    return note
+
+
 @dataclass
 class TicketResult:
     """What happened to the ticket for one incident."""
@@ -71,6 +99,8 @@ class TicketResult:
     created: bool
     refs: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: This incident's failure reopened the (resolved) ticket.
+    reopened: bool = False
 
 
 def ticket_partition(incident: Incident) -> str:
@@ -124,10 +154,17 @@ class TicketDesk:
     without a ref is never skipped silently: it is opened again, or its error is returned.
     """
 
-    def __init__(self, store: TicketStore, sinks: list[TicketSink], language: str) -> None:
+    def __init__(
+        self,
+        store: TicketStore,
+        sinks: list[TicketSink],
+        language: str,
+        reopen_within: timedelta = timedelta(0),
+    ) -> None:
         self._store = store
         self._sinks = sinks
         self._language = language
+        self._reopen_within = reopen_within
 
     def open_or_append(
         self,
@@ -145,16 +182,18 @@ class TicketDesk:
             is still opening it in a sink; nothing of this occurrence was lost (deliver again).
         """
         pk = ticket_partition(incident)
-        ticket_id = self._store.open_ticket_id(pk, incident.IncidentId)
+        ticket_id = self._store.open_ticket_id(pk, self._reopenable(pk) or incident.IncidentId)
         content = ticket_content(incident, summary, self._language, ticket_id)
         fresh = self._store.create(self._new_row(pk, incident, content))
         result = TicketResult(ticket_id, created=ticket_id == incident.IncidentId)
         report = on_sent or (lambda _sink, _ref: None)
         opened = self._open_everywhere(pk, incident, content, result, report, look_up=not fresh)
+        if not result.created:
+            opened |= self._reopen(pk, incident, content, result, report=report, opened=opened)
         if result.created or not self._add_occurrence(pk, ticket_id, incident):
             return result
         code = incident.ErrorCodes or "no code"
-        note = f"Occurred again: backup job {incident.JobId} failed ({code})."
+        note = f"Occurred again: backup job {incident.JobId} failed ({code}). {summary}"
         for sink in self._sinks:
             ref = result.refs.get(sink.name)
             if ref and sink.name not in sent | opened:
@@ -164,6 +203,67 @@ class TicketDesk:
                 except SinkError as error:
                     result.errors.append(str(error))
         return result
+
+    def _reopenable(self, pk: str) -> str:
+        """The ticket of ``pk`` resolved within the reopen window, if any (``""``): the one a
+        failure that comes back makes the open ticket again."""
+        if self._reopen_within <= timedelta(0):
+            return ""
+        row = self._store.last_resolved(pk)
+        if row is None or datetime.now(UTC) - resolved_at(row) > self._reopen_within:
+            return ""
+        return str(row["TicketId"])
+
+    def _reopen(
+        self,
+        pk: str,
+        incident: Incident,
+        content: TicketContent,
+        result: TicketResult,
+        *,
+        report: Callable[[str, str], None],
+        opened: set[str],
+    ) -> set[str]:
+        """Reopen the ticket when it is resolved (the open pointer names it again: see
+        :meth:`_reopenable`), and make sure every sink has been told of its latest reopening;
+        returns the sinks asked now (one that refused is not sent the occurrence as well: its
+        error is returned, and the next delivery for the ticket asks it again).
+
+        The row counts its reopenings (``Reopens``) and, per sink, the last one the sink took
+        (``ReopenedIn``), so a reopening interrupted by a crash is finished by the next
+        delivery for this item and rule, whichever incident it is, and never repeated.
+        """
+        row = self._store.get(pk, content.ticket_id)
+        if row["Status"] == TicketStatus.RESOLVED:
+            if self._store.open_pointer(pk) != content.ticket_id:
+                return set()  # resolved after this delivery found it open: nothing to reopen
+            row = self._store.update(pk, content.ticket_id, _reopening(incident))
+        reopens = int(row.get("Reopens") or 0)
+        if not reopens:
+            return set()
+        result.reopened = row.get("ReopenedBy") == incident.IncidentId
+        done = json.loads(row.get("ReopenedIn") or "{}")
+        code = incident.ErrorCodes or "no code"
+        note = (
+            f"Reopened: backup job {incident.JobId} failed again ({code}) after the ticket was "
+            f"resolved. {content.summary}"
+        )
+        told = set()
+        for sink in self._sinks:
+            ref = result.refs.get(sink.name)
+            if not ref or done.get(sink.name, 0) >= reopens:
+                continue
+            if sink.name not in opened:  # a sink that has just opened the ticket is not behind
+                told.add(sink.name)
+                try:
+                    sink.reopen(ref, content, note)
+                except SinkError as error:
+                    result.errors.append(str(error))
+                    self._store_ref(pk, content.ticket_id, sink.name, "", str(error))  # health
+                    continue
+                report(sink.name, ref)
+            self._store.update(pk, content.ticket_id, _reopened_in(sink.name, reopens))
+        return told
 
     def _new_row(self, pk: str, incident: Incident, content: TicketContent) -> dict[str, Any]:
         now = datetime.now(UTC)
@@ -295,11 +395,12 @@ class TicketDesk:
         ticket_id = self._store.close_pointer(pk)
         if not ticket_id:
             return ""
+        now = datetime.now(UTC)
         try:
             row = self._store.update(
                 pk,
                 ticket_id,
-                lambda r: r.update(Status=TicketStatus.RESOLVED, UpdatedAt=datetime.now(UTC)),
+                lambda r: r.update(Status=TicketStatus.RESOLVED, UpdatedAt=now, ResolvedAt=now),
             )
         except ResourceNotFoundError:
             return ""

@@ -1,18 +1,26 @@
 """The ``retry`` action: a delayed, capped, staggered on-demand backup, and its follow-up.
 
-1. ``respond()`` schedules: a message on the retry queue, visible after the rule's delay.
+1. ``respond()`` schedules: a message on the retry queue, visible after the rule's delay;
+   unless retries of the same item and rule did not help on enough recent nights
+   (:mod:`~handlers.actions.retry_learning`): then the retry is withheld and a person gets
+   the evidence. A failure that is Azure's daily limit of operations (``CloudDos…``) is
+   retried on the next UTC day at the earliest.
 2. The queue trigger hands each message to :func:`handle_message`, which re-verifies and
    starts the backup, within the guard rails:
    - the job still failed, and the VM still exists (a gone VM goes to ``stop_protection``);
+   - the history still does not say to withhold it (earlier nights' retries may have ended);
    - no newer successful backup (→ resolved) and no backup running (→ checked again later);
    - attempts per item per UTC day ≤ the rule's, ``RETRY_DAILY_CAP`` and Azure's limit of 9
      (:mod:`~handlers.actions.retry_limits`) — exhausted → ticket;
    - at most ``RETRY_STAGGER_LIMIT`` retries per vault start in one ``RETRY_STAGGER_MINUTES``
      window — the rest reserve a slot in the first later window that has one and wait for it
      (one message, however long the queue of retries in the vault), where everything above is
-     verified again before the backup starts.
+     verified again before the backup starts;
+   - Azure refusing the backup for its daily limit defers the same attempt to the next UTC
+     day (one message; the attempt is counted on that day, never as a failure).
 3. A follow-up message reads the job the retry started: success resolves the incident (and
-   its ticket); failure counts as a failed attempt.
+   its ticket); failure counts as a failed attempt (unless it was Azure's daily limit: then
+   as above).
 
 Every step is in the incident's action log, so a redelivered message never starts a second
 backup for the same attempt. A message dequeued too often (poison) becomes a ticket.
@@ -25,12 +33,17 @@ from datetime import UTC, datetime, timedelta
 
 from handlers.actions.context import ActionContext, Services
 from handlers.actions.registry import ACTIONS, register
+from handlers.actions.retry_learning import withhold
 from handlers.actions.retry_limits import (
     RESERVE_HORIZON,
     daily_attempts_allowed,
+    day_key,
+    day_start,
+    next_day,
     reserve_start_slot,
     stagger_window,
     take_daily_attempt,
+    throttled,
     window_key,
 )
 from handlers.actions.retry_messages import MessageKind, RetryMessage, enqueue
@@ -46,6 +59,13 @@ POISON_AFTER = 4
 #: Follow-up checks of a running job before giving up on following it.
 MAX_FOLLOW_UPS = 12
 IN_PROGRESS_CODE = "usererrorbackupoperationinprogress"
+#: The log state of an attempt deferred to the next UTC day by Azure's daily limit; the
+#: attempt starts afresh after it.
+THROTTLED = "throttled"
+#: UTC days in a row an incident's retry waits for Azure's daily limit before a person is
+#: asked (the limit may be counted over a rolling 24 hours, or something else keeps using
+#: the item's operations up).
+MAX_THROTTLED_DAYS = 3
 #: How far before its own trigger record a retry looks for the backup it started.
 CLOCK_SKEW = timedelta(minutes=5)
 NO_AD_HOC_LOG = (
@@ -116,12 +136,25 @@ def _take(ctx: ActionContext, message: RetryMessage, queue_message_id: str) -> b
 @register(NAME, parameters=PARAMETERS)
 def schedule_retry(ctx: ActionContext, attempt: int = 1) -> None:
     """Start an on-demand backup after the rule's delay, re-verified, capped and staggered."""
-    delay = _delay(ctx)
-    first = RetryMessage(MessageKind.RETRY, ctx.pk, ctx.rk, attempt)
+    if attempt == 1 and withhold(ctx, attempt):
+        return
+    delay, day = _delay(ctx), ""
+    if attempt == 1 and throttled(ctx.incident().ErrorCodes.split(",")):
+        # The failure is Azure's daily limit itself: nothing can start before the next UTC day.
+        now = ctx.now()
+        due = max(now + delay, next_day(now))
+        delay, day = due - now, day_key(due)
+    first = RetryMessage(MessageKind.RETRY, ctx.pk, ctx.rk, attempt, day=day)
     scheduled = f"on-demand backup in {_minutes(delay)}"
+    if day:
+        scheduled += f" (Azure's daily limit was reached: not before {_day(day)} UTC)"
     remediating = IncidentStatus.REMEDIATING
     if _send(ctx, first, delay, state="scheduled", detail=scheduled, status=remediating):
         ctx.notify("retry_scheduled", f"Backup retry {attempt} scheduled in {_minutes(delay)}.")
+
+
+def _day(key: str) -> str:
+    return f"{key[:4]}-{key[4:6]}-{key[6:]}"
 
 
 def handle_message(
@@ -186,18 +219,50 @@ def _attempt_log(incident: Incident, attempt: int) -> list[ActionEntry]:
     return [a for a in incident.actions if a.action == NAME and a.attempt == attempt]
 
 
+def _since_throttle(log: list[ActionEntry]) -> list[ActionEntry]:
+    """An attempt's log since Azure's daily limit last deferred it (its new day starts it
+    afresh: the backup refused then was never started)."""
+    marks = [n for n, entry in enumerate(log) if entry.state == THROTTLED]
+    return log[marks[-1] + 1 :] if marks else log
+
+
+def _settled(
+    ctx: ActionContext, message: RetryMessage, log: list[ActionEntry], started: ActionEntry | None
+) -> bool:
+    """Whether this message is to start no backup now, checked in this order: it has handed
+    over to the next message already (a redelivery), the attempt is under way, the Backup API
+    does not confirm the failure, nothing is to be retried (gone, urgent, no such backup),
+    history withholds the retry, the backup of a run that died is found, or it came before
+    the UTC day Azure's daily limit put it off to (it waits again). Each acts as it says."""
+    incident, attempt = ctx.incident(), message.attempt
+    return (
+        message.successor_id in incident.retry_messages
+        or any(a.state == "triggered" for a in log)
+        or ctx.failure_unconfirmed(NAME, attempt)
+        or _redirected(ctx, incident, attempt)
+        or (started is None and withhold(ctx, attempt))
+        or (started is not None and _found_own_backup(ctx, message, started))
+        or _before_its_day(ctx, message)
+    )
+
+
+def _before_its_day(ctx: ActionContext, message: RetryMessage) -> bool:
+    """A message put off to a UTC day that has not begun (clocks differ, the sandbox shortens
+    delays) waits for it again."""
+    now = ctx.now()
+    if not message.day or day_key(now) >= message.day:
+        return False
+    why = f"Azure's daily limit: not before {_day(message.day)} UTC"
+    _later(ctx, message, day_start(message.day) - now, why)
+    return True
+
+
 def _attempt(ctx: ActionContext, message: RetryMessage) -> None:
     incident = ctx.incident()
     attempt = message.attempt
-    log = _attempt_log(incident, attempt)
-    if any(a.state == "triggered" for a in log):
-        return  # a message of an attempt already under way
-    if ctx.failure_unconfirmed(NAME, attempt):
-        return
-    if _redirected(ctx, incident, attempt):
-        return
+    log = _since_throttle(_attempt_log(incident, attempt))
     started = next((a for a in log if a.state == "started"), None)
-    if started is not None and _found_own_backup(ctx, message, started):
+    if _settled(ctx, message, log, started):
         return
     done, running = _newer_jobs(ctx, incident)
     if done:
@@ -227,7 +292,7 @@ def _found_own_backup(ctx: ActionContext, message: RetryMessage, started: Action
         return True
     found = f"on-demand backup {ours.job_id} found after a restart"
     ctx.log(NAME, "triggered", found, attempt=message.attempt, ref=ours.job_id)
-    _conclude(ctx, message.attempt, ours)
+    _conclude(ctx, message, ours)
     return True
 
 
@@ -269,7 +334,7 @@ def _start(
     """Start the backup within the limits; ``counted`` when an earlier run of this attempt
     already took the day's attempt, ``slotted`` when it also holds the current start slot (it
     died before the trigger reached Azure)."""
-    now = datetime.now(UTC)
+    now = ctx.now()
     storage, settings = ctx.services.storage, ctx.settings
     if not slotted:
         held = _slot_held(ctx, message, now)
@@ -301,6 +366,9 @@ def _start(
     try:
         operation = ctx.api.trigger_backup(settings.recovery_point_expiry_days)
     except AzureCallError as error:
+        if throttled([error.code]):
+            _next_utc_day(ctx, message, now, f"Azure refused the backup ({error.code})")
+            return
         if error.code.lower() != IN_PROGRESS_CODE:
             raise
         _later(ctx, message, _delay(ctx), "another backup is in progress")
@@ -312,7 +380,7 @@ def _start(
 def _record_trigger(ctx: ActionContext, message: RetryMessage, operation: str, job_id: str) -> None:
     ref = job_id or "job not known yet"
     follow_up = message.next(
-        MessageKind.FOLLOW_UP, operation=operation, job=job_id, checks=0, slot=""
+        MessageKind.FOLLOW_UP, operation=operation, job=job_id, checks=0, slot="", day=""
     )
     delay = timedelta(minutes=ctx.settings.follow_up_minutes)
     detail = f"on-demand backup started ({ref})"
@@ -333,7 +401,7 @@ def _started_job(ctx: ActionContext, message: RetryMessage) -> str:
     started = next(
         (a for a in _attempt_log(ctx.incident(), message.attempt) if a.state == "started"), None
     )
-    ours = _job_since(ctx, datetime.fromisoformat(started.at) if started else datetime.now(UTC))
+    ours = _job_since(ctx, datetime.fromisoformat(started.at) if started else ctx.now())
     return ours.job_id if ours else ""
 
 
@@ -349,11 +417,38 @@ def _follow_up(ctx: ActionContext, message: RetryMessage) -> None:
         detail = f"backup {job_id or '(unknown)'} still running"
         _send(ctx, again, delay, state="deferred", detail=detail)
         return
-    _conclude(ctx, message.attempt, job)
+    _conclude(ctx, message, job)
 
 
-def _conclude(ctx: ActionContext, attempt: int, job: JobState) -> None:
+def _next_utc_day(
+    ctx: ActionContext, message: RetryMessage, now: datetime, why: str, ref: str = ""
+) -> None:
+    """Azure's daily limit of operations for the item was reached: run the same attempt again
+    on the next UTC day (counted on that day, never as a failed attempt), unless the limit has
+    held for :data:`MAX_THROTTLED_DAYS` already (then a person is asked)."""
+    days = sum(1 for a in ctx.incident().actions if (a.action, a.state) == (NAME, THROTTLED))
+    if days >= MAX_THROTTLED_DAYS:
+        held = f"{why}; Azure's daily limit of operations held on {days + 1} days running"
+        ctx.log(NAME, "exhausted", held, attempt=message.attempt)
+        ctx.notify("retry_exhausted", f"{held}; a ticket was opened.")
+        ctx.escalate(f"Automatic retry gave up: {held}.")
+        return
+    due = next_day(now)
+    again = message.next(
+        MessageKind.RETRY, day=day_key(due), slot="", operation="", job="", checks=0
+    )
+    detail = (
+        f"{why}: Azure's daily limit of operations for the item is reached; the attempt runs "
+        f"again on {due:%Y-%m-%d} UTC, no attempt spent"
+    )
+    if _send(ctx, again, due - now, state=THROTTLED, detail=detail, ref=ref):
+        text = f"Backup retry {message.attempt} deferred to {due:%Y-%m-%d} UTC ({why})."
+        ctx.notify("retry_deferred", text)
+
+
+def _conclude(ctx: ActionContext, message: RetryMessage, job: JobState) -> None:
     """Act on how the attempt's backup job ended."""
+    attempt = message.attempt
     if job.status.lower() in FINISHED_OK:
         ctx.notify("retry_succeeded", f"Backup retry {attempt} succeeded (job {job.job_id}).")
         ctx.resolve(
@@ -361,6 +456,9 @@ def _conclude(ctx: ActionContext, attempt: int, job: JobState) -> None:
         )
         return
     ended = f"the retry's backup job {job.job_id} ended {job.status}"
+    if throttled(job.codes):
+        _next_utc_day(ctx, message, ctx.now(), ended, ref=job.job_id)
+        return
     ctx.log(NAME, "failed", ended, attempt=attempt, ref=job.job_id)
     ctx.notify("retry_failed", f"Backup retry {attempt} failed (job {job.job_id}).")
     if attempt < _max_attempts(ctx):

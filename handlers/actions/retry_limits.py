@@ -1,8 +1,11 @@
 """The retry guard rails kept in storage counters: attempts per item per UTC day, and starts
-per vault per stagger window (Microsoft advises staggering on-demand backups of many VMs)."""
+per vault per stagger window (Microsoft advises staggering on-demand backups of many VMs);
+and Azure's own daily limit of operations (the ``CloudDos…`` throttles), which a retry waits
+out until the next UTC day instead of spending an attempt on it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from handlers.core.incident import Incident
@@ -20,6 +23,37 @@ WORKLOAD_DAILY_LIMITS = {
 }
 
 
+#: Azure's answers (a job's error, or a refused request) that the item has used up its
+#: operations for the day: "Retry after 24 hours" (workloads.md, SQL and SAP HANA tables;
+#: the simulator refuses the day's tenth on-demand backup with the first, an inference).
+THROTTLE_CODES = frozenset(
+    {"clouddosabsolutelimitreached", "clouddosabsolutelimitreachedwithretry"}
+)
+#: A retry deferred to the next UTC day starts this long after midnight, so that a clock a
+#: little behind Azure's does not start it in the day that is over.
+DAY_MARGIN = timedelta(minutes=5)
+
+
+def throttled(codes: Iterable[str]) -> bool:
+    """Whether any of ``codes`` says Azure's daily limit of operations was reached."""
+    return any(code.strip().lower() in THROTTLE_CODES for code in codes)
+
+
+def day_key(moment: datetime) -> str:
+    """The UTC day of ``moment``, as a retry message names it (``YYYYMMDD``)."""
+    return moment.astimezone(UTC).strftime("%Y%m%d")
+
+
+def day_start(key: str) -> datetime:
+    """When a retry deferred to the UTC day ``key`` may start (midnight plus the margin)."""
+    return datetime.strptime(key, "%Y%m%d").replace(tzinfo=UTC) + DAY_MARGIN
+
+
+def next_day(now: datetime) -> datetime:
+    """When a retry deferred from ``now`` to the next UTC day may start."""
+    return day_start(day_key(now + timedelta(days=1)))
+
+
 def daily_attempts_allowed(settings: Settings, rule_max: int, workload: str = Workload.VM) -> int:
     """Attempts allowed per item per UTC day: the rule's, within ``RETRY_DAILY_CAP`` and
     Azure's limit for the workload."""
@@ -28,7 +62,7 @@ def daily_attempts_allowed(settings: Settings, rule_max: int, workload: str = Wo
 
 def take_daily_attempt(storage: Storage, incident: Incident, limit: int, now: datetime) -> bool:
     """Count one attempt for the incident's item today; False when ``limit`` is reached."""
-    return storage.counters.take(f"item|{incident.item_key}", now.strftime("%Y%m%d"), limit)
+    return storage.counters.take(f"item|{incident.item_key}", day_key(now), limit)
 
 
 #: How far ahead a retry may reserve its start slot: a queue message can be delayed 7 days at

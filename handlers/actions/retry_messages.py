@@ -40,6 +40,9 @@ class RetryMessage:
         it makes the message's identity (:attr:`id`), the same however often it is sent.
     :ivar slot: the stagger window (its counter period, ``YYYYMMDDhhmm``) whose start slot this
         retry reserved and holds; the message is due when that window begins.
+    :ivar day: the UTC day (``YYYYMMDD``) before which no backup is started: Azure's daily limit
+        of operations for the item was reached (a ``CloudDos…`` throttle), so the retry waits
+        for the next UTC day instead of spending an attempt.
     """
 
     kind: str
@@ -51,11 +54,17 @@ class RetryMessage:
     checks: int = 0
     seq: int = 0
     slot: str = ""
+    day: str = ""
 
     @property
     def id(self) -> str:
         """The message's identity: attempt and place in the chain (``2.3``)."""
         return f"{self.attempt}.{self.seq}"
+
+    @property
+    def successor_id(self) -> str:
+        """The identity of the message that follows this one in its chain (:meth:`next`)."""
+        return f"{self.attempt}.{self.seq + 1}"
 
     def next(self, kind: str, **changes: Any) -> RetryMessage:
         """The message that follows this one in the chain (one at most per message)."""
@@ -85,7 +94,7 @@ class RetryMessage:
         return message
 
     def _check(self) -> None:
-        for name in ("kind", "pk", "rk", "operation", "job", "slot"):
+        for name in ("kind", "pk", "rk", "operation", "job", "slot", "day"):
             if not isinstance(getattr(self, name), str):
                 raise MessageError(f"{name} must be a string")
         for name in ("attempt", "checks", "seq"):

@@ -20,6 +20,7 @@ from handlers.audit.query import failed_at
 from handlers.audit.records import TABLE_COLUMNS, outcome, table_cells
 from handlers.audit.summary import Summary
 from handlers.core.incident import Incident
+from handlers.core.results import duration_text
 from handlers.storage import DeadLetter, DeadLetterBlob
 
 #: Width of tables written to a file or a pipe, where no terminal says how wide to be.
@@ -110,7 +111,7 @@ def summary_text(summary: Summary, out: TextIO) -> None:
             f"{summary.total} incidents on {summary.vms} VMs ({summary.query.describe()}); "
             f"{summary.dry_run} in dry run\n"
             f"retry success {rate}: {retry.succeeded} succeeded, {retry.failed} failed, "
-            f"{retry.redirected} redirected, {retry.pending} pending\n"
+            f"{retry.withheld} withheld, {retry.redirected} redirected, {retry.pending} pending\n"
             f"{len(summary.open_tickets)} open tickets"
         )
     )
@@ -118,6 +119,14 @@ def summary_text(summary: Summary, out: TextIO) -> None:
     screen.print(_counts("by rule", summary.by_rule, "rule"))
     screen.print(_counts("by vault", summary.by_vault, "vault"))
     screen.print(_counts("action outcomes", summary.by_outcome, "action: outcome"))
+    rates = _table("retry success per rule", "rule", "succeeded", "failed", "rate")
+    for r in summary.retry_by_rule:
+        _row(rates, r.rule, r.succeeded, r.failed, f"{r.rate:.0%}")
+    screen.print(rates)
+    times = _table("time to resolution per rule", "rule", "resolved", "median", "p90")
+    for r in summary.resolution:
+        _row(times, r.rule, r.resolved, duration_text(r.median), duration_text(r.p90))
+    screen.print(times)
     repeated = _table("failing repeatedly", "vault", "VM", "n", "last failed (UTC)", "rules")
     for item in summary.repeated[:TOP]:
         rules = ", ".join(item.rules[:3]) + (", …" if len(item.rules) > 3 else "")

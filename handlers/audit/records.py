@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from handlers.audit.query import failed_at
 from handlers.core.incident import Incident
 from handlers.core.model import Workload
+from handlers.core.results import outcome, resolution_time
 
 #: Columns of ``--format csv`` (the action log is left to JSON and ``show``).
 CSV_COLUMNS = (
@@ -34,15 +35,6 @@ CSV_COLUMNS = (
     "LastSeen",
     "ErrorMessage",
 )
-
-
-def outcome(incident: Incident) -> str:
-    """The latest state of the incident's planned action in its log, e.g. ``succeeded``.
-
-    ``planned`` means nothing was done yet (always so in dry run); ``""`` means no entry.
-    """
-    states = [a.state for a in incident.actions if a.action == incident.PlannedAction]
-    return states[-1] if states else ""
 
 
 def action_outcome(incident: Incident) -> str:
@@ -91,10 +83,13 @@ def _plain(value: Any) -> Any:
 
 def as_record(incident: Incident) -> dict[str, Any]:
     """The incident as JSON-ready values: every stored property, times in ISO 8601, the action
-    log as a list, plus ``FailedAt`` and ``Outcome``."""
+    log as a list, plus ``FailedAt``, ``Outcome`` and ``ResolvedAfterSeconds`` (first seen to
+    the step that fixed it; null when nothing fixed it)."""
     record = {k: _plain(v) for k, v in incident.to_entity().items() if k != "ActionLog"}
     record["FailedAt"] = failed_at(incident).isoformat()
     record["Outcome"] = outcome(incident)
+    took = resolution_time(incident)
+    record["ResolvedAfterSeconds"] = None if took is None else took.total_seconds()
     record["Actions"] = [asdict(a) for a in incident.actions]
     return record
 

@@ -1,7 +1,8 @@
 """``backup-responder report --html FILE``: one self-contained HTML page.
 
 Headline numbers, charts (incidents per day by category, top rules, top failing VMs, action
-outcomes, retry results) and the incident table with a filter box. Everything is inline: the
+outcomes, retry results), retry success and time to resolution per rule, and the incident
+table with a filter box. Everything is inline: the
 charts are SVG drawn here, the one small script filters the table, and the page's Content
 Security Policy forbids loading anything else, so it opens the same offline, from a mail
 attachment or a file share.
@@ -20,8 +21,9 @@ from typing import Any
 from handlers.audit import charts
 from handlers.audit.query import IncidentQuery, failed_at
 from handlers.audit.records import TABLE_COLUMNS, action_outcome, table_cells
-from handlers.audit.summary import Summary, retry_result, summarize
+from handlers.audit.summary import Summary, summarize
 from handlers.core.incident import Incident, IncidentStatus
+from handlers.core.results import duration_text, resolution_time, retry_result
 
 TEMPLATE = Template((Path(__file__).parent / "report.html").read_text(encoding="utf-8"))
 #: Categories drawn in their own colour per day; the rest are stacked as "other".
@@ -31,6 +33,7 @@ _CELL_CLASS = {"×": "num", "incident": "id"}
 RETRY_COLORS = {
     "succeeded": "#067647",
     "failed": "#b42318",
+    "withheld": "#b54708",
     "redirected": "#0072B2",
     "pending": charts.OTHER,
 }
@@ -92,11 +95,55 @@ def _row(incident: Incident) -> str:
         "category": incident.Category,
         "outcome": result,
         "retry": retry_result(incident) if incident.PlannedAction == "retry" else "",
+        "ttr": _seconds(resolution_time(incident)),
         "status": incident.Status,
         "search": " | ".join((*cells, result)).lower(),
     }
     attributes = " ".join(f'data-{k}="{escape(v)}"' for k, v in data.items())
     return f"<tr {attributes}>{tds}</tr>"
+
+
+def _seconds(span: timedelta | None) -> str:
+    return "" if span is None else f"{span.total_seconds():.0f}"
+
+
+def _per_rule(summary: Summary) -> str:
+    """Retry success and time to resolution per rule, one table row each; every number is
+    in the row's data attributes too (seconds for times)."""
+    rates = {r.rule: r for r in summary.retry_by_rule}
+    times = {r.rule: r for r in summary.resolution}
+    if not (rates or times):
+        return '<p class="empty">No retry finished and no incident was fixed.</p>'
+    head = "".join(
+        f"<th>{c}</th>"
+        for c in ("rule", "retries succeeded", "retry success", "fixed", "median", "p90")
+    )
+    rows = []
+    for rule in sorted(rates.keys() | times.keys()):
+        rate, took = rates.get(rule), times.get(rule)
+        data = {
+            "rule": rule,
+            "succeeded": str(rate.succeeded) if rate else "",
+            "failed": str(rate.failed) if rate else "",
+            "resolved": str(took.resolved) if took else "",
+            "median": _seconds(took.median) if took else "",
+            "p90": _seconds(took.p90) if took else "",
+        }
+        cells = (
+            rule,
+            f"{rate.succeeded} of {rate.succeeded + rate.failed}" if rate else "",
+            f"{rate.rate:.0%}" if rate else "",
+            str(took.resolved) if took else "",
+            duration_text(took.median) if took else "",
+            duration_text(took.p90) if took else "",
+        )
+        attributes = " ".join(f'data-{k}="{escape(v)}"' for k, v in data.items())
+        tds = "".join(f"<td>{escape(cell)}</td>" for cell in cells)
+        rows.append(f"<tr {attributes}>{tds}</tr>")
+    return (
+        f'<table class="per-rule"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _panels(incidents: Sequence[Incident], summary: Summary, days: list[date]) -> str:
@@ -130,6 +177,12 @@ def _panels(incidents: Sequence[Incident], summary: Summary, days: list[date]) -
                 f"Retries: {rate} succeeded of those finished",
                 charts.bars(retry_rows, "retry results", colors=RETRY_COLORS),
                 "retries",
+            ),
+            _panel(
+                "Per rule: retry success, and time to resolution (first seen to the fix)",
+                _per_rule(summary),
+                "per-rule",
+                wide=True,
             ),
         )
     )

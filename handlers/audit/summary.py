@@ -1,13 +1,11 @@
 """The numbers over a set of incidents: what failed, why, what was done, whether it worked.
 
-Retry outcomes, from the retry's latest state in each incident's log:
-
-- **succeeded**: the retried backup (or a newer one) succeeded;
-- **failed**: retries were exhausted or failed for good, and a person has the incident;
-- **redirected**: the retry did not apply (the job no longer failed, the VM was gone);
-- **pending**: planned (dry run), scheduled, running or waiting for a follow-up.
-
-The retry success rate is succeeded / (succeeded + failed): finished retries only.
+Retry outcomes and time to resolution are counted as :mod:`handlers.core.results` defines
+them (the digest counts the same way): a retry **succeeded**, **failed**, was **withheld**
+(retries had not helped the item on enough recent nights), was **redirected** (it did not
+apply) or is **pending**. The retry success rate is succeeded / (succeeded + failed), overall
+and per rule; time to resolution (first seen to the step that fixed it) is given per rule as
+its median and p90.
 """
 
 from __future__ import annotations
@@ -20,12 +18,19 @@ from datetime import datetime
 from typing import Any
 
 from handlers.audit.query import IncidentQuery, failed_at
-from handlers.audit.records import action_outcome, outcome
-from handlers.core.incident import Incident, IncidentStatus
+from handlers.audit.records import action_outcome
+from handlers.core.incident import Incident
+from handlers.core.results import (
+    RETRY,
+    RuleRate,
+    RuleResolution,
+    resolution_by_rule,
+    retry_rates,
+    retry_result,
+)
 from handlers.storage import Storage
 from handlers.storage.tickets import TicketStatus
 
-RETRY = "retry"
 #: An item with at least this many incidents in the window is "failing repeatedly".
 REPEATED = 2
 
@@ -34,6 +39,7 @@ REPEATED = 2
 class RetryStats:
     succeeded: int = 0
     failed: int = 0
+    withheld: int = 0
     redirected: int = 0
     pending: int = 0
 
@@ -81,6 +87,8 @@ class Summary:
     by_status: list[tuple[str, int]]
     by_outcome: list[tuple[str, int]]
     retry: RetryStats
+    retry_by_rule: tuple[RuleRate, ...]
+    resolution: tuple[RuleResolution, ...]
     repeated: list[RepeatedItem]
     open_tickets: list[OpenTicket]
     rule_titles: dict[str, str]
@@ -88,18 +96,6 @@ class Summary:
 
 def ranked(counter: Counter[str]) -> list[tuple[str, int]]:
     return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
-
-
-def retry_result(incident: Incident) -> str:
-    """``succeeded``, ``failed``, ``redirected`` or ``pending`` for a retry incident."""
-    state = outcome(incident)
-    if state == "succeeded":
-        return "succeeded"
-    if state in ("exhausted", "failed") and incident.Status == IncidentStatus.ESCALATED:
-        return "failed"
-    if state == "skipped":
-        return "redirected"
-    return "pending"
 
 
 def _retry_stats(incidents: Sequence[Incident]) -> RetryStats:
@@ -166,6 +162,8 @@ def summarize(
         by_status=ranked(Counter(i.Status for i in incidents)),
         by_outcome=ranked(Counter(action_outcome(i) for i in incidents)),
         retry=_retry_stats(incidents),
+        retry_by_rule=retry_rates(incidents),
+        resolution=resolution_by_rule(incidents),
         repeated=_repeated(incidents),
         open_tickets=_tickets_of(incidents, tickets),
         rule_titles={i.Rule: i.RuleTitle for i in incidents},
@@ -193,6 +191,18 @@ def as_json(summary: Summary) -> dict[str, Any]:
         "by_status": dict(summary.by_status),
         "by_outcome": dict(summary.by_outcome),
         "retry": {**asdict(summary.retry), "success_rate": summary.retry.rate},
+        "retry_by_rule": {
+            r.rule: {"succeeded": r.succeeded, "failed": r.failed, "success_rate": r.rate}
+            for r in summary.retry_by_rule
+        },
+        "time_to_resolution": {
+            r.rule: {
+                "resolved": r.resolved,
+                "median_seconds": r.median.total_seconds(),
+                "p90_seconds": r.p90.total_seconds(),
+            }
+            for r in summary.resolution
+        },
         "repeated": [_plain(r) for r in summary.repeated],
         "open_tickets": [_plain(t) for t in summary.open_tickets],
     }

@@ -80,7 +80,13 @@ def job_state(job: Any) -> JobState:
         job_id=job.name,
         status=service_text(props.status),
         operation=service_text(props.operation),
-        codes=tuple(str(d.error_code) for d in details if d.error_code is not None),
+        # A workload job's code name comes beside its number (as the edge parser takes it).
+        codes=tuple(
+            str(code)
+            for d in details
+            for code in (d.error_code, getattr(d, "error_title", None))
+            if code not in (None, "")
+        ),
         start_time=props.start_time,
         end_time=props.end_time,
         container=getattr(props, "container_name", None) or "",

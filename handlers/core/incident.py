@@ -174,6 +174,12 @@ class Incident:
         return cls(**known, extra=extra)
 
     @property
+    def failed_at(self) -> datetime:
+        """When the job failed: its end, else its start, else when the responder first saw it
+        (the time its RowKey records)."""
+        return self.JobEndTime or self.JobStartTime or self.FirstSeen
+
+    @property
     def item(self) -> ProtectedItemRef:
         return ProtectedItemRef.from_vault_id(self.VaultId, self.VmResourceGroup, self.VmName)
 

@@ -28,6 +28,12 @@ MAX_APPROVAL_HOURS = 168
 MIN_APPROVAL_SECRET_CHARS = 32
 #: What the orphan sweep's timer does: nothing, list what it finds, or also stop protection.
 SWEEP_MODES = ("off", "list", "stop")
+#: Retry learning looks back two weeks at most: older nights say little about tonight, and the
+#: evidence has to fit in a ticket note.
+MAX_LEARN_NIGHTS = 14
+#: A resolved ticket is reopened within three months at most (ticket systems close resolved
+#: tickets long before: ServiceNow after 7 business days by default).
+MAX_REOPEN_DAYS = 90
 
 
 class SettingsError(ValueError):
@@ -106,24 +112,22 @@ def _rate(raw: str, name: str) -> float:
     return value
 
 
-def _approval_hours(raw: str, name: str) -> int:
-    value = _count(raw, name)
-    if not 1 <= value <= MAX_APPROVAL_HOURS:
-        raise SettingsError(f"{name}={raw!r}: must be 1 to {MAX_APPROVAL_HOURS}")
-    return value
-
-
 def _sweep_mode(raw: str, name: str) -> str:
     if raw.lower() not in SWEEP_MODES:
         raise SettingsError(f"{name}={raw!r}: expected one of {', '.join(SWEEP_MODES)}")
     return raw.lower()
 
 
-def _daily_cap(raw: str, name: str) -> int:
-    value = _count(raw, name)
-    if not 1 <= value <= AZURE_ON_DEMAND_DAILY_LIMIT:
-        raise SettingsError(f"{name}={raw!r}: must be 1 to {AZURE_ON_DEMAND_DAILY_LIMIT}")
-    return value
+def _between(low: int, high: int) -> Callable[[str, str], int]:
+    """A parser of whole numbers from ``low`` to ``high``."""
+
+    def parse(raw: str, name: str) -> int:
+        value = _count(raw, name)
+        if not low <= value <= high:
+            raise SettingsError(f"{name}={raw!r}: must be {low} to {high}")
+        return value
+
+    return parse
 
 
 @dataclass(frozen=True)
@@ -198,7 +202,7 @@ SPECS: tuple[Spec, ...] = (
     # Retries
     Spec("RETRY_QUEUE", "retry_queue", _plain, "backup-retries",
          "Storage queue of delayed retries and follow-up checks"),
-    Spec("RETRY_DAILY_CAP", "retry_daily_cap", _daily_cap, "3",
+    Spec("RETRY_DAILY_CAP", "retry_daily_cap", _between(1, AZURE_ON_DEMAND_DAILY_LIMIT), "3",
          "most on-demand backups the app starts per item per UTC day, whatever a rule allows "
          f"(1-{AZURE_ON_DEMAND_DAILY_LIMIT}, Azure's limit)"),
     Spec("RETRY_STAGGER_LIMIT", "retry_stagger_limit", _count, "5",
@@ -209,6 +213,16 @@ SPECS: tuple[Spec, ...] = (
          "retention of recovery points made by retries, days"),
     Spec("FOLLOW_UP_MINUTES", "follow_up_minutes", _count, "60",
          "when to check on the backup job a retry started, minutes"),
+    Spec("RETRY_LEARN_FAILED_NIGHTS", "retry_learn_failed_nights",
+         _between(0, MAX_LEARN_NIGHTS), "3",
+         "a retry is withheld, and the incident escalated with the evidence, when retries of the "
+         "same item and rule did not help on this many of the last `RETRY_LEARN_WINDOW_NIGHTS` "
+         "nights (noon to noon UTC); checked when the retry is planned and again when it runs; "
+         f"0 switches it off (0-{MAX_LEARN_NIGHTS})"),
+    Spec("RETRY_LEARN_WINDOW_NIGHTS", "retry_learn_window_nights",
+         _between(1, MAX_LEARN_NIGHTS), "4",
+         "how many nights before a failure's own night retry learning looks at "
+         f"(1-{MAX_LEARN_NIGHTS}, at least `RETRY_LEARN_FAILED_NIGHTS`)"),
     Spec("QUEUE_DELAY_SCALE", "queue_delay_scale", _scale, "1",
          "factor on every queue delay; 0 makes delayed retries visible at once (the incident "
          "log still says the delay the rule asked for)", local_only=True),
@@ -217,6 +231,12 @@ SPECS: tuple[Spec, ...] = (
          "language of remediation text in tickets and notifications: `en` or `ja`"),
     Spec("TICKET_WEBHOOK_URL", "ticket_webhook_url", _url, "",
          "generic JSON webhook that receives tickets", secret=True),
+    Spec("TICKET_REOPEN_DAYS", "ticket_reopen_days", _between(0, MAX_REOPEN_DAYS), "7",
+         "a failure of an item and rule whose ticket was resolved within this many days reopens "
+         "that ticket (ServiceNow back to In Progress, Azure DevOps back to an active state, "
+         "webhook `ticket.reopened`) instead of opening a new one; keep it below ServiceNow's "
+         "auto-close (7 business days by default: a Closed incident cannot be reopened); 0 "
+         f"always opens a new ticket (0-{MAX_REOPEN_DAYS})"),
     Spec("SERVICENOW_INSTANCE_URL", "servicenow_url", _url, "",
          "ServiceNow instance, e.g. https://contoso.service-now.com"),
     Spec("SERVICENOW_USERNAME", "servicenow_username", _plain, "", "ServiceNow user"),
@@ -243,7 +263,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("APPROVAL_REQUIRED", "approval_required", _flag, "false",
          "a verified stop protection waits for a person's approval (Approve / Reject links in "
          "Teams, Slack and the ticket, or `backup-responder approve ID`) instead of running"),
-    Spec("APPROVAL_TIMEOUT_HOURS", "approval_timeout_hours", _approval_hours, "24",
+    Spec("APPROVAL_TIMEOUT_HOURS", "approval_timeout_hours", _between(1, MAX_APPROVAL_HOURS), "24",
          f"an approval not answered within this many hours (1-{MAX_APPROVAL_HOURS}) becomes an "
          "escalated ticket; the links expire then"),
     Spec("APPROVAL_SECRET", "approval_secret", _plain, "",
@@ -323,8 +343,11 @@ class Settings:
     retry_stagger_minutes: int = 15
     recovery_point_expiry_days: int = 30
     follow_up_minutes: int = 60
+    retry_learn_failed_nights: int = 3
+    retry_learn_window_nights: int = 4
     queue_delay_scale: float = 1.0
     ticket_language: str = "en"
+    ticket_reopen_days: int = 7
     ticket_webhook_url: str = ""
     servicenow_url: str = ""
     servicenow_username: str = ""
@@ -368,6 +391,7 @@ class Settings:
             values["storage_connection"] = AZURITE_CONNECTION_STRING
         values["approval_base_url"] = _approval_base_url(values["approval_base_url"], env)
         _check_approval_secret(values)
+        _check_learning(values)
         return cls(**values)
 
     def in_scope(self, subscription_id: str) -> bool:
@@ -391,6 +415,14 @@ def _check_approval_secret(values: dict[str, Any]) -> None:
         raise SettingsError(f"APPROVAL_SECRET: at least {MIN_APPROVAL_SECRET_CHARS} characters")
     if values["approval_required"] and not secret:
         raise SettingsError("APPROVAL_SECRET is required when APPROVAL_REQUIRED=true")
+
+
+def _check_learning(values: dict[str, Any]) -> None:
+    failed, window = values["retry_learn_failed_nights"], values["retry_learn_window_nights"]
+    if failed > window:
+        raise SettingsError(
+            f"RETRY_LEARN_FAILED_NIGHTS={failed} is more than RETRY_LEARN_WINDOW_NIGHTS={window}"
+        )
 
 
 def markdown_table() -> str:

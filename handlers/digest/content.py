@@ -13,6 +13,8 @@
   ending tonight; a night runs from noon to noon UTC, so 23:30 and 00:30 are one night.
 - **Retry success per rule**: finished retries of the incidents of the last
   :data:`HISTORY` (the audit's arithmetic: succeeded / (succeeded + failed)).
+- **Time to resolution per rule**: median and p90, first seen to the fix, over the incidents
+  of the last :data:`HISTORY` that a fix resolved (:mod:`handlers.core.results`).
 """
 
 from __future__ import annotations
@@ -25,18 +27,18 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from handlers.audit.query import failed_at
-from handlers.audit.summary import RETRY, retry_result
+from handlers.core.history import night_of
 from handlers.core.incident import Incident, IncidentStatus
+from handlers.core.results import (
+    FIXES,
+    RuleRate,
+    RuleResolution,
+    resolution_by_rule,
+    retry_rates,
+)
 
-#: How far back recurring failures and retry success rates look.
+#: How far back recurring failures, retry success rates and times to resolution look.
 HISTORY = timedelta(days=7)
-#: A night runs from noon to noon UTC.
-NIGHT_SHIFT = timedelta(hours=12)
-#: Log steps that fixed something without a person.
-FIXES = {
-    (RETRY, "succeeded"): "retry succeeded",
-    ("stop_protection", "succeeded"): "protection stopped, data kept",
-}
 #: Log states that say a person is awaited (an approval's request, for one).
 WAITING_STATES = ("await", "pending", "waiting")
 
@@ -85,17 +87,6 @@ class Streak:
 
 
 @dataclass(frozen=True)
-class RuleRate:
-    rule: str
-    succeeded: int
-    failed: int
-
-    @property
-    def rate(self) -> float:
-        return self.succeeded / (self.succeeded + self.failed)
-
-
-@dataclass(frozen=True)
 class Digest:
     """The digest of ``[since, until)``."""
 
@@ -108,6 +99,7 @@ class Digest:
     waiting: tuple[Wait, ...]
     recurring: tuple[Streak, ...]
     retry: tuple[RuleRate, ...]
+    resolution: tuple[RuleResolution, ...] = ()
 
     @property
     def failures(self) -> int:
@@ -131,6 +123,15 @@ class Digest:
             "waiting": [asdict(w) for w in self.waiting],
             "recurring": [asdict(s) for s in self.recurring],
             "retrySuccess": [{**asdict(r), "rate": r.rate} for r in self.retry],
+            "timeToResolution": [
+                {
+                    "rule": r.rule,
+                    "resolved": r.resolved,
+                    "medianSeconds": r.median.total_seconds(),
+                    "p90Seconds": r.p90.total_seconds(),
+                }
+                for r in self.resolution
+            ],
         }
 
 
@@ -218,7 +219,7 @@ def _orphans(sweep: Mapping[str, Any] | None) -> list[Wait]:
 
 
 def _night(incident: Incident) -> date:
-    return (failed_at(incident) - NIGHT_SHIFT).date()
+    return night_of(failed_at(incident))
 
 
 def _recurring(history: list[Incident], tonight: set[tuple[str, str, str]]) -> tuple[Streak, ...]:
@@ -238,19 +239,6 @@ def _recurring(history: list[Incident], tonight: set[tuple[str, str, str]]) -> t
         if run >= 2:
             streaks.append(Streak(item, vault, rule, run, len(group)))
     return tuple(sorted(streaks, key=lambda s: (-s.nights, -s.failures, s.item, s.rule)))
-
-
-def _retry_rates(history: Iterable[Incident]) -> tuple[RuleRate, ...]:
-    results: dict[str, Counter[str]] = {}
-    for incident in history:
-        if incident.PlannedAction == RETRY:
-            results.setdefault(incident.Rule, Counter())[retry_result(incident)] += 1
-    rates = [
-        RuleRate(rule, c["succeeded"], c["failed"])
-        for rule, c in results.items()
-        if c["succeeded"] + c["failed"]
-    ]
-    return tuple(sorted(rates, key=lambda r: (r.rate, r.rule)))
 
 
 def compose(
@@ -283,5 +271,6 @@ def compose(
         fixed=_fixed(incidents, since, until),
         waiting=tuple(_tickets(tickets) + _waiting_incidents(incidents) + _orphans(sweep)),
         recurring=_recurring(history, tonight),
-        retry=_retry_rates(history),
+        retry=retry_rates(history),
+        resolution=resolution_by_rule(history),
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from handlers.core.results import duration_text
 from handlers.digest.content import Digest
 from handlers.outbound.notify import adaptive_card_message, markdown_escape, slack_escape
 
@@ -85,6 +86,13 @@ def sections(digest: Digest) -> list[Section]:
             for r in digest.retry
         ]
         parts.append(Section("Retry success per rule, last 7 days", _top(lines)))
+    if digest.resolution:
+        lines = [
+            f"{r.rule}: median {duration_text(r.median)}, p90 {duration_text(r.p90)} "
+            f"({r.resolved} fixed)"
+            for r in digest.resolution
+        ]
+        parts.append(Section("Time to resolution per rule, last 7 days", _top(lines)))
     return parts
 
 

@@ -48,6 +48,7 @@ class TicketSink(Protocol):
     ``find`` looks a ticket up by our ticket id (the correlation the sink keeps), so that an
     open interrupted after the sink created the ticket is completed, not repeated; ``""`` when
     the sink has none, or cannot be asked (its ``open`` is then idempotent by key).
+    ``reopen`` brings a resolved ticket back to work with ``note`` (the failure came back).
     """
 
     name: str
@@ -59,6 +60,8 @@ class TicketSink(Protocol):
     def append(self, ref: str, ticket: TicketContent, note: str) -> None: ...
 
     def resolve(self, ref: str, ticket: TicketContent, note: str) -> None: ...
+
+    def reopen(self, ref: str, ticket: TicketContent, note: str) -> None: ...
 
 
 _SN_MARKUP = re.compile(r"\[/?code\]", re.IGNORECASE)
@@ -83,7 +86,8 @@ def devops_html(ticket: TicketContent, note: str = "") -> str:
 
 
 class WebhookSink:
-    """POSTs ``{"event": "ticket.opened" | "ticket.updated" | "ticket.resolved", ...}``."""
+    """POSTs ``{"event": "ticket.opened" | "ticket.updated" | "ticket.resolved" |
+    "ticket.reopened", ...}``."""
 
     name = "webhook"
 
@@ -117,12 +121,20 @@ class WebhookSink:
     def resolve(self, ref: str, ticket: TicketContent, note: str) -> None:
         self._post("ticket.resolved", ticket, f"{ticket.ticket_id}:resolved", note)
 
+    def reopen(self, ref: str, ticket: TicketContent, note: str) -> None:
+        # A ticket is reopened at most once per incident (the one whose failure came back).
+        key = f"{ticket.ticket_id}:reopened:{ticket.incident_id}"
+        self._post("ticket.reopened", ticket, key, note)
+
 
 class ServiceNowSink:
-    """ServiceNow Table API: ``incident`` records, work notes for repeats, state 6 to resolve."""
+    """ServiceNow Table API: ``incident`` records, work notes for repeats, state 6 to resolve,
+    state 2 (In Progress) with a work note to reopen (what the form's Reopen does; a Closed
+    incident cannot be reopened, so ``TICKET_REOPEN_DAYS`` stays below the auto-close)."""
 
     name = "servicenow"
     RESOLVED_STATE = "6"
+    IN_PROGRESS_STATE = "2"
 
     def __init__(self, instance: str, user: str, password: str, http: requests.Session) -> None:
         self._base = f"{instance}/api/now/table/incident"
@@ -173,12 +185,19 @@ class ServiceNowSink:
         }
         self._call("PATCH", f"{self._base}/{ref}", body)
 
+    def reopen(self, ref: str, ticket: TicketContent, note: str) -> None:
+        body = {"state": self.IN_PROGRESS_STATE, "work_notes": servicenow_text(note)}
+        self._call("PATCH", f"{self._base}/{ref}", body)
+
 
 class AzureDevOpsSink:
     """Azure DevOps work items (JSON Patch), with comments for repeats and the resolution.
 
-    Work item states differ between process templates, so resolution is a comment and a
-    ``backup-responder-resolved`` tag rather than a state change.
+    Work item states differ between process templates, so resolution is a comment rather than
+    a state change. Reopening is a comment too, and when a person has moved the work item to
+    a state of the Resolved or Completed category meanwhile, it goes back to the first state
+    of its type's InProgress category (Proposed when it has none), read from the type's state
+    list: the names differ between processes (Doing, Active, Committed…), the categories do not.
     """
 
     name = "azure-devops"
@@ -232,6 +251,35 @@ class AzureDevOpsSink:
 
     def resolve(self, ref: str, ticket: TicketContent, note: str) -> None:
         self._comment(ref, ticket, note)
+
+    def reopen(self, ref: str, ticket: TicketContent, note: str) -> None:
+        fields = "System.State,System.WorkItemType"
+        url = f"{self._root}/workitems/{ref}?fields={fields}&{self.API}"
+        item = send(self._http, "GET", url, self.name, headers=self._headers)
+        current = item.get("fields", {}) if isinstance(item, dict) else {}
+        active = self._active_state(str(current.get("System.WorkItemType") or ""), current)
+        if active:
+            patch = [{"op": "add", "path": "/fields/System.State", "value": active}]
+            headers = {**self._headers, "Content-Type": "application/json-patch+json"}
+            url = f"{self._root}/workitems/{ref}?{self.API}"
+            send(self._http, "PATCH", url, self.name, json=patch, headers=headers)
+        self._comment(ref, ticket, note)
+
+    def _active_state(self, kind: str, fields: dict[str, Any]) -> str:
+        """The state to move a work item back to: ``""`` when it is not resolved or closed."""
+        if not kind:
+            return ""
+        url = f"{self._root}/workitemtypes/{requests.utils.quote(kind)}/states?{self.API}"
+        answer = send(self._http, "GET", url, self.name, headers=self._headers)
+        states = answer.get("value", []) if isinstance(answer, dict) else []
+        category = {s.get("name"): s.get("category") for s in states if isinstance(s, dict)}
+        if category.get(fields.get("System.State")) not in ("Resolved", "Completed"):
+            return ""
+        for wanted in ("InProgress", "Proposed"):
+            found = next((name for name, c in category.items() if c == wanted), None)
+            if found:
+                return str(found)
+        return ""
 
 
 def configured_sinks(settings: Settings, http: requests.Session | None = None) -> list[TicketSink]:

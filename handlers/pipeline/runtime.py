@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +59,10 @@ class Runtime:
         from handlers.outbound.sinks import configured_sinks
 
         return TicketDesk(
-            self.storage.tickets, configured_sinks(self.settings), self.settings.ticket_language
+            self.storage.tickets,
+            configured_sinks(self.settings),
+            self.settings.ticket_language,
+            timedelta(days=self.settings.ticket_reopen_days),
         )
 
     @cached_property

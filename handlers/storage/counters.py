@@ -63,6 +63,13 @@ class CounterStore:
 
         guarded_update(self._table, safe_key(subject), MARK, later, initial={})
 
+    def count(self, subject: str, period: str) -> int:
+        """What ``subject`` has counted in ``period`` (0 when nothing)."""
+        try:
+            return int(self._table.get_entity(safe_key(subject), period)["Count"])
+        except ResourceNotFoundError:
+            return 0
+
     def counts(self) -> list[int]:
         """Every counter's value (for checks and tests; marks are not counters)."""
         rows = self._table.list_entities(select=["RowKey", "Count"])

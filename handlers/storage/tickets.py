@@ -2,12 +2,14 @@
 
 PartitionKey: the item + rule key. RowKey ``open`` is the pointer to the one open ticket,
 inserted if absent (which is what makes "one open ticket" hold under concurrency); the
-ticket itself has RowKey = its id.
+ticket itself has RowKey = its id. A resolved ticket keeps its row, so a failure that comes
+back can reopen it (the pointer then names it again).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -27,6 +29,12 @@ class TicketStatus:
     RESOLVED = "resolved"
 
 
+def resolved_at(row: dict[str, Any]) -> datetime:
+    """When a ticket row was resolved (rows resolved before ``ResolvedAt`` was kept: their
+    last update, which was the resolution)."""
+    return row.get("ResolvedAt") or row["UpdatedAt"]
+
+
 class TicketStore:
     """The open-ticket pointer and the ticket rows of each item + rule."""
 
@@ -42,6 +50,13 @@ class TicketStore:
             return candidate
         except ResourceExistsError:
             return self._table.get_entity(pk, OPEN_POINTER)["TicketId"]
+
+    def open_pointer(self, pk: str) -> str:
+        """The id of the open ticket of ``pk`` (``""`` when none is open)."""
+        try:
+            return str(self._table.get_entity(pk, OPEN_POINTER)["TicketId"])
+        except ResourceNotFoundError:
+            return ""
 
     def create(self, row: dict[str, Any]) -> bool:
         """Insert a ticket row; False (nothing written) when it exists."""
@@ -78,6 +93,15 @@ class TicketStore:
         except (ResourceNotFoundError, ResourceModifiedError):
             return ""
         return pointer["TicketId"]
+
+    def last_resolved(self, pk: str) -> dict[str, Any] | None:
+        """The ticket of ``pk`` resolved last (one partition query), or None."""
+        rows = self._table.query_entities(
+            "PartitionKey eq @pk and Status eq @status",
+            parameters={"pk": pk, "status": TicketStatus.RESOLVED},
+        )
+        found = [dict(r) for r in rows if r["RowKey"] != OPEN_POINTER]
+        return max(found, key=resolved_at, default=None)
 
     def rows(self, status: str = "") -> list[dict[str, Any]]:
         """Every ticket row (not the pointers), or those with ``status``."""

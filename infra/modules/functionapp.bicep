@@ -200,8 +200,20 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           value: settings.followUpMinutes
         }
         {
+          name: 'RETRY_LEARN_FAILED_NIGHTS'
+          value: settings.retryLearnFailedNights
+        }
+        {
+          name: 'RETRY_LEARN_WINDOW_NIGHTS'
+          value: settings.retryLearnWindowNights
+        }
+        {
           name: 'TICKET_LANGUAGE'
           value: settings.ticketLanguage
+        }
+        {
+          name: 'TICKET_REOPEN_DAYS'
+          value: settings.ticketReopenDays
         }
         {
           name: 'TICKET_WEBHOOK_URL'

@@ -7,8 +7,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from sandbox.simulator.protocol import ArmError
+from sandbox.simulator.state import quota_exceeded
 
-FAULT_KINDS = frozenset({"429", "500", "403", "mua_403", "latency", "drop"})
+FAULT_KINDS = frozenset({"429", "500", "403", "mua_403", "daily_limit", "latency", "drop"})
 
 # Not verified: no public source shows the code Azure Backup returns when a Resource Guard
 # (Multi-User Authorization) blocks a critical operation. MUA is enforced by a linked access
@@ -52,7 +53,13 @@ class Fault:
     delay: float = 0.0
 
     def error(self) -> ArmError | None:
-        """The ARM error this fault answers with; ``None`` for ``latency`` and ``drop``."""
+        """The ARM error this fault answers with; ``None`` for ``latency`` and ``drop``.
+
+        ``daily_limit`` answers as the simulator does when an item's on-demand backups of the
+        UTC day are used up (``CloudDosAbsoluteLimitReached``), without using them up.
+        """
+        if self.kind == "daily_limit":
+            return quota_exceeded()
         if self.kind not in _ERRORS:
             return None
         status, code, message = _ERRORS[self.kind]
@@ -77,7 +84,8 @@ class FaultInjector:
         """Queue a fault for the next ``times`` requests to ``route``.
 
         :param route: a route name, e.g. ``"backup_trigger"``.
-        :param kind: ``"429"``, ``"500"``, ``"403"``, ``"mua_403"``, ``"latency"`` or ``"drop"``.
+        :param kind: ``"429"``, ``"500"``, ``"403"``, ``"mua_403"``, ``"daily_limit"``,
+            ``"latency"`` or ``"drop"``.
         :param times: how many matching requests it applies to.
         :param retry_after: ``Retry-After`` seconds for ``429``.
         :param delay: seconds to wait for ``latency``.

@@ -62,6 +62,11 @@ ON_DEMAND_DAILY_LIMIT = 9
 # Azure Backup's documented code for "limit on number of operations permitted in 24 hours";
 # that it is the code for the VM on-demand limit (and its 400 status) is an inference.
 QUOTA_EXCEEDED_CODE = "CloudDosAbsoluteLimitReached"
+# Its message in the SQL and SAP HANA troubleshooting tables.
+QUOTA_EXCEEDED_MESSAGE = (
+    "Operation is blocked as you have reached the limit on number of operations permitted in "
+    "24 hours."
+)
 BACKUP_IN_PROGRESS_CODE = "UserErrorBackupOperationInProgress"
 ITEM_NOT_FOUND_CODE = "BMSUserErrorDataSourceObjectNotFound"
 # The only published numeric/string pair for a deleted VM.
@@ -409,12 +414,14 @@ class SimState:
         error_string: str | None = None,
         *,
         recommendations: Sequence[str] = (),
+        error_title: str = "",
     ) -> JsonObject:
         """Finish an InProgress job now; a Backup job also updates its item's last backup.
 
         :param status: a final status such as ``Completed`` or ``Failed``.
         :param error_code: ``errorCode`` of a failure (defaults to a synthetic 999999).
         :param error_string: ``errorString`` of a failure.
+        :param error_title: ``errorTitle`` of a workload job's failure (the code's name).
         :return: the job in the current shapes.
         :raises KeyError: if the vault or job does not exist.
         :raises ValueError: if the status is not final or the job is not InProgress.
@@ -425,6 +432,7 @@ class SimState:
             SYNTHETIC_FAILURE.code if error_code is None else error_code,
             error_string or SYNTHETIC_FAILURE.message,
             tuple(recommendations),
+            error_title,
         )
         with self.lock:
             job = self._job(vault, job_id)
@@ -776,12 +784,7 @@ class SimState:
         """
         quota_key = (item.key, self.clock().astimezone(UTC).date())
         if self._store.triggers[quota_key] >= item.kind.daily_limit:
-            raise BackupError(
-                400,
-                QUOTA_EXCEEDED_CODE,
-                "Operation is blocked as you have reached the limit on number of operations "
-                "permitted in 24 hours.",
-            )
+            raise quota_exceeded()
         jobs = self._store.jobs[_key(item.vault_id)].values()
         if any(job.status == res.IN_PROGRESS and job.item_key == item.key for job in jobs):
             raise BackupError(
@@ -980,6 +983,11 @@ class SimState:
             item.note_success(BackupRun(job.start, job.end))
             if item.protection_state == res.IR_PENDING:
                 item.protection_state = res.PROTECTED
+
+
+def quota_exceeded() -> BackupError:
+    """The refusal of an on-demand backup beyond the item's daily limit."""
+    return BackupError(400, QUOTA_EXCEEDED_CODE, QUOTA_EXCEEDED_MESSAGE)
 
 
 def _key(arm_id: str) -> str:
