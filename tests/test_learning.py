@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
 
+from handlers.actions.desk import TicketResult
 from handlers.actions.retry import MAX_THROTTLED_DAYS
 from handlers.actions.retry_limits import day_key, next_day
 from handlers.actions.retry_messages import MessageKind, RetryMessage
@@ -195,9 +198,20 @@ def test_the_history_is_read_again_when_the_retry_message_runs(
     assert len(_triggers(sim)) == triggers  # no backup for tonight
 
 
+#: A retry log step: the backup the retry started ended failed (the log names its job).
+BACKUP_FAILED = "failed, its backup job named"
+
+
 def _incident(job: str, failed: datetime, status: str, *steps: str) -> Incident:
     """A retry incident of one item and rule whose retry log ends in ``steps``."""
-    log = [dataclasses.asdict(ActionEntry(failed.isoformat(), "retry", s)) for s in steps]
+    log = [
+        dataclasses.asdict(
+            ActionEntry(failed.isoformat(), "retry", "failed", ref=f"{job}-retry")
+            if step == BACKUP_FAILED
+            else ActionEntry(failed.isoformat(), "retry", step)
+        )
+        for step in steps
+    ]
     return Incident(
         PartitionKey="vm-1", RowKey=job, IncidentId=job, JobId=job, JobResourceId="",
         SubscriptionId="", VaultName="rsv", VaultId="", VmName="vm-1", VmResourceGroup="",
@@ -217,14 +231,16 @@ def test_what_counts_as_a_night_on_which_retries_did_not_help() -> None:
 
     escalated, resolved = IncidentStatus.ESCALATED, IncidentStatus.RESOLVED
     earlier = [
-        _incident("a", at(date(2026, 12, 6), 2), escalated, "planned", "exhausted"),  # night 5
-        _incident("b", at(date(2026, 12, 6)), escalated, "planned", "exhausted"),
+        _incident("a", at(date(2026, 12, 6), 2), escalated, BACKUP_FAILED, "exhausted"),  # 5th
+        _incident("b", at(date(2026, 12, 6)), escalated, BACKUP_FAILED, "exhausted"),
         _incident("c", at(tonight, 3), resolved, "planned", "succeeded"),  # helped
         _incident("d", at(date(2026, 12, 4)), escalated, "planned", "withheld"),
         _incident("e", at(date(2026, 12, 3)), IncidentStatus.REMEDIATING, "scheduled"),
-        _incident("f", at(date(2026, 12, 2)), escalated, "planned", "failed"),
-        _incident("g", at(date(2026, 12, 1)), escalated, "planned", "exhausted"),  # too old
-        _incident("h", at(tonight), escalated, "planned", "exhausted"),  # tonight itself
+        _incident("i", at(date(2026, 12, 3), 22), escalated, "planned", "failed"),  # denied
+        _incident("j", at(date(2026, 12, 3), 21), escalated, "planned", "exhausted"),  # cap
+        _incident("f", at(date(2026, 12, 2)), escalated, "planned", BACKUP_FAILED),
+        _incident("g", at(date(2026, 12, 1)), escalated, BACKUP_FAILED, "exhausted"),  # too old
+        _incident("h", at(tonight), escalated, BACKUP_FAILED, "exhausted"),  # tonight itself
     ]
     history = retry_history(earlier, tonight, 5)
 
@@ -232,8 +248,8 @@ def test_what_counts_as_a_night_on_which_retries_did_not_help() -> None:
         ("2026-12-06", True),  # 23:00 on the 6th and 03:00 on the 7th: one night, one helped
         ("2026-12-05", False),  # 02:00 on the 6th belongs to the night of the 5th
         ("2026-12-04", False),  # withheld and failed again: still not helped
-        ("2026-12-02", False),  # the 3rd: still pending, no evidence either way
-    ]
+        ("2026-12-02", False),  # the 3rd: pending, or given up before any backup ran: no
+    ]  # evidence either way
     assert history.summary().startswith("retries have not helped on 3 of the last 5 nights: ")
     assert "2026-12-05: job a retry failed" in history.summary()
     assert night_of(at(date(2026, 12, 6), 11)) == date(2026, 12, 5)
@@ -341,23 +357,108 @@ def test_a_retry_whose_backup_ends_at_the_daily_limit_is_deferred_not_failed(
     assert message.day == day_key(next_day(now))
 
 
-def test_a_daily_limit_that_holds_day_after_day_goes_to_a_person(
-    live: Runtime, sim: AzureSimulator, receivers: Receivers
+@pytest.mark.parametrize("failure", ["storage-timeout", "daily-limit"])
+def test_a_daily_limit_that_holds_on_3_utc_days_goes_to_a_person(
+    live: Runtime, sim: AzureSimulator, receivers: Receivers, failure: str
 ) -> None:
-    s = scene(sim, STORAGE_TIMEOUT)
-    sim.faults.add("backup_trigger", "daily_limit", times=MAX_THROTTLED_DAYS + 1)
+    if failure == "daily-limit":  # the failure's own day is the first day of the limit
+        s, refusals = workload_scene(sim, Workload.SQL, **DAILY_LIMIT), MAX_THROTTLED_DAYS - 1
+    else:
+        s, refusals = scene(sim, STORAGE_TIMEOUT), MAX_THROTTLED_DAYS
+    sim.faults.add("backup_trigger", "daily_limit", times=refusals)
     now = datetime.now(UTC)
     deliver(_at(live, now), s.event())
-    for day in range(MAX_THROTTLED_DAYS + 1):
-        moment = now if not day else next_day(now + timedelta(days=day - 1))
+    for day in range(1, refusals + 1):
+        moment = (
+            next_day(now + timedelta(days=day - 1)) if failure == "daily-limit" or day > 1 else now
+        )
         _run(_at(live, moment), _take(live)[1])
     incident = incident_of(live, s.job_id)
     assert incident.Status == IncidentStatus.ESCALATED
     states = [a.state for a in incident.actions if a.action == "retry"]
-    assert states.count("throttled") == MAX_THROTTLED_DAYS and states[-1] == "exhausted"
-    assert _triggers(sim) == [400] * (MAX_THROTTLED_DAYS + 1)
+    assert states.count("throttled") == refusals - 1 and states[-1] == "exhausted"
+    (gave_up,) = [a.detail for a in incident.actions if a.state == "exhausted"]
+    assert f"held on {MAX_THROTTLED_DAYS} UTC days" in gave_up
+    assert _triggers(sim) == [400] * refusals
     assert live.retry_queue.receive() == []
     assert [r for r in receivers.received("servicenow") if r.method == "POST"]
+
+
+def test_a_follow_up_redelivered_after_its_deferral_was_sent_changes_nothing(
+    live: Runtime, sim: AzureSimulator
+) -> None:
+    today = _at(live, datetime.now(UTC))
+    s, started = _running_retry(today, sim)
+    sim.complete_job(s.vault["id"], started.ref, "Failed", 400001, **_limit_error())
+    follow_up, raw = _take(today)
+    for _ in range(MAX_THROTTLED_DAYS + 1):  # its instance died after the hand-over, again
+        run_retry(today, raw.content.decode(), 1, raw.id)
+
+    incident = incident_of(today, s.job_id)
+    states = [a.state for a in incident.actions if a.action == "retry"]
+    assert states.count("throttled") == 1 and "exhausted" not in states
+    assert incident.Status == IncidentStatus.REMEDIATING
+    (waiting,) = today.retry_queue.receive(max_messages=32)  # the follow-up is still leased
+    deferred = RetryMessage.from_json(waiting.content.decode())
+    assert (deferred.id, deferred.kind, deferred.attempt) == (
+        follow_up.successor_id,
+        MessageKind.RETRY,
+        1,
+    )
+
+
+def test_a_retry_whose_backup_hit_the_limit_before_midnight_runs_on_the_day_that_began(
+    live: Runtime, sim: AzureSimulator
+) -> None:
+    midnight = datetime.combine(datetime.now(UTC).date(), time(), tzinfo=UTC)
+    evening = _at(live, midnight - timedelta(hours=1))
+    sim.clock = lambda: midnight - timedelta(minutes=10)
+    s, started = _running_retry(evening, sim)
+    sim.complete_job(s.vault["id"], started.ref, "Failed", 400001, **_limit_error())
+    after_midnight = _at(live, midnight + timedelta(hours=1))
+    _run(after_midnight, _take(evening)[1])  # the follow-up reads it the next day
+
+    message, _ = _take(evening)
+    assert message.day == day_key(midnight)  # the day that began, not the one after it
+
+
+def test_a_retry_whose_backup_azure_retries_itself_starts_no_other(
+    live: Runtime, sim: AzureSimulator
+) -> None:
+    today = _at(live, datetime.now(UTC))
+    s, started = _running_retry(today, sim)
+    with_retry = _limit_error(
+        "CloudDosAbsoluteLimitReachedWithRetry",
+        "Operation is blocked as the vault has reached its maximum limit for such operations "
+        "permitted in a span of 24 hours.",
+    )
+    sim.complete_job(s.vault["id"], started.ref, "Failed", 400002, **with_retry)
+    _run(today, _take(today)[1])
+
+    incident = incident_of(today, s.job_id)
+    last = incident.actions[-1]
+    assert (last.action, last.state, last.ref) == ("retry", "skipped", started.ref)
+    assert "Azure retries it itself" in last.detail
+    assert incident.Status == IncidentStatus.RESOLVED
+    assert today.retry_queue.receive() == [] and _triggers(sim) == [202]
+
+
+def _running_retry(runtime: Runtime, sim: AzureSimulator) -> tuple[Scene, ActionEntry]:
+    """A SQL database's conflicting-operation failure whose retry has started its backup."""
+    s = workload_scene(sim, Workload.SQL, **CONFLICT)
+    deliver(runtime, s.event())
+    _run(runtime, _take(runtime)[1])
+    started = incident_of(runtime, s.job_id).actions[-1]
+    assert started.state == "triggered"
+    return s, started
+
+
+def _limit_error(
+    title: str = DAILY_LIMIT["error_title"], text: str = DAILY_LIMIT["error_string"]
+) -> dict[str, str]:
+    """A workload job's daily-limit failure as ``complete_job`` takes it (Microsoft publishes
+    no numbers for these codes: the number passed beside it is ours)."""
+    return {"error_string": text, "error_title": title}
 
 
 # -- a failure that comes back reopens its ticket ---------------------------------------------
@@ -452,23 +553,61 @@ def test_a_reopening_is_sent_once_however_often_it_is_delivered(
     assert len(live.tickets.tickets()) == 1 and receivers.violations == []
 
 
-def test_a_servicenow_incident_closed_meanwhile_cannot_be_reopened_and_says_so(
+def test_a_servicenow_incident_closed_meanwhile_is_followed_by_a_new_one_there(
     live: Runtime, sim: AzureSimulator, receivers: Receivers
 ) -> None:
     first, _ = _ticketed(live, sim)
-    (ref,) = [json.loads(t["Refs"])["servicenow"] for t in live.tickets.tickets()]
-    receivers.change_ticket("servicenow", ref, state="7")  # Closed: read-only in ServiceNow
+    (ticket,) = live.tickets.tickets()
+    old = json.loads(ticket["Refs"])["servicenow"]
+    receivers.change_ticket("servicenow", old, state="7")  # Closed: read-only in ServiceNow
     back = first.repeat(AGENT)
     deliver(live, back.event())
 
     incident = incident_of(live, back.job_id)
-    assert ("ticket", "reopened") in log_of(incident)
-    failed = [a.detail for a in incident.actions if (a.action, a.state) == ("ticket", "failed")]
-    assert failed == ["servicenow: HTTP 403"]
+    assert ("ticket", "reopened") in log_of(incident) and ("ticket", "failed") not in log_of(
+        incident
+    )
+    assert receivers.violations == [f"servicenow: {old} is closed"]  # the reopening it refused
+    opened = [r.body for r in receivers.received("servicenow") if r.method == "POST"]
+    assert [o["correlation_id"] for o in opened] == [ticket["TicketId"], f"{ticket['TicketId']}-1"]
+    assert f"refused to reopen {old}" in opened[-1]["description"]
     (row,) = live.tickets.tickets()
-    assert json.loads(row["SinkErrors"]) == ["servicenow: HTTP 403"]  # health reports it
+    new = json.loads(row["Refs"])["servicenow"]
+    assert new != old and json.loads(row["SinkErrors"]) == []
     assert _webhook_events(receivers).count("ticket.reopened") == 1  # the others are reopened
-    assert receivers.violations == [f"servicenow: {ref} is closed"]
+
+    third = first.repeat(AGENT)
+    deliver(live, third.event())  # the ticket is open: the occurrence reaches the new incident
+    noted = [r.path for r in receivers.received("servicenow") if r.method == "PATCH"]
+    assert noted[-1].endswith(f"/{new}") and receivers.violations == [
+        f"servicenow: {old} is closed"
+    ]
+
+
+def test_concurrent_failures_that_come_back_reopen_each_sink_once(
+    live: Runtime, sim: AzureSimulator, receivers: Receivers
+) -> None:
+    first = scene(sim, AGENT)
+    deliver(live, first.event())
+    repeats = [first.repeat(AGENT) for _ in range(4)]
+    for repeat in repeats:
+        deliver(live, repeat.event())
+    incidents = [incident_of(live, r.job_id) for r in repeats]
+    assert live.tickets.resolve(incidents[0], "fixed by the owner")
+    start = threading.Barrier(len(incidents))
+
+    def again(incident: Incident) -> TicketResult:
+        start.wait()
+        return live.tickets.open_or_append(incident, "again")
+
+    with ThreadPoolExecutor(len(incidents)) as pool:
+        results = list(pool.map(again, incidents))
+
+    assert sum(r.reopened for r in results) == 1 and not any(r.errors for r in results)
+    states = [r.body["state"] for r in receivers.received("servicenow") if "state" in r.body]
+    assert states == ["6", "2"]  # resolved once, reopened once
+    assert _webhook_events(receivers).count("ticket.reopened") == 1
+    assert len(live.tickets.tickets()) == 1 and receivers.violations == []
 
 
 def test_with_no_reopen_window_a_failure_that_comes_back_opens_a_new_ticket(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -78,14 +78,38 @@ def _reopening(incident: Incident) -> Callable[[dict[str, Any]], bool]:
     return reopen
 
 
-def _reopened_in(sink: str, reopens: int) -> Callable[[dict[str, Any]], bool]:
-    """A row change noting that ``sink`` took the ticket's reopening number ``reopens``."""
+def _reopening_taker(
+    sink: str, number: int, incident: Incident, taken: list[bool]
+) -> Callable[[dict[str, Any]], bool]:
+    """A row change that makes ``incident`` the one telling ``sink`` of reopening ``number``
+    (appending to ``taken``), unless the sink was told already or another worker is telling it
+    now (then nothing is written)."""
+
+    def take(row: dict[str, Any]) -> bool:
+        taken.clear()  # decided afresh on each attempt
+        done = json.loads(row.get("ReopenedIn") or "{}")
+        telling = json.loads(row.get("Reopening") or "{}")
+        holder = telling.get(sink)
+        if done.get(sink, 0) >= number or (holder and not _abandoned(holder, incident)):
+            return False
+        row["Reopening"] = json.dumps({**telling, sink: _claim(incident, datetime.now(UTC))})
+        taken.append(True)
+        return True
+
+    return take
+
+
+def _reopened_in(sink: str, number: int) -> Callable[[dict[str, Any]], bool]:
+    """A row change noting that ``sink`` was told of reopening ``number`` (or that telling it
+    failed: ``number`` 0 only lets the next delivery try again)."""
 
     def note(row: dict[str, Any]) -> bool:
         done = json.loads(row.get("ReopenedIn") or "{}")
-        if done.get(sink, 0) >= reopens:
-            return False
-        row["ReopenedIn"] = json.dumps({**done, sink: reopens})
+        telling = json.loads(row.get("Reopening") or "{}")
+        telling.pop(sink, None)
+        if number:
+            done[sink] = max(done.get(sink, 0), number)
+        row.update(ReopenedIn=json.dumps(done), Reopening=json.dumps(telling))
         return True
 
     return note
@@ -225,24 +249,23 @@ class TicketDesk:
         opened: set[str],
     ) -> set[str]:
         """Reopen the ticket when it is resolved (the open pointer names it again: see
-        :meth:`_reopenable`), and make sure every sink has been told of its latest reopening;
-        returns the sinks asked now (one that refused is not sent the occurrence as well: its
-        error is returned, and the next delivery for the ticket asks it again).
+        :meth:`_reopenable`), and make sure every sink is told of its latest reopening; returns
+        the sinks told now (they need no separate occurrence note).
 
-        The row counts its reopenings (``Reopens``) and, per sink, the last one the sink took
-        (``ReopenedIn``), so a reopening interrupted by a crash is finished by the next
-        delivery for this item and rule, whichever incident it is, and never repeated.
+        The row counts its reopenings (``Reopens``), and per sink the last one the sink was
+        told (``ReopenedIn``) and who is telling it (``Reopening``, a claim like an opening's),
+        so concurrent deliveries tell each sink once, and one interrupted by a crash is
+        finished by the next delivery for this item and rule, whichever incident it is.
         """
         row = self._store.get(pk, content.ticket_id)
         if row["Status"] == TicketStatus.RESOLVED:
             if self._store.open_pointer(pk) != content.ticket_id:
                 return set()  # resolved after this delivery found it open: nothing to reopen
             row = self._store.update(pk, content.ticket_id, _reopening(incident))
-        reopens = int(row.get("Reopens") or 0)
-        if not reopens:
+        number = int(row.get("Reopens") or 0)
+        if not number:
             return set()
         result.reopened = row.get("ReopenedBy") == incident.IncidentId
-        done = json.loads(row.get("ReopenedIn") or "{}")
         code = incident.ErrorCodes or "no code"
         note = (
             f"Reopened: backup job {incident.JobId} failed again ({code}) after the ticket was "
@@ -250,20 +273,62 @@ class TicketDesk:
         )
         told = set()
         for sink in self._sinks:
-            ref = result.refs.get(sink.name)
-            if not ref or done.get(sink.name, 0) >= reopens:
-                continue
-            if sink.name not in opened:  # a sink that has just opened the ticket is not behind
+            if not result.refs.get(sink.name) or not self._take_reopening(
+                pk, content.ticket_id, sink.name, number, incident
+            ):
+                continue  # no ticket there yet, told already, or another worker is telling it
+            told_now = sink.name in opened or self._tell_reopened(
+                pk, sink, content, note, number=number, result=result
+            )
+            self._store.update(
+                pk, content.ticket_id, _reopened_in(sink.name, number if told_now else 0)
+            )
+            if told_now:
+                report(sink.name, result.refs[sink.name])
                 told.add(sink.name)
-                try:
-                    sink.reopen(ref, content, note)
-                except SinkError as error:
-                    result.errors.append(str(error))
-                    self._store_ref(pk, content.ticket_id, sink.name, "", str(error))  # health
-                    continue
-                report(sink.name, ref)
-            self._store.update(pk, content.ticket_id, _reopened_in(sink.name, reopens))
         return told
+
+    def _take_reopening(
+        self, pk: str, ticket_id: str, sink: str, number: int, incident: Incident
+    ) -> bool:
+        taken: list[bool] = []
+        self._store.update(pk, ticket_id, _reopening_taker(sink, number, incident, taken))
+        return bool(taken)
+
+    def _tell_reopened(
+        self,
+        pk: str,
+        sink: TicketSink,
+        content: TicketContent,
+        note: str,
+        *,
+        number: int,
+        result: TicketResult,
+    ) -> bool:
+        """Reopen the sink's ticket; when the sink refuses (a person closed it there for good),
+        open a new one in that sink instead, which the ticket follows from then on. False
+        when neither worked (the error is returned; the next delivery tries again)."""
+        ref = result.refs[sink.name]
+        try:
+            sink.reopen(ref, content, note, number)
+            return True
+        except SinkError as error:
+            refused = error
+        if not refused.refused:
+            result.errors.append(str(refused))
+            self._store_ref(pk, content.ticket_id, sink.name, "", str(refused))  # health
+            return False
+        why = f"{sink.name} refused to reopen {ref} ({refused}); this is its follow-up."
+        anew = replace(content, ticket_id=f"{content.ticket_id}-{number}", summary=f"{note}\n{why}")
+        try:
+            new_ref = sink.find(anew) or sink.open(anew)
+        except SinkError as error:
+            result.errors.append(str(error))
+            self._store_ref(pk, content.ticket_id, sink.name, "", str(error))
+            return False
+        self._store_ref(pk, content.ticket_id, sink.name, new_ref, "")
+        result.refs[sink.name] = new_ref
+        return True
 
     def _new_row(self, pk: str, incident: Incident, content: TicketContent) -> dict[str, Any]:
         now = datetime.now(UTC)

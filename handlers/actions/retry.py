@@ -41,6 +41,7 @@ from handlers.actions.retry_limits import (
     day_start,
     next_day,
     reserve_start_slot,
+    retried_by_azure,
     stagger_window,
     take_daily_attempt,
     throttled,
@@ -62,9 +63,9 @@ IN_PROGRESS_CODE = "usererrorbackupoperationinprogress"
 #: The log state of an attempt deferred to the next UTC day by Azure's daily limit; the
 #: attempt starts afresh after it.
 THROTTLED = "throttled"
-#: UTC days in a row an incident's retry waits for Azure's daily limit before a person is
-#: asked (the limit may be counted over a rolling 24 hours, or something else keeps using
-#: the item's operations up).
+#: UTC days on which Azure's daily limit may hold for an incident (its failure's own day
+#: counts when the failure was the limit) before a person is asked: the limit may be counted
+#: over a rolling 24 hours, or something else keeps using the item's operations up.
 MAX_THROTTLED_DAYS = 3
 #: How far before its own trigger record a retry looks for the backup it started.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -168,6 +169,8 @@ def handle_message(
     if not _take(ctx, message, queue_message_id):
         ctx.log(NAME, "skipped", f"a second copy of message {message.id}", attempt=message.attempt)
         return
+    if message.successor_id in incident.retry_messages:
+        return  # it handed over to the next message already, then its instance died
     if dequeue_count >= POISON_AFTER:
         ctx.log(NAME, "failed", f"message failed {dequeue_count} times", attempt=message.attempt)
         ctx.escalate(f"Automatic retry gave up after repeated errors (attempt {message.attempt}).")
@@ -229,15 +232,14 @@ def _since_throttle(log: list[ActionEntry]) -> list[ActionEntry]:
 def _settled(
     ctx: ActionContext, message: RetryMessage, log: list[ActionEntry], started: ActionEntry | None
 ) -> bool:
-    """Whether this message is to start no backup now, checked in this order: it has handed
-    over to the next message already (a redelivery), the attempt is under way, the Backup API
-    does not confirm the failure, nothing is to be retried (gone, urgent, no such backup),
-    history withholds the retry, the backup of a run that died is found, or it came before
-    the UTC day Azure's daily limit put it off to (it waits again). Each acts as it says."""
+    """Whether this message is to start no backup now, checked in this order: the attempt is
+    under way, the Backup API does not confirm the failure, nothing is to be retried (gone,
+    urgent, no such backup), history withholds the retry, the backup of a run that died is
+    found, or it came before the UTC day Azure's daily limit put it off to (it waits again).
+    Each acts as it says."""
     incident, attempt = ctx.incident(), message.attempt
     return (
-        message.successor_id in incident.retry_messages
-        or any(a.state == "triggered" for a in log)
+        any(a.state == "triggered" for a in log)
         or ctx.failure_unconfirmed(NAME, attempt)
         or _redirected(ctx, incident, attempt)
         or (started is None and withhold(ctx, attempt))
@@ -421,19 +423,20 @@ def _follow_up(ctx: ActionContext, message: RetryMessage) -> None:
 
 
 def _next_utc_day(
-    ctx: ActionContext, message: RetryMessage, now: datetime, why: str, ref: str = ""
+    ctx: ActionContext, message: RetryMessage, hit: datetime, why: str, ref: str = ""
 ) -> None:
-    """Azure's daily limit of operations for the item was reached: run the same attempt again
-    on the next UTC day (counted on that day, never as a failed attempt), unless the limit has
-    held for :data:`MAX_THROTTLED_DAYS` already (then a person is asked)."""
-    days = sum(1 for a in ctx.incident().actions if (a.action, a.state) == (NAME, THROTTLED))
+    """Azure's daily limit of operations for the item was reached at ``hit``: run the same
+    attempt again on the next UTC day (counted on that day, never as a failed attempt), unless
+    the limit has now held on :data:`MAX_THROTTLED_DAYS` UTC days (then a person is asked)."""
+    incident, now = ctx.incident(), ctx.now()
+    days = 1 + _throttled_days(incident)
     if days >= MAX_THROTTLED_DAYS:
-        held = f"{why}; Azure's daily limit of operations held on {days + 1} days running"
+        held = f"{why}; Azure's daily limit of operations held on {days} UTC days"
         ctx.log(NAME, "exhausted", held, attempt=message.attempt)
         ctx.notify("retry_exhausted", f"{held}; a ticket was opened.")
         ctx.escalate(f"Automatic retry gave up: {held}.")
         return
-    due = next_day(now)
+    due = max(next_day(hit), now)
     again = message.next(
         MessageKind.RETRY, day=day_key(due), slot="", operation="", job="", checks=0
     )
@@ -446,6 +449,13 @@ def _next_utc_day(
         ctx.notify("retry_deferred", text)
 
 
+def _throttled_days(incident: Incident) -> int:
+    """UTC days Azure's daily limit has held for the incident so far: each deferral, and the
+    failure itself when it was the limit."""
+    deferrals = sum(1 for a in incident.actions if (a.action, a.state) == (NAME, THROTTLED))
+    return deferrals + throttled(incident.ErrorCodes.split(","))
+
+
 def _conclude(ctx: ActionContext, message: RetryMessage, job: JobState) -> None:
     """Act on how the attempt's backup job ended."""
     attempt = message.attempt
@@ -456,8 +466,14 @@ def _conclude(ctx: ActionContext, message: RetryMessage, job: JobState) -> None:
         )
         return
     ended = f"the retry's backup job {job.job_id} ended {job.status}"
+    if retried_by_azure(job.codes):
+        why = f"{ended} at Azure's daily limit; Azure retries it itself once 24 hours have passed"
+        ctx.log(
+            NAME, "skipped", why, attempt=attempt, ref=job.job_id, status=IncidentStatus.RESOLVED
+        )
+        return
     if throttled(job.codes):
-        _next_utc_day(ctx, message, ctx.now(), ended, ref=job.job_id)
+        _next_utc_day(ctx, message, job.end_time or ctx.now(), ended, ref=job.job_id)
         return
     ctx.log(NAME, "failed", ended, attempt=attempt, ref=job.job_id)
     ctx.notify("retry_failed", f"Backup retry {attempt} failed (job {job.job_id}).")

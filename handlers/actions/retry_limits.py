@@ -34,6 +34,17 @@ THROTTLE_CODES = frozenset(
 DAY_MARGIN = timedelta(minutes=5)
 
 
+#: A job that ends with this code is retried by Azure itself once 24 hours have passed
+#: (workloads.md: "the service retries after 24 hours"): another backup would only spend the
+#: item's limit again.
+RETRIED_BY_AZURE_CODE = "clouddosabsolutelimitreachedwithretry"
+
+
+def retried_by_azure(codes: Iterable[str]) -> bool:
+    """Whether a job's ``codes`` say Azure retries the operation itself."""
+    return any(code.strip().lower() == RETRIED_BY_AZURE_CODE for code in codes)
+
+
 def throttled(codes: Iterable[str]) -> bool:
     """Whether any of ``codes`` says Azure's daily limit of operations was reached."""
     return any(code.strip().lower() in THROTTLE_CODES for code in codes)

@@ -6,9 +6,11 @@ earlier night on which the item failed with the rule, its retries say:
 
 - **helped**: a retry that night succeeded (even if the same failure came back the next
   night: that night's backup was made);
-- **did not help**: retries that night failed, or were withheld because they had not helped
-  before and the same failure came back (no retry of that night proved otherwise);
-- nothing: no retry ran or finished (dry run, still pending, redirected), no evidence.
+- **did not help**: the backups retries started that night failed, or retries were withheld
+  because they had not helped before and the same failure came back (no retry of that night
+  proved otherwise);
+- nothing: no retry's backup ran and finished (dry run, still pending, redirected, or given
+  up before a backup started: refused by authorization, an outage, no attempt left today).
 
 The retry action withholds a retry when retries did not help on ``RETRY_LEARN_FAILED_NIGHTS``
 of the last ``RETRY_LEARN_WINDOW_NIGHTS`` nights before the failure's own night.
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from handlers.core.incident import Incident
-from handlers.core.results import RETRY, retry_result
+from handlers.core.results import RETRY, retry_backup_failed, retry_result
 
 #: A night runs from noon to noon UTC.
 NIGHT_SHIFT = timedelta(hours=12)
@@ -79,6 +81,14 @@ class RetryHistory:
         return f"retries have not helped on {count} of the last {self.window} nights: {nights}"
 
 
+def _evidence(incident: Incident) -> str:
+    """The incident's retry result when it says whether retrying helps, else ``""``."""
+    result = retry_result(incident)
+    if result == "failed" and not retry_backup_failed(incident):
+        return ""
+    return result if result in _EVIDENCE else ""
+
+
 def retry_history(earlier: Iterable[Incident], tonight: date, window: int) -> RetryHistory:
     """The history of ``earlier`` incidents of one item and rule over the ``window`` nights
     before ``tonight`` (incidents of other nights, and of tonight, are left out)."""
@@ -90,7 +100,7 @@ def retry_history(earlier: Iterable[Incident], tonight: date, window: int) -> Re
             groups.setdefault(night, []).append(incident)
     nights = []
     for night, group in sorted(groups.items(), reverse=True):
-        jobs = tuple(sorted((i.JobId, r) for i in group if (r := retry_result(i)) in _EVIDENCE))
+        jobs = tuple(sorted((i.JobId, r) for i in group if (r := _evidence(i))))
         if jobs:
             helped = any(result == "succeeded" for _, result in jobs)
             nights.append(Night(night, helped, jobs))

@@ -69,6 +69,13 @@ def retry_result(incident: Incident) -> str:
     return "pending"
 
 
+def retry_backup_failed(incident: Incident) -> bool:
+    """Whether a backup the retry started ended failed: a retry that never ran (refused by
+    authorization, given up in an outage, no attempt left today) says nothing of whether
+    retrying helps."""
+    return any(a.action == RETRY and a.state == "failed" and a.ref for a in incident.actions)
+
+
 @dataclass(frozen=True)
 class RuleRate:
     """Finished retries of one rule: how many succeeded, how many failed."""

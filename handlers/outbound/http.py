@@ -28,7 +28,21 @@ _RETRY = Retry(
 
 
 class SinkError(RuntimeError):
-    """A sink refused or could not be reached; the message is safe to record."""
+    """A sink refused or could not be reached; the message is safe to record.
+
+    :ivar status: the sink's HTTP status, when it answered.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def refused(self) -> bool:
+        """The sink answered and will not do it (a 4xx other than a timeout or throttling):
+        asking again changes nothing."""
+        transient = (408, 429)
+        return self.status is not None and 400 <= self.status < 500 and self.status not in transient
 
 
 def session() -> requests.Session:
@@ -50,7 +64,7 @@ def send(http: requests.Session, method: str, url: str, name: str, **kwargs: Any
     except requests.RequestException as error:
         raise SinkError(f"{name}: {type(error).__name__}") from None
     if response.status_code >= 400:
-        raise SinkError(f"{name}: HTTP {response.status_code}")
+        raise SinkError(f"{name}: HTTP {response.status_code}", response.status_code)
     if not response.content:
         return None
     try:

@@ -48,7 +48,8 @@ class TicketSink(Protocol):
     ``find`` looks a ticket up by our ticket id (the correlation the sink keeps), so that an
     open interrupted after the sink created the ticket is completed, not repeated; ``""`` when
     the sink has none, or cannot be asked (its ``open`` is then idempotent by key).
-    ``reopen`` brings a resolved ticket back to work with ``note`` (the failure came back).
+    ``reopen`` brings a resolved ticket back to work with ``note`` (the failure came back);
+    ``number`` counts the ticket's reopenings, so that each one is told once.
     """
 
     name: str
@@ -61,7 +62,7 @@ class TicketSink(Protocol):
 
     def resolve(self, ref: str, ticket: TicketContent, note: str) -> None: ...
 
-    def reopen(self, ref: str, ticket: TicketContent, note: str) -> None: ...
+    def reopen(self, ref: str, ticket: TicketContent, note: str, number: int) -> None: ...
 
 
 _SN_MARKUP = re.compile(r"\[/?code\]", re.IGNORECASE)
@@ -121,10 +122,8 @@ class WebhookSink:
     def resolve(self, ref: str, ticket: TicketContent, note: str) -> None:
         self._post("ticket.resolved", ticket, f"{ticket.ticket_id}:resolved", note)
 
-    def reopen(self, ref: str, ticket: TicketContent, note: str) -> None:
-        # A ticket is reopened at most once per incident (the one whose failure came back).
-        key = f"{ticket.ticket_id}:reopened:{ticket.incident_id}"
-        self._post("ticket.reopened", ticket, key, note)
+    def reopen(self, ref: str, ticket: TicketContent, note: str, number: int) -> None:
+        self._post("ticket.reopened", ticket, f"{ticket.ticket_id}:reopened:{number}", note)
 
 
 class ServiceNowSink:
@@ -185,7 +184,7 @@ class ServiceNowSink:
         }
         self._call("PATCH", f"{self._base}/{ref}", body)
 
-    def reopen(self, ref: str, ticket: TicketContent, note: str) -> None:
+    def reopen(self, ref: str, ticket: TicketContent, note: str, number: int) -> None:
         body = {"state": self.IN_PROGRESS_STATE, "work_notes": servicenow_text(note)}
         self._call("PATCH", f"{self._base}/{ref}", body)
 
@@ -252,7 +251,7 @@ class AzureDevOpsSink:
     def resolve(self, ref: str, ticket: TicketContent, note: str) -> None:
         self._comment(ref, ticket, note)
 
-    def reopen(self, ref: str, ticket: TicketContent, note: str) -> None:
+    def reopen(self, ref: str, ticket: TicketContent, note: str, number: int) -> None:
         fields = "System.State,System.WorkItemType"
         url = f"{self._root}/workitems/{ref}?fields={fields}&{self.API}"
         item = send(self._http, "GET", url, self.name, headers=self._headers)
