@@ -123,6 +123,10 @@ def test_a_verified_stop_waits_and_runs_once_approved_through_the_link(
         approval.request_id,
     )
     assert claims.expires == int(approval.deadline_time.timestamp())
+    # A token works like a password until it is used: the log and the tables never keep one.
+    tokens = [_token(link) for link in links.values()]
+    stored = incident.ActionLog + json.dumps(approving.tickets.tickets(), default=str)
+    assert "token=(withheld)" in stored and not any(t in stored for t in tokens)
     assert [r["IncidentId"] for r in approving.storage.approvals.open(10)] == [s.job_id]
 
     page = show(approving, _token(links["Approve"]))  # opening the link changes nothing
@@ -218,6 +222,67 @@ def test_an_unanswered_approval_becomes_an_escalated_ticket_at_its_deadline(
     assert "expired" in refused[-1].detail
 
 
+def test_no_log_record_carries_a_working_token(
+    approving: Runtime, sim: AzureSimulator, receivers: Receivers, caplog: Any
+) -> None:
+    caplog.set_level("DEBUG")
+    _requested(approving, sim, _gone(sim))
+    tokens = [_token(link) for link in _links(receivers).values()]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "token=(withheld)" in logged and not any(t in logged for t in tokens)
+
+
+def test_a_decision_taken_once_dry_run_is_on_again_changes_nothing_in_azure(
+    approving: Runtime, sim: AzureSimulator, receivers: Receivers
+) -> None:
+    s = _gone(sim)
+    _requested(approving, sim, s)
+    dry = Runtime.from_settings(dataclasses.replace(approving.settings, dry_run=True), FAST_CLIENTS)
+    page = answer(dry, _token(_links(receivers)["Approve"]), by="Ana")
+    assert page.status == 200 and "dry run" in page.html
+    assert sim.calls_to(route="item_put") == [] and _protection(sim, s) == "Protected"
+    incident = incident_of(dry, s.job_id)
+    assert log_of(incident)[-1] == ("stop_protection", "planned")
+    assert incident.Status == IncidentStatus.OPEN and dry.storage.approvals.open(10) == []
+
+
+def test_an_approval_that_cannot_be_finished_keeps_no_other_waiting(
+    approving: Runtime, sim: AzureSimulator, receivers: Receivers
+) -> None:
+    first = _gone(sim, vm_name="vm-a")
+    _requested(approving, sim, first)
+    approve_first = _token(_links(receivers)["Approve"])
+    second = _gone(sim, vm_name="vm-b")
+    approval = _requested(approving, sim, second).approval
+    assert approval is not None
+    sim.faults.add("vm_get", "500", times=1_000)  # ARM fails: the approved stop cannot be verified
+    assert answer(approving, approve_first, by="Ana").status == 200  # recorded, deferred
+    later = approval.deadline_time + timedelta(seconds=approving.settings.claim_lease_seconds)
+
+    assert expire_approvals(approving, later) == 1  # the second, though the first failed again
+    assert incident_of(approving, second.job_id).Status == IncidentStatus.ESCALATED
+    stuck = incident_of(approving, first.job_id)
+    assert stuck.approval is not None and stuck.approval.state == ApprovalState.APPROVED
+    assert [r["IncidentId"] for r in approving.storage.approvals.open(10)] == [first.job_id]
+    sim.faults.clear()
+    assert expire_approvals(approving, later + timedelta(minutes=5)) == 1  # finished now
+    assert len(sim.calls_to(route="item_put")) == 1 and _protection(sim, first) != "Protected"
+
+
+def test_the_timer_reads_the_approvals_that_are_due_however_many_wait(
+    approving: Runtime, sim: AzureSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = _gone(sim)
+    approval = _requested(approving, sim, s).approval
+    assert approval is not None
+    later = approval.deadline_time + timedelta(days=1)
+    for n in range(3):  # requests of other incidents, not due for another day
+        approving.storage.approvals.add(f"0-waiting-{n}", "pk", f"rk{n}", later)  # listed first
+    monkeypatch.setattr("handlers.actions.approval.SWEEP_BATCH", 2)  # fewer than wait
+    assert expire_approvals(approving, approval.deadline_time) == 1
+    assert incident_of(approving, s.job_id).Status == IncidentStatus.ESCALATED
+
+
 # -- tokens that cannot be used -------------------------------------------------------------
 
 
@@ -229,6 +294,8 @@ def test_a_link_works_once(approving: Runtime, sim: AzureSimulator, receivers: R
     again = answer(approving, _token(links["Approve"]), by="Mallory")  # replayed
     other = answer(approving, _token(links["Reject"]), by="Mallory")  # the request's other link
     assert (again.status, other.status) == (409, 409)
+    for _ in range(3):  # a link scanner, a person clicking again: told, not logged again
+        assert answer(approving, _token(links["Approve"]), by="Mallory").status == 409
     assert len(sim.calls_to(route="item_put")) == 1
     incident = incident_of(approving, s.job_id)
     refused = [a.detail for a in incident.actions if (a.action, a.state) == ("approval", "refused")]
@@ -237,8 +304,8 @@ def test_a_link_works_once(approving: Runtime, sim: AzureSimulator, receivers: R
     assert incident.approval is not None and incident.approval.by == "Ana"
 
 
-def test_forged_and_foreign_tokens_change_nothing_and_are_recorded(
-    approving: Runtime, sim: AzureSimulator, receivers: Receivers
+def test_forged_and_foreign_tokens_change_nothing_and_strangers_write_nothing(
+    approving: Runtime, sim: AzureSimulator, receivers: Receivers, caplog: Any
 ) -> None:
     s = _gone(sim)
     approval = _requested(approving, sim, s).approval
@@ -254,16 +321,32 @@ def test_forged_and_foreign_tokens_change_nothing_and_are_recorded(
     assert answer(approving, nobody, by="Mallory").status == 404
     assert answer(approving, tampered, by="Mallory").status == 403
     assert answer(approving, "garbage").status == 403
+    not_ascii = tampered.rsplit(".", 1)[0] + ".é" * 22  # once answered 500
+    assert answer(approving, not_ascii, by="Mallory").status == 403
     assert show(approving, forged).status == 400  # the page says so too
     assert sim.calls_to(route="item_put") == []
     incident = incident_of(approving, s.job_id)
     assert incident.approval is not None and incident.approval.state == ApprovalState.PENDING
     refused = [a.detail for a in incident.actions if (a.action, a.state) == ("approval", "refused")]
-    assert any("signature does not match" in d for d in refused)  # forged, names this incident
-    assert any("another approval request" in d for d in refused)
-    reasons = [row["Reason"] for row in approving.storage.rejections.all()]
-    assert any("no incident (no-such-job)" in r for r in reasons)
-    assert any("not an approval token" in r for r in reasons)  # garbage, tampered
+    assert len(refused) == 1 and "another approval request" in refused[0]  # signed by us
+    assert list(approving.storage.rejections.all()) == []  # an anonymous route writes no more
+    warned = [r.getMessage() for r in caplog.records if r.name == "backup_responder.approvals"]
+    assert any("signature does not match" in w and s.job_id in w for w in warned)
+    assert any("no incident (no-such-job)" in w for w in warned)
+    assert sum("not an approval token" in w for w in warned) >= 2  # garbage, tampered
+
+
+def test_no_link_works_without_an_approval_secret(
+    approving: Runtime, sim: AzureSimulator, receivers: Receivers
+) -> None:
+    s = _gone(sim)
+    _requested(approving, sim, s)
+    empty_key = sign(Claims(s.job_id, APPROVE, "any", 2_000_000_000), b"")
+    gate_off = dataclasses.replace(approving.settings, approval_required=False, approval_secret="")
+    unset = Runtime.from_settings(gate_off, FAST_CLIENTS)
+    assert answer(unset, empty_key, by="Mallory").status == 403
+    assert answer(unset, _token(_links(receivers)["Approve"]), by="Ana").status == 403
+    assert sim.calls_to(route="item_put") == []
 
 
 # -- the other ways in --------------------------------------------------------------------------

@@ -19,16 +19,26 @@ Every step is a line of the incident's action log, with who decided and how.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from azure.core.exceptions import AzureError
+
 from handlers.actions.context import ActionContext, Services
 from handlers.azure.errors import AzureCallError
-from handlers.core.incident import Approval, ApprovalState, Incident, IncidentStatus
+from handlers.core.incident import (
+    Approval,
+    ApprovalState,
+    Incident,
+    IncidentStatus,
+    logged_detail,
+)
 from handlers.core.tokens import APPROVE, REJECT, Claims, sign
 from handlers.storage import RetryLaterError
 
+log = logging.getLogger("backup_responder.approvals")
 NAME = "approval"
 STOP = "stop_protection"
 #: The route of the ``approvals`` HTTP function (``function_app.py``).
@@ -70,10 +80,14 @@ def request(ctx: ActionContext, why: str, now: datetime) -> None:
     """Ask a person to approve the stop, once: a redelivery finds the request and only sends
     what a crash may have kept from going out."""
     incident = ctx.incident()
-    ctx.services.storage.approvals.add(incident.IncidentId, ctx.pk, ctx.rk)  # the timer's list
+    deadline = (
+        incident.approval.deadline_time
+        if incident.approval
+        else now + timedelta(hours=ctx.settings.approval_timeout_hours)
+    )
+    # The timer's list first: a crash after it leaves the request for the timer to close.
+    ctx.services.storage.approvals.add(incident.IncidentId, ctx.pk, ctx.rk, deadline)
     if incident.approval is None:
-        hours = ctx.settings.approval_timeout_hours
-        deadline = now + timedelta(hours=hours)
         approval = Approval(
             secrets.token_urlsafe(18), deadline.isoformat(), requested_at=now.isoformat()
         )
@@ -150,10 +164,13 @@ def decide(
             )
             stored.log(NAME, state, f"by {by} via {via}", ref=stored.approval.request_id)
 
-    services.storage.incidents.mutate(pk, rk, take)
+    incident = services.storage.incidents.mutate(pk, rk, take)
     if refused[0]:
-        ctx.log(NAME, "refused", f"{decision} via {via}{f' by {by}' if by else ''}: {refused[0]}")
+        refusal(ctx, f"{decision} via {via}{f' by {by}' if by else ''}: {refused[0]}")
         return Decision(False, f"Nothing was changed: {refused[0]}.")
+    # Should this run die before the decision is carried out, the timer finishes it.
+    stranded = now + timedelta(seconds=services.settings.claim_lease_seconds)
+    services.storage.approvals.add(incident.IncidentId, pk, rk, stranded)
     try:
         return Decision(True, carry_out(ctx))
     except (AzureCallError, RetryLaterError) as error:  # throttled, 5xx, a busy ticket
@@ -165,13 +182,28 @@ def decide(
         )
 
 
+def refusal(ctx: ActionContext, reason: str) -> None:
+    """Log a refused decision once: the same link tried again (a person clicking twice, a link
+    scanner) is told again, but does not grow the incident's log."""
+    said = (NAME, "refused", logged_detail(reason))
+    if not any((a.action, a.state, a.detail) == said for a in ctx.incident().actions):
+        ctx.log(NAME, "refused", reason)
+
+
 def carry_out(ctx: ActionContext) -> str:
     """Do what the incident's decided approval says (idempotent: a redelivery, or the timer
     after a crash, repeats nothing that is done); then forget it. Returns what happened."""
     incident = ctx.incident()
     approval = incident.approval
     assert approval is not None and approval.state != ApprovalState.PENDING
-    if approval.state == ApprovalState.APPROVED:
+    if ctx.settings.dry_run and not approval.done:  # DRY_RUN came on after the request
+        incident = ctx.log(
+            STOP,
+            "planned",
+            f"dry run: {approval.state}; nothing is changed",
+            status=IncidentStatus.OPEN,
+        )
+    elif approval.state == ApprovalState.APPROVED:
         from handlers.actions import act  # the package imports this module first
 
         act(ctx.services, ctx.pk, ctx.rk, STOP)  # as respond() runs it (an item not found: ticket)
@@ -241,18 +273,31 @@ def sweep(services: Services, now: datetime, lease: timedelta) -> int:
     crash left half done (a decision older than ``lease``: not one still being carried out),
     forget what is over. Returns how many approvals were closed or finished."""
     handled = 0
-    for row in services.storage.approvals.open(SWEEP_BATCH):
-        ctx = ActionContext(services, row["IncidentPk"], row["IncidentRk"])
-        incident = services.storage.incidents.find(ctx.pk, ctx.rk)
-        approval = incident.approval if incident else None
-        if incident is None or approval is None or approval.done:
-            services.storage.approvals.remove(row["IncidentId"])
-            continue
-        due = approval.state == ApprovalState.PENDING and expire(ctx, now)
-        stale = approval.state != ApprovalState.PENDING and (
-            now - datetime.fromisoformat(approval.decided_at) >= lease
-        )
-        if due or stale:
-            carry_out(ctx)
-            handled += 1
+    for row in services.storage.approvals.open(SWEEP_BATCH, due_by=now):
+        try:
+            handled += _close(services, row, now, lease)
+        except (AzureError, AzureCallError, RetryLaterError):  # Azure or storage, for now
+            # One approval that cannot be finished must not keep the others waiting: its row
+            # stays due, and the next run tries again.
+            log.exception("approval of incident %s not finished yet", row["IncidentId"])
     return handled
+
+
+def _close(services: Services, row: dict[str, str], now: datetime, lease: timedelta) -> int:
+    """Close or finish one due approval (1), or set when it is due next (0)."""
+    ctx = ActionContext(services, row["IncidentPk"], row["IncidentRk"])
+    incident = services.storage.incidents.find(ctx.pk, ctx.rk)
+    approval = incident.approval if incident else None
+    if incident is None or approval is None or approval.done:
+        services.storage.approvals.remove(row["IncidentId"])
+        return 0
+    if approval.state == ApprovalState.PENDING:
+        next_look = None if expire(ctx, now) else approval.deadline_time
+    else:  # decided: finish it, unless it may still be being carried out
+        stranded = datetime.fromisoformat(approval.decided_at) + lease
+        next_look = stranded if now < stranded else None
+    if next_look is not None:
+        services.storage.approvals.add(row["IncidentId"], ctx.pk, ctx.rk, next_look)
+        return 0
+    carry_out(ctx)
+    return 1

@@ -15,7 +15,7 @@ from handlers.actions.registry import ACTIONS
 from handlers.azure.backup import ItemApi, VaultApi, job_state
 from handlers.azure.clients import AzureClients
 from handlers.azure.workloads import WorkloadItemApi, matches, workload_items
-from handlers.core.incident import MAX_DETAIL, Incident, IncidentStatus
+from handlers.core.incident import Incident, IncidentStatus, logged_detail
 from handlers.core.model import ProtectedItemRef, Workload
 from handlers.core.settings import Settings
 from handlers.outbound import telemetry
@@ -218,7 +218,7 @@ class ActionContext:
         incident = self.incident()
         ticketing = [a for a in incident.actions if a.action == "ticket"]
         told = [a for a in ticketing if a.state in ("opened", "reopened", "appended", "noted")]
-        if any(a.detail == summary[:MAX_DETAIL] for a in told):
+        if any(a.detail == logged_detail(summary) for a in told):
             from handlers.actions.desk import TicketResult
 
             return TicketResult(told[-1].ref, created=False), ""

@@ -16,6 +16,7 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 
 from handlers.core.incident import Incident
+from handlers.core.tokens import without_tokens
 from handlers.outbound.http import SinkError
 from handlers.outbound.sinks import TicketContent, TicketSink
 from handlers.storage import RetryLaterError
@@ -345,7 +346,7 @@ class TicketDesk:
             "SubscriptionId": incident.SubscriptionId,
             "Incidents": json.dumps([incident.IncidentId]),
             "Occurrences": 1,
-            "Body": content.plain_text()[:MAX_BODY],
+            "Body": without_tokens(content.plain_text())[:MAX_BODY],  # links are for people
             "Language": self._language,
             "Refs": "{}",
             "Opening": json.dumps(opening),

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from handlers.core.model import BackupFailure, ProtectedItemRef, Workload
+from handlers.core.tokens import without_tokens
 
 if TYPE_CHECKING:
     from rules.engine import Decision
@@ -234,15 +235,22 @@ class Incident:
     def log(
         self, action: str, state: str, detail: str = "", *, attempt: int = 0, ref: str = ""
     ) -> None:
-        """Append to the action log (the caller saves the incident)."""
+        """Append to the action log (the caller saves the incident); an approval link's token
+        in ``detail`` is withheld."""
         entries = json.loads(self.ActionLog or "[]")
         at = datetime.now(UTC).isoformat(timespec="seconds")
-        entries.append(asdict(ActionEntry(at, action, state, detail[:MAX_DETAIL], attempt, ref)))
+        detail = logged_detail(detail)
+        entries.append(asdict(ActionEntry(at, action, state, detail, attempt, ref)))
         if len(entries) > LOG_HEAD + LOG_TAIL + 1:
             dropped = len(entries) - LOG_HEAD - LOG_TAIL
             gap = ActionEntry(at, "log", "trimmed", f"{dropped} older entries omitted")
             entries = [*entries[:LOG_HEAD], asdict(gap), *entries[-LOG_TAIL:]]
         self.ActionLog = json.dumps(entries, ensure_ascii=False)
+
+
+def logged_detail(detail: str) -> str:
+    """``detail`` as the action log keeps it: bounded, without approval tokens."""
+    return without_tokens(detail)[:MAX_DETAIL]
 
 
 def new_incident(

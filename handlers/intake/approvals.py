@@ -5,9 +5,10 @@ expiring token instead (:mod:`handlers.core.tokens`). Opening a link (GET) only 
 would do, with a button; the decision is the form's POST. Chat services and mail scanners
 open links to preview them, and a preview must never approve a stop.
 
-A link that cannot be used changes nothing and is recorded where someone will look: in the
-incident's log when it names a real incident (forged ones included: their claims are reported,
-not trusted), else in the rejected-inputs table.
+A link that cannot be used changes nothing. One we signed (replayed, used, expired, of another
+request) is written once in its incident's log, with why. One we did not sign (forged, altered,
+garbage) is only logged for telemetry: the route is anonymous, and strangers must not be able
+to write to the incident log or to storage at all.
 """
 
 from __future__ import annotations
@@ -18,15 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from handlers.actions.approval import Decision, decide, sweep
-from handlers.actions.context import ActionContext
 from handlers.core.incident import ApprovalState, Incident
-from handlers.core.model import Rejection
-from handlers.core.text import bounded, excerpt
+from handlers.core.text import bounded
 from handlers.core.tokens import APPROVE, Claims, TokenError, read
 from handlers.pipeline.runtime import Runtime
 
 log = logging.getLogger("backup_responder.approvals")
-SOURCE = "approval-link"
 #: Longest name kept from the page's "your name" field.
 MAX_NAME = 100
 #: What every page is sent with: nothing loads from elsewhere, the token is not passed on.
@@ -106,11 +104,12 @@ def answer(runtime: Runtime, token: str, by: str = "") -> Page:
     try:
         claims = _claims(runtime, token)
     except TokenError as error:
-        _record(runtime, error.claims, token, f"approval link refused: {error}")
+        named = f" (it names incident {error.claims.incident_id!r})" if error.claims else ""
+        log.warning("approval link refused: %s%s", error, named)
         return _page(403, "This link cannot be used", f"{error}. Nothing was changed.")
     incident = runtime.storage.find_incident(claims.incident_id)
-    if incident is None:
-        _record(runtime, None, token, f"approval link for no incident ({claims.incident_id})")
+    if incident is None:  # signed by us, for an incident since expired from the table
+        log.warning("approval link for no incident (%s)", claims.incident_id)
         return _page(404, "This link cannot be used", "It names no incident. Nothing changed.")
     name = bounded(by.strip(), MAX_NAME) or "an approval link holder"
     decision = _decide(runtime, incident, claims, name, now)
@@ -124,16 +123,6 @@ def _decide(
     keys = (incident.PartitionKey, incident.RowKey)
     request = claims.request_id
     return decide(runtime, *keys, claims.decision, by=by, via="link", now=now, request_id=request)
-
-
-def _record(runtime: Runtime, claims: Claims | None, token: str, reason: str) -> None:
-    """A link that cannot be used: in the log of the incident it names, else as a rejection."""
-    incident = runtime.storage.find_incident(claims.incident_id) if claims else None
-    if incident is None:
-        runtime.storage.rejections.record(Rejection(reason, SOURCE, excerpt(token)))
-        return
-    ctx = ActionContext(runtime, incident.PartitionKey, incident.RowKey)
-    ctx.log("approval", "refused", reason)
 
 
 def expire_approvals(runtime: Runtime, now: datetime | None = None) -> int:

@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from handlers.core.tokens import without_tokens
+
 if TYPE_CHECKING:
     from opentelemetry.metrics import Counter, Meter
 
@@ -83,7 +85,8 @@ class JsonFormatter(logging.Formatter):
 
 class SecretRedactor(logging.Filter):
     """Replaces known secret values in a record's message, arguments, exception and string
-    attributes with ``***``.
+    attributes with ``***``, and withholds the tokens of approval links
+    (:func:`~handlers.core.tokens.without_tokens`).
 
     Installed as the log record factory's last step (:meth:`install`), it covers records of
     every logger, whatever handlers (the Functions worker's, pytest's, Azure Monitor's) see
@@ -105,11 +108,10 @@ class SecretRedactor(logging.Filter):
         self._pattern = re.compile("|".join(map(re.escape, ordered)), re.IGNORECASE)
 
     def scrub(self, text: str) -> str:
+        text = without_tokens(text)
         return self._pattern.sub(REDACTED, text) if self._pattern else text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
         try:
             message = record.getMessage()
         except (TypeError, ValueError):  # a malformed call: logging reports it when it emits

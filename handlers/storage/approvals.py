@@ -1,5 +1,8 @@
 """Open approvals (``approvals`` table): one row per incident whose stop protection waits for a
-person, or whose decision is not carried out yet. PartitionKey ``open``, RowKey the incident.
+person, or whose decision is not carried out yet. PartitionKey ``open``, RowKey the incident;
+``CheckAt`` says when the timer must look at it next (the request's deadline, or when a decision
+being carried out would be presumed stranded), so a run reads the rows that are due, however
+many others wait.
 
 The incident holds the approval itself (:class:`~handlers.core.incident.Approval`, changed
 under the incident's ETag); this table only says which incidents the ``expire_approvals`` timer
@@ -10,6 +13,7 @@ the row, and the timer finishes the work.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -27,10 +31,11 @@ class ApprovalStore:
     def __init__(self, tableset: TableSet) -> None:
         self._table = tableset[APPROVALS]
 
-    def add(self, incident_id: str, pk: str, rk: str) -> None:
-        """Remember that ``incident_id`` (at ``pk``/``rk``) has an open approval (idempotent)."""
+    def add(self, incident_id: str, pk: str, rk: str, check_at: datetime) -> None:
+        """Remember that ``incident_id`` (at ``pk``/``rk``) has an open approval, to be looked
+        at from ``check_at`` on (idempotent; a later call sets a new time)."""
         row = {"PartitionKey": PARTITION, "RowKey": safe_key(incident_id)}
-        row.update(IncidentId=incident_id, IncidentPk=pk, IncidentRk=rk)
+        row.update(IncidentId=incident_id, IncidentPk=pk, IncidentRk=rk, CheckAt=check_at)
         self._table.upsert_entity(row, mode=UpdateMode.REPLACE)
 
     def remove(self, incident_id: str) -> None:
@@ -40,11 +45,13 @@ class ApprovalStore:
         except ResourceNotFoundError:
             return
 
-    def open(self, limit: int) -> list[dict[str, Any]]:
-        """At most ``limit`` open approvals: ``IncidentId``, ``IncidentPk``, ``IncidentRk``."""
-        rows = self._table.query_entities(
-            "PartitionKey eq @pk", parameters={"pk": PARTITION}, results_per_page=limit
-        )
+    def open(self, limit: int, due_by: datetime | None = None) -> list[dict[str, Any]]:
+        """At most ``limit`` open approvals (those due by ``due_by``, when given):
+        ``IncidentId``, ``IncidentPk``, ``IncidentRk``, ``CheckAt``."""
+        query, parameters = "PartitionKey eq @pk", {"pk": PARTITION}
+        if due_by is not None:
+            query, parameters = f"{query} and CheckAt le @due", {**parameters, "due": due_by}
+        rows = self._table.query_entities(query, parameters=parameters, results_per_page=limit)
         found = []
         for row in rows:
             found.append(dict(row))
