@@ -15,6 +15,7 @@ import azure.functions as func
 import pytest
 
 import function_app
+from handlers.actions import act
 from handlers.actions.approval import sweep
 from handlers.cli.main import main
 from handlers.core.incident import ApprovalState, Incident, IncidentStatus
@@ -532,6 +533,8 @@ def test_a_put_refused_by_a_resource_guard_makes_the_ticket_and_is_never_retried
     assert GUARD.lower() in text.lower() and STOP_OPERATION in text  # read after the refusal
     deliver(live, s.event())
     drain(live)
+    sim.faults.add("resource_guard_proxies", "403", times=1)  # no up-front check to stop it
+    act(live, incident.PartitionKey, incident.RowKey, "stop_protection")  # run once more
     assert len(sim.calls_to(route="item_put")) == 1  # no retry of the PUT
 
 
