@@ -293,6 +293,21 @@ def test_a_daily_limit_failure_is_retried_on_the_next_utc_day_spending_no_attemp
     assert _item_count(today, incident, next_day(now)) == 1  # one of tomorrow's
 
 
+def test_a_message_early_twice_for_its_day_waits_the_whole_time_even_in_the_sandbox(
+    live: Runtime, sim: AzureSimulator
+) -> None:
+    s = workload_scene(sim, Workload.SQL, **DAILY_LIMIT)
+    today = _at(live, datetime.now(UTC))
+    assert today.settings.queue_delay_scale == 0  # delays are cut short here
+    deliver(today, s.event())
+    for _ in range(2):
+        _run(today, _take(today)[1])
+    assert today.retry_queue.receive() == []  # not spinning: it waits for the next UTC day
+    incident = incident_of(today, s.job_id)
+    assert [a.state for a in incident.actions if a.action == "retry"][-2:] == ["deferred"] * 2
+    assert _triggers(sim) == []
+
+
 def test_a_trigger_azure_refuses_for_its_daily_limit_runs_the_same_attempt_the_next_day(
     live: Runtime, sim: AzureSimulator
 ) -> None:

@@ -102,13 +102,18 @@ def _send(
     detail: str,
     ref: str = "",
     status: str = "",
+    unscaled: bool = False,
 ) -> bool:
     """Enqueue ``message`` and log ``state`` with it; False (nothing sent) when the log shows
     it was sent before. A crash between the two sends it again under the same identity, and
-    :func:`_take` acts on one copy only."""
+    :func:`_take` acts on one copy only.
+
+    :param unscaled: wait the whole ``delay`` even where ``QUEUE_DELAY_SCALE`` shortens delays.
+    """
     if message.id in ctx.incident().retry_messages:
         return False
-    enqueue(ctx.services.retry_queue, message, delay, ctx.settings.queue_delay_scale)
+    scale = 1.0 if unscaled else ctx.settings.queue_delay_scale
+    enqueue(ctx.services.retry_queue, message, delay, scale)
 
     def note(incident: Incident) -> None:
         incident.RetryMessages = json.dumps({**incident.retry_messages, message.id: ""})
@@ -250,12 +255,18 @@ def _settled(
 
 def _before_its_day(ctx: ActionContext, message: RetryMessage) -> bool:
     """A message put off to a UTC day that has not begun (clocks differ, the sandbox shortens
-    delays) waits for it again."""
+    delays) waits for it again; early a second time, it waits the whole time whatever
+    ``QUEUE_DELAY_SCALE`` says (no scale brings the next day sooner: it would only spin)."""
     now = ctx.now()
     if not message.day or day_key(now) >= message.day:
         return False
     why = f"Azure's daily limit: not before {_day(message.day)} UTC"
-    _later(ctx, message, day_start(message.day) - now, why)
+    early_before = any(
+        (a.action, a.state, a.attempt) == (NAME, "deferred", message.attempt)
+        and a.detail.startswith(why)
+        for a in ctx.incident().actions
+    )
+    _later(ctx, message, day_start(message.day) - now, why, unscaled=early_before)
     return True
 
 
@@ -306,11 +317,18 @@ def _job_since(ctx: ActionContext, moment: datetime) -> JobState | None:
 
 
 def _later(
-    ctx: ActionContext, message: RetryMessage, delay: timedelta, why: str, slot: str = ""
+    ctx: ActionContext,
+    message: RetryMessage,
+    delay: timedelta,
+    why: str,
+    slot: str = "",
+    *,
+    unscaled: bool = False,
 ) -> None:
     """Send the attempt's next message after ``delay``; ``slot`` is the start slot it holds."""
     detail = f"{why}; checking again in {_minutes(delay)}"
-    _send(ctx, message.next(message.kind, slot=slot), delay, state="deferred", detail=detail)
+    again = message.next(message.kind, slot=slot)
+    _send(ctx, again, delay, state="deferred", detail=detail, unscaled=unscaled)
 
 
 def _slot_held(ctx: ActionContext, message: RetryMessage, now: datetime) -> bool | None:
