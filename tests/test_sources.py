@@ -286,6 +286,58 @@ def test_a_long_job_that_failed_after_the_checkpoint_is_still_found(
     assert late["name"] in {e["data"]["name"] for e in published(receivers)}
 
 
+def _failed_at(sim: AzureSimulator, vault_id: str, start: datetime, end: datetime) -> str:
+    """A failed job of the vault's VM that started and ended at those moments (its name)."""
+    job = sim.add_job(
+        vault_id,
+        vm_name="vault-a-vm0",
+        vm_resource_group="rg-web",
+        error_code=AGENT[0],
+        error_string=AGENT[1],
+        start_time=start,
+        end_time=end,
+    )
+    return str(job["name"])
+
+
+def test_a_job_that_started_after_the_run_began_and_ended_first_is_not_skipped(
+    watching: Runtime, sim: AzureSimulator
+) -> None:
+    """A quick failure that started after the run began, and ended before a longer job the
+    run publishes, is still published: the checkpoint (the longer job's end) never passes
+    what the listing covered."""
+    _failed_jobs(sim, "vault-a", 1, NOW - timedelta(hours=3))
+    vault_id = f"{VAULT_PREFIX}/vault-a"
+    run = NOW - timedelta(hours=1)
+    longer = _failed_at(sim, vault_id, run - timedelta(minutes=30), run + timedelta(seconds=50))
+    quick = _failed_at(sim, vault_id, run + timedelta(seconds=10), run + timedelta(seconds=30))
+    topic = _Topic()
+    watch(watching, topic, now=run)
+    watch(watching, topic)
+    assert quick in topic.names and longer in topic.names
+    assert len(topic.names) == len(set(topic.names)) == 3
+
+
+def test_azure_s_clock_ahead_of_ours_delays_a_job_but_never_skips_one(
+    watching: Runtime, sim: AzureSimulator
+) -> None:
+    """Azure stamps jobs later than our clock by more than the margin: a job that ended past
+    what the listing asked for waits for the next run, with the quick one that started past it."""
+    _failed_jobs(sim, "vault-a", 1, NOW - timedelta(hours=3))
+    vault_id = f"{VAULT_PREFIX}/vault-a"
+    run = NOW - timedelta(hours=1)
+    ahead = run + watcher.CLOCK_SKEW + timedelta(seconds=1)
+    longer = _failed_at(sim, vault_id, run - timedelta(minutes=30), ahead + timedelta(seconds=50))
+    quick = _failed_at(sim, vault_id, ahead + timedelta(seconds=10), ahead + timedelta(seconds=30))
+    topic = _Topic()
+    watch(watching, topic, now=run)
+    assert longer not in topic.names and quick not in topic.names
+    assert watching.storage.checkpoints.get(vault_id) < ahead
+    watch(watching, topic, now=run + timedelta(minutes=10))
+    assert quick in topic.names and longer in topic.names
+    assert len(topic.names) == len(set(topic.names)) == 3
+
+
 def test_end_to_end_watcher_topic_function_and_alert_make_one_incident(
     watching: Runtime, sim: AzureSimulator, receivers: Receivers, as_app_settings: Any
 ) -> None:
