@@ -130,10 +130,10 @@ def test_health_before_any_watcher_run_is_unhealthy(checked: Runtime) -> None:
     assert code == 503 and body["status"] == "unhealthy"
 
 
-def test_health_after_a_good_watcher_run_is_ok(
-    checked: Runtime, sim: AzureSimulator, receivers: Receivers
-) -> None:
-    watching = Runtime.from_settings(
+@pytest.fixture
+def watching(checked: Runtime, sim: AzureSimulator, receivers: Receivers) -> Runtime:
+    """``checked`` with a watcher of the simulator's subscription ``SUB``."""
+    return Runtime.from_settings(
         dataclasses.replace(
             checked.settings,
             subscription_ids=frozenset({SUB}),
@@ -145,6 +145,9 @@ def test_health_after_a_good_watcher_run_is_ok(
         ),
         FAST_CLIENTS,
     )
+
+
+def test_health_after_a_good_watcher_run_is_ok(watching: Runtime, sim: AzureSimulator) -> None:
     sim.add_vault(SUB, "rg-backup", "rsv-health")
     watch(watching)
     report = _report(watching)
@@ -175,6 +178,41 @@ def test_failing_polls_stale_claims_and_poison_messages_are_reported(checked: Ru
     assert report.status == health.UNHEALTHY
     (vaults,) = [c for c in report.checks if c.name == "vaults"]
     assert "3 failed poll(s) in a row" in vaults.details[0] and "boom" in vaults.details[0]
+
+
+def test_a_vault_listing_that_works_again_ends_its_failures(
+    watching: Runtime, sim: AzureSimulator
+) -> None:
+    sim.add_vault(SUB, "rg-backup", "rsv-health")
+    for _ in range(health.FAILING_POLLS):
+        sim.faults.add("vault_list", "403", times=1)
+        watch(watching)
+    assert _status(_report(watching), "vaults") == health.UNHEALTHY
+    watch(watching)
+    report = _report(watching)
+    assert _status(report, "vaults") == health.OK, report.as_json()
+
+
+def test_vaults_no_longer_polled_are_flagged_then_forgotten(checked: Runtime) -> None:
+    """A vault deleted after a failed poll, or one dropped from the listing after good polls,
+    is neither failing nor healthy for ever: flagged while recent, forgotten after a day."""
+    now = datetime.now(UTC)
+    checkpoints = checked.storage.checkpoints
+    checkpoints.record_run(now, now, Published=0, VaultErrors=0, Deferred=False)
+    vault = "/subscriptions/s/resourceGroups/g/providers/x/vaults/"
+    period = health.schedule_period(checked.settings.watch_schedule)
+    left = now - (health.UNPOLLED_PERIODS + 1) * period
+    for _ in range(health.FAILING_POLLS):
+        checkpoints.record_poll(vault + "deleted", left, "boom")
+        checkpoints.record_poll(vault + "long-gone", now - timedelta(days=2), "boom")
+    checkpoints.record_poll(vault + "dropped", left)
+    checkpoints.record_poll(vault + "watched", now)
+    report = _report(checked)
+    (vaults,) = [c for c in report.checks if c.name == "vaults"]
+    assert vaults.status == health.DEGRADED, vaults
+    flagged = sorted(d.split(":")[0].rsplit("/", 1)[-1] for d in vaults.details)
+    assert flagged == ["deleted", "dropped"]
+    assert all("not polled since" in d for d in vaults.details)
 
 
 def test_a_stale_watcher_is_unhealthy(checked: Runtime) -> None:

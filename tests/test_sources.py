@@ -143,7 +143,10 @@ def test_the_watcher_records_each_vaults_poll_and_its_run(
     for _ in range(2):  # the first vault listed fails in both runs
         sim.faults.add("job_list", "403", times=1)
         watch(watching)
-    polls = {p["VaultId"].rsplit("/", 1)[-1]: p for p in watching.storage.checkpoints.polls()}
+    rows = {p["VaultId"]: p for p in watching.storage.checkpoints.polls()}
+    listing = rows.pop(f"/subscriptions/{SUB}")  # the subscription's vault listing worked
+    assert listing["ConsecutiveFailures"] == 0 and listing["LastSuccessAt"]
+    polls = {vault.rsplit("/", 1)[-1]: p for vault, p in rows.items()}
     failing = [p for p in polls.values() if p["ConsecutiveFailures"]]
     healthy = [p for p in polls.values() if not p["ConsecutiveFailures"]]
     assert len(failing) == len(healthy) == 1

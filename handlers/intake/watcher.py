@@ -257,13 +257,15 @@ def watch(
             if run.out_of_time():
                 report.deferred = True
                 break
+            scope = f"/subscriptions/{subscription}"
             try:
                 vaults += vault_refs(runtime.clients, subscription)
             except AzureCallError as error:
-                report.errors[f"/subscriptions/{subscription}"] = str(error)
+                report.errors[scope] = str(error)
                 log.error("cannot list vaults of subscription %s: %s", subscription, error)
-                scope = f"/subscriptions/{subscription}"
                 checkpoints.record_poll(scope, now, str(error) or "error")
+            else:  # a listing that works again ends the subscription's run of failures
+                checkpoints.record_poll(scope, now)
         with ThreadPoolExecutor(VAULT_WORKERS) as workers:
             list(workers.map(lambda vault: _poll(run, vault), _longest_waiting(run, vaults)))
     checkpoints.record_run(
