@@ -9,6 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+)
 from azure.storage.blob import ContainerClient
 
 from handlers.audit import health
@@ -238,6 +243,32 @@ def test_the_health_command_exits_by_status_and_prints_every_check(cli_env: Runt
     assert all(name in text for name in ("watcher", "vaults", "dead letters", "retry queue"))
     out = io.StringIO()
     assert main(["health", "--format", "json"], out=out) == EXIT_UNHEALTHY
+    assert json.loads(out.getvalue())["status"] == health.UNHEALTHY
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ServiceRequestError("Connection refused"),
+        ClientAuthenticationError("login refused"),
+        ResourceNotFoundError("The table specified does not exist"),
+    ],
+)
+def test_a_health_check_that_cannot_run_is_unhealthy(
+    cli_env: Runtime, monkeypatch: Any, failure: Exception
+) -> None:
+    """Storage unreachable or a login refused: the command says so and exits 3, never 1
+    ("degraded"), so a job that pages on 3 sees a complete outage."""
+
+    def fail(*_: Any) -> health.Health:
+        raise failure
+
+    monkeypatch.setattr(health, "check", fail)
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["health"], out=out, err=err) == EXIT_UNHEALTHY
+    assert "unhealthy: the check itself failed" in err.getvalue() and str(failure) in err.getvalue()
+    out = io.StringIO()
+    assert main(["health", "--format", "json"], out=out, err=err) == EXIT_UNHEALTHY
     assert json.loads(out.getvalue())["status"] == health.UNHEALTHY
 
 
