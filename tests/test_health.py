@@ -6,6 +6,7 @@ import dataclasses
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,11 +19,12 @@ from azure.storage.blob import ContainerClient
 
 from handlers.audit import health
 from handlers.audit.api import health_answer
-from handlers.cli.main import EXIT_OK, EXIT_UNHEALTHY, main
+from handlers.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNHEALTHY, main
 from handlers.core.outcome import OutcomeKind
 from handlers.intake.deadletters import replay
 from handlers.intake.watcher import watch
 from handlers.pipeline.runtime import Runtime
+from handlers.storage import DeadLetterStore
 from sandbox.receivers import Receivers
 from sandbox.simulator import AzureSimulator
 from tests.conftest import FAST_CLIENTS, load_event
@@ -56,8 +58,8 @@ def _dead_lettered(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _seed(container: ContainerClient, *events: dict[str, Any]) -> str:
-    name = "ON-BACKUP-FAILURE/2026/12/5/1/5b1c2e3a-0000-4000-8000-000000000001.json"
+def _seed(container: ContainerClient, *events: Any, guid: int = 1) -> str:
+    name = f"ON-BACKUP-FAILURE/2026/12/5/1/5b1c2e3a-0000-4000-8000-{guid:012d}.json"
     container.upload_blob(name, json.dumps([_dead_lettered(e) for e in events]))
     return name
 
@@ -97,6 +99,34 @@ def test_a_seeded_dead_letter_is_listed_replayed_once_then_counted_as_a_duplicat
     assert again[0].outcomes[0].kind == OutcomeKind.DUPLICATE
     (incident,) = checked.storage.incidents.query()
     assert incident.Occurrences == 2
+
+
+def test_replaying_keeps_a_blob_s_dead_lettered_time(
+    checked: Runtime, container: ContainerClient
+) -> None:
+    blob = _seed(container, load_event("cloudevent-vm-not-found"))
+    created = container.get_blob_client(blob).get_blob_properties().creation_time
+    list(replay(checked, checked.dead_letters, checked.dead_letters.blobs()))
+    (replayed,) = checked.dead_letters.blobs()
+    assert replayed.replayed_at and replayed.dead_lettered_at == created
+
+
+def test_the_dead_lettered_time_is_when_the_blob_was_created_not_last_changed() -> None:
+    """Marking a blob replayed changes its Last-Modified: the dead-lettered time and the
+    order are its creation's."""
+    replayed_now = datetime(2026, 12, 9, 8, tzinfo=UTC)
+    listed = [
+        SimpleNamespace(
+            name=f"S/2026/12/{day}/1/x.json",
+            creation_time=datetime(2026, 12, day, 1, tzinfo=UTC),
+            last_modified=replayed_now if mark else datetime(2026, 12, day, 1, tzinfo=UTC),
+            metadata={"replayed": replayed_now.isoformat()} if mark else {},
+        )
+        for day, mark in ((6, True), (7, False))
+    ]
+    store = DeadLetterStore(SimpleNamespace(list_blobs=lambda include: listed))
+    blobs = store.blobs()
+    assert [b.dead_lettered_at.day for b in blobs] == [6, 7]
 
 
 def test_a_dead_lettered_vm_deletion_goes_the_vm_deleted_way(
@@ -299,3 +329,24 @@ def test_deadletter_commands_list_replay_once_then_count_a_duplicate(
     assert main(["deadletter", "list", "--all", "--format", "json"], out=out) == EXIT_OK
     (row,) = json.loads(out.getvalue())
     assert row["blob"] == blob and row["replayedAt"] and row["why"]["deliveryAttempts"] == 30
+
+
+def test_a_blob_whose_replay_fails_is_reported_and_the_others_are_replayed(
+    cli_env: Runtime, container: ContainerClient
+) -> None:
+    """An event another delivery is handling (a live claim) stops its own blob, which stays
+    unmarked for the next replay; the blobs after it are replayed; the command exits 1."""
+    event = load_event("cloudevent-vm-not-found")
+    claims = cli_env.storage.claims
+    claims.claim(event["data"]["name"], ("vm", "row"), datetime.now(UTC), timedelta(hours=1))
+    busy = _seed(container, event, guid=1)
+    other = _seed(container, {"not": "an event"}, guid=2)
+    out = io.StringIO()
+    assert main(["deadletter", "replay"], out=out) == EXIT_FAILED
+    text = out.getvalue()
+    assert f"failed: DeliveryInFlightError: job {event['data']['name']}" in text
+    assert f"<- {busy}[0] (blob left for the next replay)" in text
+    assert "rejected " in text and f"<- {other}[0]" in text
+    assert text.endswith("1 event(s) of 2 blob(s) replayed, 1 blob(s) failed\n")
+    marked = {b.name: b.replayed_at for b in cli_env.dead_letters.blobs()}
+    assert not marked[busy] and marked[other]

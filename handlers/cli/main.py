@@ -345,15 +345,22 @@ def cmd_deadletter_replay(args: argparse.Namespace, out: TextIO, err: TextIO) ->
     runtime = Runtime.from_settings(Settings.from_env())
     store = runtime.dead_letters
     blobs = _letters(args, store)
-    replayed = 0
+    replayed = failed = 0
     with Tracker("replaying dead letters", err, out) as tracker:
         for done in tracker.each(replay(runtime, store, blobs)):
             origin = f"{done.letter.blob}[{done.letter.index}]"
-            for outcome in done.outcomes or ():
+            if done.error:
+                tracker.echo(f"failed: {done.error}  <- {origin} (blob left for the next replay)")
+                failed += 1
+                continue
+            for outcome in done.outcomes:
                 tracker.echo(f"{outcome.describe()}  <- {origin}")
             replayed += 1
-    out.write(f"{replayed} event(s) of {len(blobs)} blob(s) replayed\n")
-    return EXIT_OK
+    out.write(
+        f"{replayed} event(s) of {len(blobs)} blob(s) replayed"
+        + (f", {failed} blob(s) failed\n" if failed else "\n")
+    )
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_decide(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
