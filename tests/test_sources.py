@@ -289,6 +289,28 @@ def test_a_long_job_that_failed_after_the_checkpoint_is_still_found(
     assert late["name"] in {e["data"]["name"] for e in published(receivers)}
 
 
+def test_the_look_back_counts_from_the_checkpoint_and_bounds_how_long_a_job_may_run(
+    watching: Runtime, sim: AzureSimulator
+) -> None:
+    """As README says of WATCH_LOOKBACK_HOURS: a job that started more than the look-back
+    before the vault's checkpoint and failed after it is not listed; a longer look-back
+    finds it."""
+    _failed_jobs(sim, "vault-a", 1, NOW - timedelta(hours=5))
+    vault_id = f"{VAULT_PREFIX}/vault-a"
+    topic = _Topic()
+    watch(watching, topic)
+    mark = watching.storage.checkpoints.get(vault_id)
+    lookback = timedelta(hours=watching.settings.watch_lookback_hours)
+    longest = _failed_at(sim, vault_id, mark - lookback - timedelta(hours=1), NOW)
+    watch(watching, topic)
+    assert longest not in topic.names
+    longer = dataclasses.replace(
+        watching, settings=dataclasses.replace(watching.settings, watch_lookback_hours=48)
+    )
+    watch(longer, topic)
+    assert longest in topic.names
+
+
 def _failed_at(sim: AzureSimulator, vault_id: str, start: datetime, end: datetime) -> str:
     """A failed job of the vault's VM that started and ended at those moments (its name)."""
     job = sim.add_job(
