@@ -189,7 +189,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("ARM_READS_PER_SECOND", "arm_reads_per_second", _rate, "24",
          "reads a second the app sends to Azure Resource Manager per subscription (ARM refills "
          "its read bucket at about 25 a second per principal and subscription); a 429's "
-         "`Retry-After` is honoured as well"),
+         "`Retry-After` holds every read of that subscription until it has passed"),
     Spec("ARM_READ_BURST", "arm_read_burst", _positive, "50",
          "reads the app may send at once above that rate after a quiet spell (ARM's bucket "
          "holds 250; the rest is left to other instances of the app)"),
