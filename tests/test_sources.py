@@ -270,23 +270,29 @@ class _Listed:
         return dataclasses.make_dataclass("P", ["end_time", "start_time"])(self.end, self.end)
 
 
+def _failed_at(sim: AzureSimulator, vault_id: str, start: datetime, end: datetime) -> str:
+    """A failed job of the vault's VM that started and ended at those moments (its name)."""
+    job = sim.add_job(
+        vault_id,
+        vm_name="vault-a-vm0",
+        vm_resource_group="rg-web",
+        error_code=AGENT[0],
+        error_string=AGENT[1],
+        start_time=start,
+        end_time=end,
+    )
+    return str(job["name"])
+
+
 def test_a_long_job_that_failed_after_the_checkpoint_is_still_found(
     watching: Runtime, sim: AzureSimulator, receivers: Receivers
 ) -> None:
     _failed_jobs(sim, "vault-a", 1, NOW - timedelta(hours=5))
     watch(watching)
     vault_id = f"{VAULT_PREFIX}/vault-a"
-    late = sim.add_job(
-        vault_id,
-        vm_name="vault-a-vm0",
-        vm_resource_group="rg-web",
-        error_code=AGENT[0],
-        error_string=AGENT[1],
-        start_time=NOW - timedelta(hours=6),
-        end_time=NOW,
-    )
+    late = _failed_at(sim, vault_id, NOW - timedelta(hours=6), NOW)
     watch(watching)
-    assert late["name"] in {e["data"]["name"] for e in published(receivers)}
+    assert late in {e["data"]["name"] for e in published(receivers)}
 
 
 def test_the_look_back_counts_from_the_checkpoint_and_bounds_how_long_a_job_may_run(
@@ -309,20 +315,6 @@ def test_the_look_back_counts_from_the_checkpoint_and_bounds_how_long_a_job_may_
     )
     watch(longer, topic)
     assert longest in topic.names
-
-
-def _failed_at(sim: AzureSimulator, vault_id: str, start: datetime, end: datetime) -> str:
-    """A failed job of the vault's VM that started and ended at those moments (its name)."""
-    job = sim.add_job(
-        vault_id,
-        vm_name="vault-a-vm0",
-        vm_resource_group="rg-web",
-        error_code=AGENT[0],
-        error_string=AGENT[1],
-        start_time=start,
-        end_time=end,
-    )
-    return str(job["name"])
 
 
 def test_a_job_that_started_after_the_run_began_and_ended_first_is_not_skipped(
