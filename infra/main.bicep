@@ -131,7 +131,7 @@ param retryLearnWindowNights int = 4
 param watchSchedule string = '0 */2 * * * *'
 
 @minValue(1)
-@description('WATCH_LOOKBACK_HOURS: how far back the watcher looks in a new vault.')
+@description('WATCH_LOOKBACK_HOURS: how long before a vault\'s checkpoint the watcher lists jobs from; a job running longer than this before it fails is not found by the watcher.')
 param watchLookbackHours int = 24
 
 @minValue(1)

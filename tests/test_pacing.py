@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -91,6 +92,30 @@ def _context() -> Any:
     return PipelineContext(None)
 
 
+def test_a_429_holds_the_bucket_until_its_retry_after_has_passed() -> None:
+    clock = SimulatedClock()
+    pacer = ReadPacer(10, 5, clock.pace())
+    policy = ReadPacingPolicy(pacer)
+    read = PipelineRequest(HttpRequest("GET", "https://x/y"), _context())
+    write = PipelineRequest(HttpRequest("PUT", "https://x/y"), _context())
+    policy.on_response(write, _response(write, 429, {"Retry-After": "30"}))  # not our bucket
+    policy.on_response(read, _response(read, 202, {"Retry-After": "30"}))  # a poll's pace
+    policy.on_request(read)
+    assert clock.now() == 0  # the bucket is full and nothing holds it
+    policy.on_response(read, _response(read, 429, {"Retry-After": "7"}))
+    policy.on_request(read)
+    assert clock.now() == pytest.approx(7.0)  # tokens were left: only the 429 held it
+    policy.on_request(read)
+    assert clock.now() == pytest.approx(7.0)  # once it has passed, the bucket goes on
+
+
+def _response(request: PipelineRequest[Any], status: int, headers: dict[str, str]) -> Any:
+    from azure.core.pipeline import PipelineResponse
+
+    answer = SimpleNamespace(status_code=status, headers=headers)
+    return PipelineResponse(request.http_request, answer, request.context)
+
+
 def test_the_pacer_refuses_a_rate_it_cannot_keep() -> None:
     with pytest.raises(ValueError):
         ReadPacer(0, 10)
@@ -129,12 +154,50 @@ def test_a_429_retry_after_is_honoured_and_the_resent_read_is_paced(sim: AzureSi
     assert clients.pacer(SUB).taken == 3  # ARM counts each request: so do we
 
 
+class _ReadsWhileSleeping(SimulatedClock):
+    """A simulated clock that runs ``meanwhile`` (once) when the first sleep begins, before
+    the time moves: another reader sending while the first waits out a Retry-After."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meanwhile: Any = None
+
+    def sleep(self, seconds: float) -> None:
+        meanwhile, self.meanwhile = self.meanwhile, None
+        if meanwhile:
+            meanwhile()
+        super().sleep(seconds)
+
+
+def test_a_429_holds_every_reader_of_the_subscription_until_its_retry_after(
+    sim: AzureSimulator,
+) -> None:
+    """ARM's bucket is empty for all our readers, not only the one it answered: a read sent
+    while another waits out a 429's Retry-After waits until it has passed, rather than be
+    answered 429 too."""
+    clock = _ReadsWhileSleeping()
+    clients = _clients(sim, clock, rate=10, burst=100)
+    sim.faults.add("vault_list", "429", times=1, retry_after=7)
+    sent_at = []
+
+    def other_reader() -> None:
+        vault_refs(clients, SUB)
+        sent_at.append(clock.now())
+
+    clock.meanwhile = other_reader
+    vault_refs(clients, SUB)
+    assert sent_at == [pytest.approx(7.0)]
+    assert [c.status for c in sim.calls_to(route="vault_list")] == [429, 200, 200]
+
+
 def test_a_throttled_burst_still_goes_through_at_the_pace(sim: AzureSimulator) -> None:
-    """Many readers, ARM throttling some of them: every read goes through, no faster than the
-    rate, and every Retry-After is waited."""
+    """Many readers, ARM throttling some of them: every read goes through, every Retry-After
+    is waited, and the pacer's own waits hold the reads to the rate: the Retry-After waits
+    alone are far shorter than the reads need."""
     clock = SimulatedClock()
-    clients = _clients(sim, clock, rate=20, burst=10)
-    sim.faults.add("vault_list", "429", times=5, retry_after=2)
+    rate, burst, reads, throttled, retry_after = 20, 10, 200, 5, 1
+    clients = _clients(sim, clock, rate=rate, burst=burst)
+    sim.faults.add("vault_list", "429", times=throttled, retry_after=retry_after)
     lock = threading.Lock()
     done = []
 
@@ -144,9 +207,13 @@ def test_a_throttled_burst_still_goes_through_at_the_pace(sim: AzureSimulator) -
             done.append(1)
 
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(read, range(60)))
-    assert len(done) == 60
+        list(pool.map(read, range(reads)))
+    assert len(done) == reads
     calls = sim.calls_to(route="vault_list")
-    assert len(calls) == 65 and sum(c.status == 429 for c in calls) == 5
-    assert clock.sleeps.count(2.0) == 5
-    assert clock.now() >= (65 - 10) / 20 - 1e-9
+    sent = reads + throttled
+    assert len(calls) == sent and sum(c.status == 429 for c in calls) == throttled
+    pacer = clients.pacer(SUB)
+    assert pacer.taken == sent
+    # Every moment of the simulated clock is a sleep: the pacer's or a Retry-After.
+    assert clock.now() == pytest.approx(pacer.waited + throttled * retry_after)
+    assert pacer.waited >= (sent - burst) / rate - throttled * retry_after - 1e-9

@@ -143,7 +143,10 @@ def test_the_watcher_records_each_vaults_poll_and_its_run(
     for _ in range(2):  # the first vault listed fails in both runs
         sim.faults.add("job_list", "403", times=1)
         watch(watching)
-    polls = {p["VaultId"].rsplit("/", 1)[-1]: p for p in watching.storage.checkpoints.polls()}
+    rows = {p["VaultId"]: p for p in watching.storage.checkpoints.polls()}
+    listing = rows.pop(f"/subscriptions/{SUB}")  # the subscription's vault listing worked
+    assert listing["ConsecutiveFailures"] == 0 and listing["LastSuccessAt"]
+    polls = {vault.rsplit("/", 1)[-1]: p for vault, p in rows.items()}
     failing = [p for p in polls.values() if p["ConsecutiveFailures"]]
     healthy = [p for p in polls.values() if not p["ConsecutiveFailures"]]
     assert len(failing) == len(healthy) == 1
@@ -267,23 +270,89 @@ class _Listed:
         return dataclasses.make_dataclass("P", ["end_time", "start_time"])(self.end, self.end)
 
 
+def _failed_at(sim: AzureSimulator, vault_id: str, start: datetime, end: datetime) -> str:
+    """A failed job of the vault's VM that started and ended at those moments (its name)."""
+    job = sim.add_job(
+        vault_id,
+        vm_name="vault-a-vm0",
+        vm_resource_group="rg-web",
+        error_code=AGENT[0],
+        error_string=AGENT[1],
+        start_time=start,
+        end_time=end,
+    )
+    return str(job["name"])
+
+
 def test_a_long_job_that_failed_after_the_checkpoint_is_still_found(
     watching: Runtime, sim: AzureSimulator, receivers: Receivers
 ) -> None:
     _failed_jobs(sim, "vault-a", 1, NOW - timedelta(hours=5))
     watch(watching)
     vault_id = f"{VAULT_PREFIX}/vault-a"
-    late = sim.add_job(
-        vault_id,
-        vm_name="vault-a-vm0",
-        vm_resource_group="rg-web",
-        error_code=AGENT[0],
-        error_string=AGENT[1],
-        start_time=NOW - timedelta(hours=6),
-        end_time=NOW,
-    )
+    late = _failed_at(sim, vault_id, NOW - timedelta(hours=6), NOW)
     watch(watching)
-    assert late["name"] in {e["data"]["name"] for e in published(receivers)}
+    assert late in {e["data"]["name"] for e in published(receivers)}
+
+
+def test_the_look_back_counts_from_the_checkpoint_and_bounds_how_long_a_job_may_run(
+    watching: Runtime, sim: AzureSimulator
+) -> None:
+    """As README says of WATCH_LOOKBACK_HOURS: a job that started more than the look-back
+    before the vault's checkpoint and failed after it is not listed; a longer look-back
+    finds it."""
+    _failed_jobs(sim, "vault-a", 1, NOW - timedelta(hours=5))
+    vault_id = f"{VAULT_PREFIX}/vault-a"
+    topic = _Topic()
+    watch(watching, topic)
+    mark = watching.storage.checkpoints.get(vault_id)
+    lookback = timedelta(hours=watching.settings.watch_lookback_hours)
+    longest = _failed_at(sim, vault_id, mark - lookback - timedelta(hours=1), NOW)
+    watch(watching, topic)
+    assert longest not in topic.names
+    longer = dataclasses.replace(
+        watching, settings=dataclasses.replace(watching.settings, watch_lookback_hours=48)
+    )
+    watch(longer, topic)
+    assert longest in topic.names
+
+
+def test_a_job_that_started_after_the_run_began_and_ended_first_is_not_skipped(
+    watching: Runtime, sim: AzureSimulator
+) -> None:
+    """A quick failure that started after the run began, and ended before a longer job the
+    run publishes, is still published: the checkpoint (the longer job's end) never passes
+    what the listing covered."""
+    _failed_jobs(sim, "vault-a", 1, NOW - timedelta(hours=3))
+    vault_id = f"{VAULT_PREFIX}/vault-a"
+    run = NOW - timedelta(hours=1)
+    longer = _failed_at(sim, vault_id, run - timedelta(minutes=30), run + timedelta(seconds=50))
+    quick = _failed_at(sim, vault_id, run + timedelta(seconds=10), run + timedelta(seconds=30))
+    topic = _Topic()
+    watch(watching, topic, now=run)
+    watch(watching, topic)
+    assert quick in topic.names and longer in topic.names
+    assert len(topic.names) == len(set(topic.names)) == 3
+
+
+def test_azure_s_clock_ahead_of_ours_delays_a_job_but_never_skips_one(
+    watching: Runtime, sim: AzureSimulator
+) -> None:
+    """Azure stamps jobs later than our clock by more than the margin: a job that ended past
+    what the listing asked for waits for the next run, with the quick one that started past it."""
+    _failed_jobs(sim, "vault-a", 1, NOW - timedelta(hours=3))
+    vault_id = f"{VAULT_PREFIX}/vault-a"
+    run = NOW - timedelta(hours=1)
+    ahead = run + watcher.CLOCK_SKEW + timedelta(seconds=1)
+    longer = _failed_at(sim, vault_id, run - timedelta(minutes=30), ahead + timedelta(seconds=50))
+    quick = _failed_at(sim, vault_id, ahead + timedelta(seconds=10), ahead + timedelta(seconds=30))
+    topic = _Topic()
+    watch(watching, topic, now=run)
+    assert longer not in topic.names and quick not in topic.names
+    assert watching.storage.checkpoints.get(vault_id) < ahead
+    watch(watching, topic, now=run + timedelta(minutes=10))
+    assert quick in topic.names and longer in topic.names
+    assert len(topic.names) == len(set(topic.names)) == 3
 
 
 def test_end_to_end_watcher_topic_function_and_alert_make_one_incident(

@@ -26,6 +26,13 @@ _RANK = {OK: 0, DEGRADED: 1, UNHEALTHY: 2}
 FAILING_POLLS = 3
 #: Failed sinks and channels are looked for this far back.
 RECENT = timedelta(hours=24)
+#: A vault (or subscription listing) not polled for this many watcher periods is no longer
+#: watched: it left its subscription's listing (deleted, moved, our access removed) or the
+#: watcher is far behind. Its old polls, good or bad, no longer speak for it: degraded.
+UNPOLLED_PERIODS = 5
+#: Poll records this old are forgotten, so a vault deleted on purpose does not keep health
+#: degraded.
+FORGOTTEN_AFTER = timedelta(days=1)
 _EVERY_N = re.compile(r"^\*/(\d+)$")
 
 
@@ -91,19 +98,30 @@ def _watcher(storage: Storage, settings: Settings, now: datetime) -> Check:
     return Check("watcher", UNHEALTHY if lag > 2 * period + timedelta(minutes=5) else OK, summary)
 
 
-def _vaults(storage: Storage) -> Check:
-    polls = storage.checkpoints.polls()
+def _vaults(storage: Storage, settings: Settings, now: datetime) -> Check:
+    unpolled_since = now - UNPOLLED_PERIODS * schedule_period(settings.watch_schedule)
+    kept = [p for p in storage.checkpoints.polls() if p["LastPollAt"] >= now - FORGOTTEN_AFTER]
+    polls = [p for p in kept if p["LastPollAt"] >= unpolled_since]
+    unpolled = [p for p in kept if p["LastPollAt"] < unpolled_since]
     failing = [p for p in polls if p.get("ConsecutiveFailures")]
-    if not failing:
+    if not (failing or unpolled):
         return Check("vaults", OK, f"{len(polls)} vault(s) polled successfully")
-    worst = max(p["ConsecutiveFailures"] for p in failing)
     details = tuple(
         f"{p['VaultId']}: {p['ConsecutiveFailures']} failed poll(s) in a row, last success "
         f"{p.get('LastSuccessAt') or 'never'}: {p.get('LastError', '')[:200]}"
         for p in failing
+    ) + tuple(
+        f"{p['VaultId']}: not polled since {p['LastPollAt']} (no longer listed: deleted, moved "
+        f"or access removed?), last success {p.get('LastSuccessAt') or 'never'}"
+        for p in unpolled
     )
+    worst = max((p["ConsecutiveFailures"] for p in failing), default=0)
     status = UNHEALTHY if worst >= FAILING_POLLS else DEGRADED
-    return Check("vaults", status, f"{len(failing)} of {len(polls)} vault(s) failing", details)
+    summary = (
+        f"{len(failing)} of {len(polls)} vault(s) failing, {len(unpolled)} not polled for "
+        f"{UNPOLLED_PERIODS} schedule periods"
+    )
+    return Check("vaults", status, summary, details)
 
 
 def _dead_letters(store: DeadLetterStore) -> Check:
@@ -214,7 +232,7 @@ def check(
         now,
         (
             _watcher(storage, settings, now),
-            _vaults(storage),
+            _vaults(storage, settings, now),
             _dead_letters(dead_letters),
             _retry_queue(retry, poison),
             _claims(storage, now),

@@ -10,7 +10,10 @@ subscription), refilled at ``ARM_READS_PER_SECOND`` with at most ``ARM_READ_BURS
 The pacer sits after azure-core's retry policy (:class:`ReadPacingPolicy`), so a request sent
 again after a 429 takes a token again, as ARM counts it; the retry policy still waits the
 ``Retry-After`` that ARM names, through the transport's ``sleep``, which is the same
-:class:`PaceClock` (so a simulated clock sees those waits as well).
+:class:`PaceClock` (so a simulated clock sees those waits as well). A 429 says ARM's bucket is
+empty for every reader of the subscription, not just the one answered: the pacer then holds
+every read of its bucket until the ``Retry-After`` has passed (:meth:`ReadPacer.hold`), so
+the other readers do not spend their own retries on 429s meanwhile.
 
 The clock and the sleep are injectable: tests and benchmarks run on a simulated clock
 (``sleep`` moves the clock forward and returns at once); the app uses the monotonic clock.
@@ -24,11 +27,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from azure.core.pipeline import PipelineRequest
-from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 
 #: Methods ARM counts as reads.
 READS = frozenset({"GET", "HEAD"})
+#: ARM's answer when its bucket is empty.
+THROTTLED = 429
+#: azure-core's own reading of a response's ``Retry-After`` (seconds, an HTTP date or the
+#: ``-ms`` headers), so the bucket is held exactly as long as the retry policy waits.
+_retry_after = RetryPolicy().get_retry_after
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,8 @@ class ReadPacer:
         self.clock = clock or PaceClock()
         self._tokens = float(self.burst)
         self._at = self.clock.now()
+        #: No read is due before this moment (ARM's last ``Retry-After``).
+        self._held_until = self._at
         self._lock = threading.Lock()
         self.taken = 0
         self.waited = 0.0
@@ -67,6 +77,7 @@ class ReadPacer:
             self._at = now
             self._tokens -= 1.0
             due = now + (-self._tokens / self.rate if self._tokens < 0 else 0.0)
+            due = max(due, self._held_until)
             self.taken += 1
         # The wait is measured just before sleeping: on a shared simulated timeline another
         # thread's sleep may already have brought the moment.
@@ -77,9 +88,16 @@ class ReadPacer:
                 self.waited += wait
         return max(wait, 0.0)
 
+    def hold(self, seconds: float) -> None:
+        """ARM answered 429 with this ``Retry-After``: no read of the bucket is due before it
+        has passed."""
+        with self._lock:
+            self._held_until = max(self._held_until, self.clock.now() + seconds)
+
 
 class ReadPacingPolicy(SansIOHTTPPolicy):  # type: ignore[type-arg]
-    """Takes a token of the subscription's :class:`ReadPacer` before each read is sent."""
+    """Takes a token of the subscription's :class:`ReadPacer` before each read is sent, and
+    holds the pacer when ARM answers 429."""
 
     def __init__(self, pacer: ReadPacer) -> None:
         super().__init__()
@@ -88,3 +106,11 @@ class ReadPacingPolicy(SansIOHTTPPolicy):  # type: ignore[type-arg]
     def on_request(self, request: PipelineRequest[Any]) -> None:
         if request.http_request.method.upper() in READS:
             self.pacer.take()
+
+    def on_response(
+        self, request: PipelineRequest[Any], response: PipelineResponse[Any, Any]
+    ) -> None:
+        # ARM keeps reads and writes in separate buckets: a throttled write holds no read.
+        read = request.http_request.method.upper() in READS
+        if read and response.http_response.status_code == THROTTLED:
+            self.pacer.hold(_retry_after(response) or 0.0)

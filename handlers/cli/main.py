@@ -280,11 +280,20 @@ def cmd_health(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from handlers.audit.console import health_text
     from handlers.pipeline.runtime import Runtime
 
-    runtime = Runtime.from_settings(Settings.from_env())
-    queues = (runtime.retry_queue, runtime.poison_queue)
-    report = health.check(
-        runtime.storage, runtime.settings, runtime.dead_letters, queues, datetime.now(UTC)
-    )
+    settings = Settings.from_env()  # wrong settings are a usage error, as for every command
+    try:
+        runtime = Runtime.from_settings(settings)
+        queues = (runtime.retry_queue, runtime.poison_queue)
+        report = health.check(
+            runtime.storage, runtime.settings, runtime.dead_letters, queues, datetime.now(UTC)
+        )
+    except Exception as error:  # storage unreachable, login refused: the worst there is
+        reason = f"the check itself failed: {type(error).__name__}: {error}"
+        err.write(f"backup-responder: health: {health.UNHEALTHY}: {reason}\n")
+        if args.format == "json":
+            json.dump({"status": health.UNHEALTHY, "error": reason}, out, ensure_ascii=False)
+            out.write("\n")
+        return EXIT_UNHEALTHY
     if args.format == "json":
         json.dump(report.as_json(), out, ensure_ascii=False, indent=2)
         out.write("\n")
@@ -336,15 +345,22 @@ def cmd_deadletter_replay(args: argparse.Namespace, out: TextIO, err: TextIO) ->
     runtime = Runtime.from_settings(Settings.from_env())
     store = runtime.dead_letters
     blobs = _letters(args, store)
-    replayed = 0
+    replayed = failed = 0
     with Tracker("replaying dead letters", err, out) as tracker:
         for done in tracker.each(replay(runtime, store, blobs)):
             origin = f"{done.letter.blob}[{done.letter.index}]"
-            for outcome in done.outcomes or ():
+            if done.error:
+                tracker.echo(f"failed: {done.error}  <- {origin} (blob left for the next replay)")
+                failed += 1
+                continue
+            for outcome in done.outcomes:
                 tracker.echo(f"{outcome.describe()}  <- {origin}")
             replayed += 1
-    out.write(f"{replayed} event(s) of {len(blobs)} blob(s) replayed\n")
-    return EXIT_OK
+    out.write(
+        f"{replayed} event(s) of {len(blobs)} blob(s) replayed"
+        + (f", {failed} blob(s) failed\n" if failed else "\n")
+    )
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_decide(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -189,7 +189,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("ARM_READS_PER_SECOND", "arm_reads_per_second", _rate, "24",
          "reads a second the app sends to Azure Resource Manager per subscription (ARM refills "
          "its read bucket at about 25 a second per principal and subscription); a 429's "
-         "`Retry-After` is honoured as well"),
+         "`Retry-After` holds every read of that subscription until it has passed"),
     Spec("ARM_READ_BURST", "arm_read_burst", _positive, "50",
          "reads the app may send at once above that rate after a quiet spell (ARM's bucket "
          "holds 250; the rest is left to other instances of the app)"),
@@ -278,7 +278,10 @@ SPECS: tuple[Spec, ...] = (
          "finds a failure in about a minute and a half and, for 1,000 vaults, lists each vault "
          "at about 8 reads a second, a third of ARM's refill"),
     Spec("WATCH_LOOKBACK_HOURS", "watch_lookback_hours", _count, "24",
-         "how far back the watcher looks in a vault it has no checkpoint for, hours"),
+         "how long before a vault's checkpoint (its latest published job end; the run's "
+         "start for a vault without one) the watcher lists jobs from, hours: Azure lists jobs "
+         "by start time, so a job that started more than this before the checkpoint and failed "
+         "after it is not found by the watcher (a Backup Failure alert still can bring it)"),
     Spec("WATCH_TIME_BUDGET_SECONDS", "watch_time_budget_seconds", _positive, "240",
          "how long one watcher run reads and publishes before it stops and leaves the rest to "
          "the next run (which starts at once when a run overran its schedule); below the "

@@ -8,6 +8,7 @@ still holds: a job already handled only counts as one more occurrence.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,13 +21,17 @@ from handlers.pipeline.respond import respond
 from handlers.pipeline.runtime import Runtime
 from handlers.storage import DeadLetter, DeadLetterBlob, DeadLetterStore
 
+log = logging.getLogger("backup_responder.deadletters")
+
 
 @dataclass(frozen=True)
 class Replayed:
-    """What replaying one dead-lettered event did."""
+    """What replaying one dead-lettered event did, or why its blob's replay stopped at it
+    (``error``; the blob's first event when the blob could not be read)."""
 
     letter: DeadLetter
     outcomes: tuple[Outcome, ...]
+    error: str = ""
 
 
 def _event_type(event: Any) -> str:
@@ -46,8 +51,16 @@ def replay(
     runtime: Runtime, store: DeadLetterStore, blobs: list[DeadLetterBlob]
 ) -> Iterator[Replayed]:
     """Replay every event of ``blobs`` and mark each blob replayed once all its events went
-    through (a blob whose replay raised stays unmarked, to be replayed again)."""
+    through. A blob whose replay raised (a live claim, storage or Azure failing) stops at that
+    event, is reported with the error and stays unmarked, to be replayed again; the next blob
+    is replayed all the same."""
     for blob in blobs:
-        for letter in store.events(blob.name):
-            yield Replayed(letter, replay_event(runtime, letter))
-        store.mark_replayed(blob.name, datetime.now(UTC))
+        letter = DeadLetter(blob.name, 0, None)
+        try:
+            for letter in store.events(blob.name):
+                yield Replayed(letter, replay_event(runtime, letter))
+            store.mark_replayed(blob.name, datetime.now(UTC))
+        except Exception as error:  # one blob never stops the others
+            message = f"{type(error).__name__}: {error}"
+            log.error("dead letter %s[%d] not replayed: %s", blob.name, letter.index, message)
+            yield Replayed(letter, (), message)

@@ -7,7 +7,11 @@ reads each job's details and publishes one
 
 Per vault, a checkpoint (``checkpoints`` table) holds the latest job end time published.
 The query looks back ``WATCH_LOOKBACK_HOURS`` before it (a long job that started before the
-checkpoint and failed after it is still found) and skips jobs that ended at or before it.
+checkpoint and failed after it is still found; one that started longer ago is not) and skips
+jobs that ended at or before it. Azure lists jobs by their *start* time, so a listing covers
+jobs that started up to the moment it is sent plus :data:`CLOCK_SKEW`, and only jobs that
+ended within that window are published: the checkpoint never passes what the listing
+covered, so a job that ended before the checkpoint had started before it and was listed.
 A vault's new jobs are read and published in chunks, oldest end time first, and the
 checkpoint moves after each chunk is published: what a run did before it ran out of time or
 died is kept, and delivery stays at least once (the spine's dedup absorbs repeats). Jobs that
@@ -50,6 +54,10 @@ PUBLISH_BATCH = 100
 #: Jobs read and published per chunk, after which the vault's checkpoint moves (more when
 #: jobs that ended at the same moment straddle the boundary).
 CHUNK = PUBLISH_BATCH
+#: How far Azure's clock may run ahead of ours: a listing asks for jobs that started up to this
+#: long after the moment it is sent, so a job Azure stamped in our future is published now. A
+#: job that ended later still is not lost: it waits for the listing that covers it.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 class Publisher(Protocol):
@@ -121,6 +129,8 @@ class _Run:
     runtime: Runtime
     sink: Publisher
     now: datetime
+    #: The pacing clock's reading at ``now``: what the run has taken is measured from it.
+    started: float
     deadline: float
     readers: ThreadPoolExecutor
     report: WatchReport = field(default_factory=WatchReport)
@@ -128,6 +138,11 @@ class _Run:
 
     def out_of_time(self) -> bool:
         return self.runtime.clients.clock.now() >= self.deadline
+
+    def moment(self) -> datetime:
+        """The time now: the run's start plus the time it has taken (on the pacing clock, so a
+        simulated run's listings move with it)."""
+        return self.now + timedelta(seconds=self.runtime.clients.clock.now() - self.started)
 
     def published(self, vault: VaultRef, count: int) -> None:
         with self.lock:
@@ -148,8 +163,13 @@ def _watch_vault(run: _Run, vault: VaultRef) -> bool:
     lookback = timedelta(hours=run.runtime.settings.watch_lookback_hours)
     mark = checkpoints.get(vault.id)
     since = (mark or run.now) - lookback
+    until = run.moment() + CLOCK_SKEW
     jobs = sorted(
-        (j for j in api.failed_jobs(since, run.now) if mark is None or _end(j) > mark),
+        (
+            j
+            for j in api.failed_jobs(since, until)
+            if (mark is None or _end(j) > mark) and _end(j) <= until
+        ),
         key=_end,
     )
     run.published(vault, 0)
@@ -224,26 +244,28 @@ def watch(
     ``WATCH_TIME_BUDGET_SECONDS``."""
     sink = sink or publisher(runtime)
     now = now or datetime.now(UTC)
-    clock = runtime.clients.clock
-    deadline = clock.now() + runtime.settings.watch_time_budget_seconds
+    started = runtime.clients.clock.now()
+    deadline = started + runtime.settings.watch_time_budget_seconds
     if not runtime.settings.subscription_ids:
         log.warning("SUBSCRIPTION_IDS is empty: the watcher has no subscription to watch")
     checkpoints = runtime.storage.checkpoints
     with ThreadPoolExecutor(DETAIL_READERS) as readers:
-        run = _Run(runtime, sink, now, deadline, readers)
+        run = _Run(runtime, sink, now, started, deadline, readers)
         report = run.report
         vaults: list[VaultRef] = []
         for subscription in sorted(runtime.settings.subscription_ids):
             if run.out_of_time():
                 report.deferred = True
                 break
+            scope = f"/subscriptions/{subscription}"
             try:
                 vaults += vault_refs(runtime.clients, subscription)
             except AzureCallError as error:
-                report.errors[f"/subscriptions/{subscription}"] = str(error)
+                report.errors[scope] = str(error)
                 log.error("cannot list vaults of subscription %s: %s", subscription, error)
-                scope = f"/subscriptions/{subscription}"
                 checkpoints.record_poll(scope, now, str(error) or "error")
+            else:  # a listing that works again ends the subscription's run of failures
+                checkpoints.record_poll(scope, now)
         with ThreadPoolExecutor(VAULT_WORKERS) as workers:
             list(workers.map(lambda vault: _poll(run, vault), _longest_waiting(run, vaults)))
     checkpoints.record_run(

@@ -2,7 +2,8 @@
 
 Per vault (PartitionKey the vault, RowKey ``watcher``): the latest failed-job end time
 published (the checkpoint), and how its polls went (last poll, last success, consecutive
-failures, last error), for health. One more row (``_watcher``/``run``) keeps the last run.
+failures, last error), for health; per subscription, how the listing of its vaults went.
+One more row (``_watcher``/``run``) keeps the last run.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ class CheckpointStore:
         )
 
     def record_poll(self, vault_id: str, now: datetime, error: str = "") -> None:
-        """Note one poll of ``vault_id`` (a subscription's id when its vaults could not be
-        listed): its time, and a success or the error that stopped it."""
+        """Note one poll of ``vault_id`` (a subscription's id for the listing of its vaults):
+        its time, and a success or the error that stopped it."""
 
         def note(row: dict[str, Any]) -> None:
             row.update(VaultId=vault_id, LastPollAt=now)
@@ -78,6 +79,6 @@ class CheckpointStore:
             return None
 
     def polls(self) -> list[dict[str, Any]]:
-        """Every vault's (and failing subscription's) poll record."""
+        """Every vault's (and subscription vault listing's) poll record."""
         rows = self._table.query_entities("RowKey eq @row", parameters={"row": ROW})
         return [dict(row) for row in rows if "LastPollAt" in row]

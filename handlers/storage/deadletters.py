@@ -64,10 +64,11 @@ class DeadLetterStore:
         self._container = container
 
     def blobs(self) -> list[DeadLetterBlob]:
-        """Every blob, oldest first."""
+        """Every blob, oldest first. A blob is dead-lettered when Event Grid created it: its
+        last change is a replay's mark."""
         try:
             found = [
-                DeadLetterBlob(b.name, b.last_modified, (b.metadata or {}).get(REPLAYED, ""))
+                DeadLetterBlob(b.name, b.creation_time, (b.metadata or {}).get(REPLAYED, ""))
                 for b in self._container.list_blobs(include=["metadata"])
             ]
         except ResourceNotFoundError:
