@@ -79,7 +79,7 @@ param azurePollSeconds int = 10
 
 @minValue(1)
 @maxValue(25)
-@description('ARM_READS_PER_SECOND: reads a second sent to ARM per subscription (ARM refills about 25).')
+@description('ARM_READS_PER_SECOND: reads a second each instance sends to ARM per subscription (ARM refills about 25).')
 param armReadsPerSecond int = 24
 
 @minValue(1)

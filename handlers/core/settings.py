@@ -187,9 +187,11 @@ SPECS: tuple[Spec, ...] = (
          "seconds between polls of a long-running Azure operation whose answer names no "
          "`Retry-After` (Azure's backup and stop-protection 202s name none)"),
     Spec("ARM_READS_PER_SECOND", "arm_reads_per_second", _rate, "24",
-         "reads a second the app sends to Azure Resource Manager per subscription (ARM refills "
-         "its read bucket at about 25 a second per principal and subscription); a 429's "
-         "`Retry-After` holds every read of that subscription until it has passed"),
+         "reads a second each instance of the app sends to Azure Resource Manager per "
+         "subscription (ARM refills its read bucket at about 25 a second per principal and "
+         "subscription); the watcher, one timer run at a time, sends nearly all of them, event "
+         "handlers on other instances about one per event on top; a 429's `Retry-After` holds "
+         "every read of that subscription in the instance until it has passed"),
     Spec("ARM_READ_BURST", "arm_read_burst", _positive, "50",
          "reads the app may send at once above that rate after a quiet spell (ARM's bucket "
          "holds 250; the rest is left to other instances of the app)"),
