@@ -352,13 +352,14 @@ def _sweep(out: TextIO) -> None:
     from handlers.pipeline.runtime import current
 
     function_app.sweep_orphans(None)
-    run = current().storage.sweeps.latest() or {}
+    sweeps = current().storage.sweeps
+    run = sweeps.latest() or {}
     found = json.loads(run.get("Findings") or "{}")
-    for orphan in found.get("orphans", []):
+    for orphan in sweeps.orphans(run) if run else []:
         out.write(
-            f"orphan {orphan['vm']} in {orphan['vault']}: last backup "
-            f"{orphan['last_backup_time'][:16]}, {orphan['recovery_points']} recovery point(s) "
-            f"kept; {orphan['outcome']}\n"
+            f"orphan {orphan['Vm']} in {orphan['Vault']}: last backup "
+            f"{orphan['LastBackupTime'][:16]}, {orphan.get('RecoveryPoints', '?')} recovery "
+            f"point(s) kept; {orphan['Outcome']}\n"
         )
     for moved in found.get("moved", []):
         name = moved["vm_id"].rsplit("/", 1)[-1]

@@ -176,14 +176,20 @@ def _digest_failures(storage: Storage, now: datetime) -> list[str]:
 
 def _sweep(storage: Storage, settings: Settings) -> Check:
     """The last orphan sweep: orphans it found and did not stop wait for a person."""
-    run = storage.sweeps.latest()
-    if run is None:
+    last = storage.sweeps.last_run()
+    if last is None:
         off = settings.sweep_mode == "off"
         return Check("orphan sweep", OK, "off (SWEEP_MODE=off)" if off else "no sweep ran yet")
+    run = last.row
     found = json.loads(run.get("Findings") or "{}")
-    waiting = [o for o in found.get("orphans", []) if not o.get("stopped")]
+    unlisted = (
+        [f"{last.unlisted} more orphaned item(s) not listed: backup-responder sweep"]
+        if last.unlisted
+        else []
+    )
     details = tuple(
-        [f"{o['vm']} in {o['vault']}: {o['outcome']}" for o in waiting]
+        [f"{o['Vm']} in {o['Vault']}: {o['Outcome']}" for o in last.waiting]
+        + unlisted
         + [f"{scope}: {error[:200]}" for scope, error in found.get("errors", {}).items()]
     )
     summary = (
@@ -192,6 +198,7 @@ def _sweep(storage: Storage, settings: Settings) -> Check:
         f"alone, {run.get('Errors', 0)} skipped"
         + (", work left for the next run" if run.get("Unchecked") else "")
     )
+    waiting = last.waiting or last.unlisted
     status = DEGRADED if waiting or run.get("Errors") else OK
     return Check("orphan sweep", status, summary, details[:20])
 

@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -36,6 +35,7 @@ from handlers.core.results import (
     resolution_by_rule,
     retry_rates,
 )
+from handlers.storage.sweeps import SweepRun
 
 #: How far back recurring failures, retry success rates and times to resolution look.
 HISTORY = timedelta(days=7)
@@ -198,24 +198,28 @@ def _waiting_incidents(incidents: Iterable[Incident]) -> list[Wait]:
     ]
 
 
-def _orphans(sweep: Mapping[str, Any] | None) -> list[Wait]:
+def _orphans(sweep: SweepRun | None) -> list[Wait]:
     """Orphans the last sweep found and did not stop (``SWEEP_MODE=list``, dry run, or the
-    stop path left protection on: its ticket says why)."""
+    stop path left protection on: its ticket says why); those it counted without a row of
+    their own are one line with their number."""
     if not sweep:
         return []
-    found = json.loads(sweep.get("Findings") or "{}").get("orphans", [])
-    return [
+    since = sweep.row["StartedAt"].isoformat()
+    listed = [
         Wait(
             "orphan",
-            o["vm"],
-            o["vault"],
-            f"VM gone (ARM 404), protection still on ({o['outcome']})",
-            sweep["StartedAt"].isoformat(),
-            o["item_id"],
+            o["Vm"],
+            o["Vault"],
+            f"VM gone (ARM 404), protection still on ({o['Outcome']})",
+            since,
+            o["ItemId"],
         )
-        for o in found
-        if not o.get("stopped")
+        for o in sweep.waiting
     ]
+    if sweep.unlisted:
+        more = f"{sweep.unlisted} more orphaned item(s)"
+        listed.append(Wait("orphan", more, "", "not listed: backup-responder sweep", since, ""))
+    return listed
 
 
 def _night(incident: Incident) -> date:
@@ -244,7 +248,7 @@ def _recurring(history: list[Incident], tonight: set[tuple[str, str, str]]) -> t
 def compose(
     incidents: Iterable[Incident],
     tickets: Iterable[Mapping[str, Any]],
-    sweep: Mapping[str, Any] | None,
+    sweep: SweepRun | None,
     since: datetime,
     until: datetime,
     *,
@@ -255,7 +259,7 @@ def compose(
     :param incidents: every incident changed since ``min(since, until - HISTORY)`` (more do no
         harm: each part selects its own).
     :param tickets: the open ticket rows.
-    :param sweep: the last sweep's row, if any.
+    :param sweep: the last sweep run, if any.
     """
     incidents = list(incidents)
     live = [i for i in incidents if i.Status != IncidentStatus.REJECTED]

@@ -68,7 +68,7 @@ def compose_for(storage: Storage, since: datetime, until: datetime, *, dry_run: 
     horizon = min(since, until - HISTORY)
     incidents = storage.incidents.query("LastSeen ge @horizon", {"horizon": horizon})
     return compose(
-        incidents, open_tickets(storage), storage.sweeps.latest(), since, until, dry_run=dry_run
+        incidents, open_tickets(storage), storage.sweeps.last_run(), since, until, dry_run=dry_run
     )
 
 

@@ -218,7 +218,9 @@ def sweep(runtime: Runtime, *, act: bool) -> SweepReport:
             report.unchecked += [f"/subscriptions/{s}" for s in subscriptions[index + 1 :]]
             break
     report.calls, report.ended = run.budget.spent, runtime.clock()
-    runtime.storage.sweeps.record(report.started, report.findings(), **report.counts())
+    runtime.storage.sweeps.record(
+        report.started, report.findings(), report.orphan_rows(), **report.counts()
+    )
     log.info(
         "sweep: %d orphan(s), %d stopped, %d moved, %d error(s), %d ARM call(s)",
         len(report.orphans),

@@ -133,7 +133,29 @@ class SweepReport:
         }
 
     def findings(self) -> str:
-        return json.dumps(self.as_json(), ensure_ascii=False)
+        """The run's row's findings: everything but the orphans, which are rows of their own
+        (:meth:`orphan_rows`), so no number of them is ever cut."""
+        found = self.as_json()
+        del found["orphans"]
+        return json.dumps(found, ensure_ascii=False)
+
+    def orphan_rows(self) -> list[dict[str, Any]]:
+        """One table row per orphan: what health, the digest and the demo show of it."""
+        return [
+            {
+                "Vault": o.vault,
+                "Vm": o.vm,
+                "ItemId": o.item_id,
+                "ProtectionState": o.protection_state,
+                "LastBackupTime": o.last_backup_time,
+                "LastBackupStatus": o.last_backup_status,
+                **({"RecoveryPoints": o.recovery_points} if o.recovery_points is not None else {}),
+                "Outcome": o.outcome,
+                "Stopped": o.outcome == STOPPED,
+                "Incident": o.incident,
+            }
+            for o in self.orphans
+        ]
 
 
 #: Columns of ``sweep``'s table.
