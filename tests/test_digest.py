@@ -402,3 +402,68 @@ def test_cli_previews_without_sending_and_sends_once(
 
 def _today() -> str:
     return datetime.now(UTC).date().isoformat()
+
+
+# -- a night nobody received is never skipped --------------------------------------------------
+
+
+def _window(body: dict[str, Any]) -> tuple[str, str]:
+    return body["digest"]["since"], body["digest"]["until"]
+
+
+def test_a_digest_whose_run_died_after_its_claim_is_sent_before_the_next_days(
+    live: Runtime, receivers: Receivers
+) -> None:
+    yesterday = datetime(2026, 12, 7, 7, tzinfo=UTC)
+    lease = timedelta(seconds=live.settings.claim_lease_seconds)
+    live.storage.digests.begin(
+        "2026-12-07", yesterday - timedelta(days=1), yesterday, yesterday, lease
+    )  # fmt: skip  (then the instance died)
+    stuck = _channel_check(live, yesterday + timedelta(hours=3))
+    assert stuck.status == health.DEGRADED
+    assert any(d.startswith("digest 2026-12-07: stuck in sending") for d in stuck.details)
+
+    today = send_daily(_at(live, yesterday + timedelta(days=1)))
+
+    got = _messages(receivers)
+    windows = [_window(body) for body in got["webhook"]]
+    assert windows == [
+        ((yesterday - timedelta(days=1)).isoformat(), yesterday.isoformat()),
+        (yesterday.isoformat(), today.digest.until.isoformat()),  # type: ignore[union-attr]
+    ]
+    assert [len(got[c]) for c in CHANNELS] == [2, 2, 2]
+    assert live.storage.digests.get("2026-12-07")["State"] == DigestState.SENT  # type: ignore[index]
+    assert _channel_check(live, yesterday + timedelta(days=1)).status == health.OK
+
+
+def test_a_channel_that_missed_a_day_gets_that_days_digest_from_the_next_days_run(
+    live: Runtime, receivers: Receivers
+) -> None:
+    yesterday = datetime(2026, 12, 7, 7, tzinfo=UTC)
+    receivers.fail("slack", 500)
+    assert send_daily(_at(live, yesterday)).state == DigestState.PARTIAL  # nobody re-sent it
+
+    send_daily(_at(live, yesterday + timedelta(days=1)))
+
+    got = _messages(receivers)
+    refused, late, today = got["slack"]  # the receiver keeps the one it refused
+    assert late["text"] == refused["text"]  # yesterday's digest, its own window
+    assert f"since {(yesterday - timedelta(days=1)):%Y-%m-%d %H:%M}" in late["text"]
+    assert f"since {yesterday:%Y-%m-%d %H:%M}" in today["text"]
+    assert [len(got["teams"]), len(got["webhook"])] == [2, 2]
+    assert live.storage.digests.get("2026-12-07")["State"] == DigestState.SENT  # type: ignore[index]
+
+
+def test_a_channel_whose_delivery_is_not_recorded_does_not_keep_the_others_from_theirs(
+    live: Runtime, receivers: Receivers
+) -> None:
+    def storage_down(channel: str) -> None:
+        raise ConnectionError(f"the digests table is unreachable ({channel})")
+
+    now = datetime(2026, 12, 7, 7, tzinfo=UTC)
+    bodies = render.bodies(Digest("2026-12-07", now - timedelta(days=1), now, False, *[()] * 5))
+
+    errors = live.notifier.post(bodies, on_sent=storage_down)
+
+    assert errors == {}
+    assert [len(v) for v in _messages(receivers).values()] == [1, 1, 1]

@@ -19,6 +19,7 @@ from typing import Any
 
 from handlers.core.settings import Settings
 from handlers.storage import DeadLetterStore, RetryQueue, Storage
+from handlers.storage.digests import CATCH_UP_DAYS, DigestState
 
 OK, DEGRADED, UNHEALTHY = "ok", "degraded", "unhealthy"
 _RANK = {OK: 0, DEGRADED: 1, UNHEALTHY: 2}
@@ -164,12 +165,19 @@ def _outbound(storage: Storage, now: datetime) -> Check:
 
 
 def _digest_failures(storage: Storage, now: datetime) -> list[str]:
-    """Channels the digest of today or yesterday (UTC) did not reach."""
-    rows = (storage.digests.get(f"{now - timedelta(days=d):%Y-%m-%d}") for d in (0, 1))
-    return [
+    """Digests of the last days (UTC) some channel has not had: the channels that failed, and
+    a digest left ``sending`` by a run that died (its lease ran out); the next run sends each."""
+    first = f"{now - timedelta(days=CATCH_UP_DAYS):%Y-%m-%d}"
+    rows = storage.digests.undelivered(first, f"{now + timedelta(days=1):%Y-%m-%d}")
+    stuck = [
+        f"digest {row['RowKey']}: stuck in sending since {row['LeaseUntil']:%Y-%m-%d %H:%M} UTC "
+        "(its run died; the next run sends it)"
+        for row in rows
+        if row["State"] == DigestState.SENDING and row["LeaseUntil"] <= now
+    ]
+    return stuck + [
         f"digest {row['RowKey']}: {error}"  # the error names its channel
         for row in rows
-        if row
         for error in json.loads(row.get("Errors") or "{}").values()
     ]
 
