@@ -352,3 +352,41 @@ def test_orphans_counted_without_rows_are_shown_as_a_number_never_as_none(
     assert [(w.item, w.detail) for w in waiting] == [
         ("30 more orphaned item(s)", "not listed: backup-responder sweep")
     ]
+
+
+def test_the_run_stops_starting_steps_at_its_time_budget_and_records_itself(
+    sweeping: Runtime, estate: Estate
+) -> None:
+    from sandbox.clock import SimulatedClock
+
+    clock = SimulatedClock()
+    settings = dataclasses.replace(
+        sweeping.settings, arm_reads_per_second=10, arm_read_burst=1, sweep_time_budget_seconds=1
+    )
+    paced = Runtime.from_settings(settings, FAST_CLIENTS, clock.pace())
+
+    report = sweep(paced, act=True)  # a read every 0.1 s: about ten of the estate's reads
+
+    assert report.left_because == "the run's time budget is spent"
+    assert any(estate.vaults["rsv-b"] in scope for scope in report.unchecked)
+    assert 1 <= clock.now() <= 1.2  # it ended at its budget, not a step later
+    row = paced.storage.sweeps.latest()
+    assert row is not None and row["Unchecked"] == len(report.unchecked) > 0
+    assert "time budget" in row["Findings"]
+
+
+def test_the_run_is_recorded_however_it_ends(
+    sweeping: Runtime, estate: Estate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handlers.sweep import orphans
+
+    def cancelled(*_: Any) -> Any:
+        raise KeyboardInterrupt  # what no "except Exception" stops (the host cancelling)
+
+    monkeypatch.setattr(orphans, "vault_refs", cancelled)
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep(sweeping, act=True)
+
+    row = sweeping.storage.sweeps.latest()
+    assert row is not None and row["EndedAt"] >= row["StartedAt"]

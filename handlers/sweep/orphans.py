@@ -9,9 +9,12 @@ protection is stopped already are skipped, unless a sweep's stop of them was int
 (its incident is not final): that one is taken up again, as the VM-deleted path does.
 
 A subscription or vault whose listing fails is skipped and reported; a failing item is
-reported and the next one checked. When the budget is spent the run ends and reports what it
-did not check; the next run starts from the beginning (the sweep keeps no cursor: orphans are
-few and the listing is cheap, and a stale cursor could hide a new orphan).
+reported and the next one checked. When the budget is spent (``SWEEP_MAX_ARM_CALLS`` calls,
+or ``SWEEP_TIME_BUDGET_SECONDS`` on the Azure layer's clock, so that a run ends before the
+function's timeout: a stop starts only when its polls fit too) the run ends and reports what it
+did not check; its row is written however the run ends; the next run starts from the
+beginning (the sweep keeps no cursor: orphans are few and the listing is cheap, and a stale
+cursor could hide a new orphan).
 
 Acting (``SWEEP_MODE=stop`` and ``DRY_RUN=false``), each orphan becomes the same
 ``VmDeleted`` failure a VM-deleted event makes, with a fixed key per vault and VM, through
@@ -52,10 +55,14 @@ MESSAGE = (
 #: the action's VM GET and VM list, the item GET, the PUT, the operation's polls (two, as in
 #: Azure's recorded stop) and the item GET that ends them: 7, and one poll more to spare.
 STOP_CALLS = 8
+#: Polls a stop waits for (``AZURE_POLL_SECONDS`` each), reserved in time before it starts.
+STOP_POLLS = 3
+CALLS_SPENT = "the run's ARM call budget is spent"
+TIME_SPENT = "the run's time budget is spent"
 
 
 class _BudgetSpentError(Exception):
-    """The next step costs more than the run has left."""
+    """The next step costs more than the run has left; says what ran out."""
 
 
 @dataclasses.dataclass
@@ -63,13 +70,25 @@ class _Run:
     runtime: Runtime
     budget: CallBudget
     report: SweepReport
+    deadline: float
 
     def __post_init__(self) -> None:
         self.clients = self.budget.clients(self.runtime.clients)
 
-    def pay(self, calls: int = 1) -> None:
+    def shortfall(self, calls: int = 1, seconds: float = 0.0) -> str:
+        """What the run lacks to start a step of ``calls`` ARM requests and ``seconds`` of
+        waiting (on the Azure layer's clock), or ``""`` when it can pay for it."""
         if not self.budget.affords(calls):
-            raise _BudgetSpentError
+            return CALLS_SPENT
+        if self.clients.clock.now() + seconds > self.deadline:
+            return TIME_SPENT
+        return ""
+
+    def pay(self, calls: int = 1, seconds: float = 0.0) -> None:
+        lacking = self.shortfall(calls, seconds)
+        if lacking:
+            self.report.left_because = lacking
+            raise _BudgetSpentError(lacking)
 
 
 def _unfinished(runtime: Runtime, job_id: str) -> str:
@@ -82,7 +101,7 @@ def _unfinished(runtime: Runtime, job_id: str) -> str:
 
 def _points(run: _Run, vault: VaultRef, vm: VmRef) -> tuple[int | None, str, str]:
     """How many recovery points the vault keeps for the VM's item, the oldest and newest."""
-    if not run.budget.affords(1):
+    if run.shortfall():
         return None, "", ""
     item = ProtectedItemRef.from_vault_id(vault.id, vm.resource_group, vm.name)
     try:
@@ -145,11 +164,14 @@ def _examine(run: _Run, vault: VaultRef, item: VmItem) -> None:
         oldest,
         newest,
     )
-    if run.report.acting and not run.budget.affords(STOP_CALLS):
-        note = "not stopped yet: the run's ARM call budget is spent"
-        run.report.orphans.append(dataclasses.replace(orphan, outcome=note))
-        raise _BudgetSpentError
     if run.report.acting:
+        try:
+            run.pay(STOP_CALLS, STOP_POLLS * run.clients.polling_interval)
+        except _BudgetSpentError as spent:
+            run.report.orphans.append(
+                dataclasses.replace(orphan, outcome=f"not stopped yet: {spent}")
+            )
+            raise
         orphan = _stop(run, vault, vm, orphan, at)
     else:
         known = run.runtime.storage.find_incident(job_id)
@@ -161,9 +183,11 @@ def _examine(run: _Run, vault: VaultRef, item: VmItem) -> None:
 
 
 def _sweep_vault(run: _Run, vault: VaultRef) -> None:
-    if not run.budget.affords(1):
+    try:
+        run.pay()
+    except _BudgetSpentError:
         run.report.unchecked.append(vault.id)
-        raise _BudgetSpentError
+        raise
     try:
         items = VaultApi(run.clients, vault).vm_items()
     except Exception as error:  # one vault never stops the others
@@ -183,9 +207,11 @@ def _sweep_vault(run: _Run, vault: VaultRef) -> None:
 
 def _sweep_subscription(run: _Run, subscription: str) -> None:
     scope = f"/subscriptions/{subscription}"
-    if not run.budget.affords(1):
+    try:
+        run.pay()
+    except _BudgetSpentError:
         run.report.unchecked.append(scope)
-        raise _BudgetSpentError
+        raise
     try:
         vaults = vault_refs(run.clients, subscription)
     except Exception as error:
@@ -207,20 +233,23 @@ def sweep(runtime: Runtime, *, act: bool) -> SweepReport:
     """
     settings = runtime.settings
     report = SweepReport(runtime.clock(), act, settings.sweep_max_arm_calls)
-    run = _Run(runtime, CallBudget(settings.sweep_max_arm_calls), report)
+    deadline = runtime.clients.clock.now() + settings.sweep_time_budget_seconds
+    run = _Run(runtime, CallBudget(settings.sweep_max_arm_calls), report, deadline)
     subscriptions = sorted(settings.subscription_ids)
     if not subscriptions:
         report.errors["SUBSCRIPTION_IDS"] = "empty: there is no subscription to sweep"
-    for index, subscription in enumerate(subscriptions):
-        try:
-            _sweep_subscription(run, subscription)
-        except _BudgetSpentError:
-            report.unchecked += [f"/subscriptions/{s}" for s in subscriptions[index + 1 :]]
-            break
-    report.calls, report.ended = run.budget.spent, runtime.clock()
-    runtime.storage.sweeps.record(
-        report.started, report.findings(), report.orphan_rows(), **report.counts()
-    )
+    try:
+        for index, subscription in enumerate(subscriptions):
+            try:
+                _sweep_subscription(run, subscription)
+            except _BudgetSpentError:
+                report.unchecked += [f"/subscriptions/{s}" for s in subscriptions[index + 1 :]]
+                break
+    finally:  # whatever ends the run, health and the digest see what it did
+        report.calls, report.ended = run.budget.spent, runtime.clock()
+        runtime.storage.sweeps.record(
+            report.started, report.findings(), report.orphan_rows(), **report.counts()
+        )
     log.info(
         "sweep: %d orphan(s), %d stopped, %d moved, %d error(s), %d ARM call(s)",
         len(report.orphans),

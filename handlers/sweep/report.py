@@ -80,6 +80,7 @@ class SweepReport:
     :ivar errors: scope (subscription, vault or item id) → why it could not be swept.
     :ivar unchecked: scopes the budget left unchecked (subscriptions, vaults, or a vault's
         remaining items), for the next run.
+    :ivar left_because: what ran out when something was left (calls or time).
     """
 
     started: datetime
@@ -93,6 +94,7 @@ class SweepReport:
     checked: int = 0
     calls: int = 0
     ended: datetime | None = None
+    left_because: str = ""
 
     @property
     def stopped(self) -> int:
@@ -115,6 +117,7 @@ class SweepReport:
             "moved": [asdict(m) for m in self.moved],
             "errors": self.errors,
             "unchecked": self.unchecked,
+            "leftBecause": self.left_because,
         }
 
     def counts(self) -> dict[str, Any]:
@@ -205,5 +208,5 @@ def footer(report: SweepReport) -> list[str]:
     ]
     lines += [f"moved, left alone: {_vm_name(m.vm_id)} → {m.moved_to}" for m in report.moved]
     lines += [f"skipped: {scope}: {error}" for scope, error in report.errors.items()]
-    lines += [f"not checked (ARM call budget spent): {scope}" for scope in report.unchecked]
+    lines += [f"not checked ({report.left_because}): {scope}" for scope in report.unchecked]
     return lines
