@@ -390,3 +390,29 @@ def test_the_run_is_recorded_however_it_ends(
 
     row = sweeping.storage.sweeps.latest()
     assert row is not None and row["EndedAt"] >= row["StartedAt"]
+
+
+def test_runs_the_budget_cuts_short_go_on_where_the_last_stopped_and_health_says_so(
+    sweeping: Runtime, estate: Estate
+) -> None:
+    from handlers.digest import render
+    from handlers.digest.daily import compose_for
+
+    # 7 calls: the vault list, rsv-a's items, vm-gone (3) and vm-live (1), then vm-moved's
+    # list cannot be paid for; the same first vault every week, were runs to start over.
+    short = Runtime.from_settings(
+        dataclasses.replace(sweeping.settings, sweep_max_arm_calls=7), FAST_CLIENTS
+    )
+
+    runs = [sweep(short, act=False) for _ in range(2)]
+
+    assert [o.vm for o in runs[0].orphans] == ["vm-gone"]
+    assert [o.vm for o in runs[1].orphans] == ["vm-gone-b"]  # the tail of the estate
+    assert all(r.unchecked for r in runs)
+    assert runs[1].unchecked == [f"{estate.vaults['rsv-a']} (2 item(s) left)"]  # its head, last
+    check, _ = _orphan_checks(short)
+    assert check.status == health.DEGRADED
+    assert check.details[0].startswith("the last 2 sweeps each left work unchecked")
+    digest = compose_for(short.storage, NOW - timedelta(days=1), NOW, dry_run=False)
+    assert digest.sweep_left == len(runs[1].unchecked)
+    assert "scope(s) unchecked (its budget ran out)" in render.headline(digest)

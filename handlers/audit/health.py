@@ -25,6 +25,9 @@ OK, DEGRADED, UNHEALTHY = "ok", "degraded", "unhealthy"
 _RANK = {OK: 0, DEGRADED: 1, UNHEALTHY: 2}
 #: A vault failing this many polls in a row is unhealthy (one failure is degraded).
 FAILING_POLLS = 3
+#: Sweeps in a row that left work unchecked before health says so: a first run on a large
+#: estate may; runs that keep doing it take weeks to cover the estate (their budget is short).
+SWEEPS_LEAVING_WORK = 2
 #: Failed sinks and channels are looked for this far back.
 RECENT = timedelta(hours=24)
 _EVERY_N = re.compile(r"^\*/(\d+)$")
@@ -183,7 +186,8 @@ def _digest_failures(storage: Storage, now: datetime) -> list[str]:
 
 
 def _sweep(storage: Storage, settings: Settings) -> Check:
-    """The last orphan sweep: orphans it found and did not stop wait for a person."""
+    """The last orphan sweep: orphans it found and did not stop wait for a person; sweeps
+    that keep leaving work unchecked need a larger budget."""
     last = storage.sweeps.last_run()
     if last is None:
         off = settings.sweep_mode == "off"
@@ -195,8 +199,21 @@ def _sweep(storage: Storage, settings: Settings) -> Check:
         if last.unlisted
         else []
     )
+    recent = storage.sweeps.recent(SWEEPS_LEAVING_WORK)
+    short = len(recent) == SWEEPS_LEAVING_WORK and all(r.get("Unchecked") for r in recent)
+    left = (
+        [
+            f"the last {SWEEPS_LEAVING_WORK} sweeps each left work unchecked ("
+            f"{found.get('leftBecause') or 'their budget ran out'}): each run goes on where "
+            "the last stopped, but covering the estate takes several; raise "
+            "SWEEP_MAX_ARM_CALLS or SWEEP_TIME_BUDGET_SECONDS, or sweep more often"
+        ]
+        if short
+        else []
+    )
     details = tuple(
-        [f"{o['Vm']} in {o['Vault']}: {o['Outcome']}" for o in last.waiting]
+        left
+        + [f"{o['Vm']} in {o['Vault']}: {o['Outcome']}" for o in last.waiting]
         + unlisted
         + [f"{scope}: {error[:200]}" for scope, error in found.get("errors", {}).items()]
     )
@@ -207,7 +224,7 @@ def _sweep(storage: Storage, settings: Settings) -> Check:
         + (", work left for the next run" if run.get("Unchecked") else "")
     )
     waiting = last.waiting or last.unlisted
-    status = DEGRADED if waiting or run.get("Errors") else OK
+    status = DEGRADED if waiting or short or run.get("Errors") else OK
     return Check("orphan sweep", status, summary, details[:20])
 
 

@@ -100,6 +100,9 @@ class Digest:
     recurring: tuple[Streak, ...]
     retry: tuple[RuleRate, ...]
     resolution: tuple[RuleResolution, ...] = ()
+    #: Scopes the last orphan sweep left unchecked (its budget ran out), and when it ran.
+    sweep_left: int = 0
+    sweep_at: str = ""
 
     @property
     def failures(self) -> int:
@@ -123,6 +126,7 @@ class Digest:
             "waiting": [asdict(w) for w in self.waiting],
             "recurring": [asdict(s) for s in self.recurring],
             "retrySuccess": [{**asdict(r), "rate": r.rate} for r in self.retry],
+            "sweepLeftUnchecked": self.sweep_left,
             "timeToResolution": [
                 {
                     "rule": r.rule,
@@ -277,4 +281,6 @@ def compose(
         recurring=_recurring(history, tonight),
         retry=retry_rates(history),
         resolution=resolution_by_rule(history),
+        sweep_left=sweep.row.get("Unchecked", 0) if sweep else 0,
+        sweep_at=sweep.row["StartedAt"].isoformat() if sweep else "",
     )

@@ -12,9 +12,10 @@ A subscription or vault whose listing fails is skipped and reported; a failing i
 reported and the next one checked. When the budget is spent (``SWEEP_MAX_ARM_CALLS`` calls,
 or ``SWEEP_TIME_BUDGET_SECONDS`` on the Azure layer's clock, so that a run ends before the
 function's timeout: a stop starts only when its polls fit too) the run ends and reports what it
-did not check; its row is written however the run ends; the next run starts from the
-beginning (the sweep keeps no cursor: orphans are few and the listing is cheap, and a stale
-cursor could hide a new orphan).
+did not check; its row is written however the run ends, with where it stopped (a vault and
+an item): the next run begins there and wraps round to the beginning, so runs the budget cuts
+short cover the whole estate in turn instead of the same first vaults every time (vaults and
+items are taken in a fixed order, by id).
 
 Acting (``SWEEP_MODE=stop`` and ``DRY_RUN=false``), each orphan becomes the same
 ``VmDeleted`` failure a VM-deleted event makes, with a fixed key per vault and VM, through
@@ -182,52 +183,108 @@ def _examine(run: _Run, vault: VaultRef, item: VmItem) -> None:
     run.report.orphans.append(orphan)
 
 
-def _sweep_vault(run: _Run, vault: VaultRef) -> None:
-    try:
-        run.pay()
-    except _BudgetSpentError:
-        run.report.unchecked.append(vault.id)
-        raise
+def _vaults(run: _Run, subscriptions: list[str]) -> list[VaultRef]:
+    """Every vault of the subscriptions, in a fixed order (by id, whatever its case); a
+    subscription whose listing fails is skipped and reported."""
+    vaults: list[VaultRef] = []
+    for index, subscription in enumerate(subscriptions):
+        scope = f"/subscriptions/{subscription}"
+        try:
+            run.pay()
+        except _BudgetSpentError:
+            run.report.unchecked += [f"/subscriptions/{s}" for s in subscriptions[index:]]
+            raise
+        try:
+            vaults += vault_refs(run.clients, subscription)
+        except Exception as error:  # one subscription never stops the others
+            run.report.errors[scope] = f"vaults not listed: {error}"[:500]
+            log.error("sweep: subscription %s skipped: %s", subscription, run.report.errors[scope])
+    return sorted(vaults, key=lambda vault: vault.id.lower())
+
+
+def _items(run: _Run, vault: VaultRef) -> list[VmItem] | None:
+    """The vault's protected VM items in a fixed order, or None when the listing failed."""
+    run.pay()
     try:
         items = VaultApi(run.clients, vault).vm_items()
     except Exception as error:  # one vault never stops the others
         run.report.errors[vault.id] = f"{type(error).__name__}: {error}"[:500]
         log.error("sweep: vault %s skipped: %s", vault.id, run.report.errors[vault.id])
-        return
+        return None
     run.report.vaults += 1
+    return sorted(items, key=lambda item: item.id.lower())
+
+
+@dataclasses.dataclass
+class _Ring:
+    """The estate in a fixed order, begun where the last run stopped (its cursor) and
+    wrapping round, so that runs the budget cuts short cover everything in turn.
+
+    :ivar vaults: every vault, the cursor's (or the next one) first.
+    :ivar head: the first vault's items before the cursor's item: checked last.
+    """
+
+    vaults: list[VaultRef]
+    cursor: tuple[str, str]
+    head: list[VmItem] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def begun_at(cls, vaults: list[VaultRef], cursor: tuple[str, str]) -> _Ring:
+        start = next((n for n, v in enumerate(vaults) if v.id.lower() >= cursor[0]), 0)
+        return cls(vaults[start:] + vaults[:start], cursor)
+
+    def split(self, vault: VaultRef, items: list[VmItem]) -> list[VmItem]:
+        """The first vault's items from the cursor's on (the rest are kept for the end)."""
+        if vault is not self.vaults[0] or vault.id.lower() != self.cursor[0]:
+            return items
+        at = next((n for n, i in enumerate(items) if i.id.lower() >= self.cursor[1]), len(items))
+        self.head = items[:at]
+        return items[at:]
+
+    def left_after(self, index: int) -> list[str]:
+        """What stays unchecked when the run stops after vault ``index`` of the ring."""
+        before = [f"{self.vaults[0].id} ({len(self.head)} item(s) before where the run began)"]
+        return [v.id for v in self.vaults[index + 1 :]] + (before if self.head else [])
+
+
+def _check(run: _Run, vault: VaultRef, items: list[VmItem], left: list[str]) -> None:
+    """Check ``items`` of ``vault``; when the budget is spent, say what is left and where the
+    next run resumes."""
     for index, item in enumerate(items):
         try:
             _examine(run, vault, item)
         except _BudgetSpentError:
-            run.report.unchecked.append(f"{vault.id} ({len(items) - index} item(s) left)")
+            run.report.resume_at = (vault.id, item.id)
+            run.report.unchecked += [f"{vault.id} ({len(items) - index} item(s) left)", *left]
             raise
         except Exception as error:  # one item never stops the others
             run.report.errors[item.id] = f"{type(error).__name__}: {error}"[:500]
 
 
-def _sweep_subscription(run: _Run, subscription: str) -> None:
-    scope = f"/subscriptions/{subscription}"
-    try:
-        run.pay()
-    except _BudgetSpentError:
-        run.report.unchecked.append(scope)
-        raise
-    try:
-        vaults = vault_refs(run.clients, subscription)
-    except Exception as error:
-        run.report.errors[scope] = f"vaults not listed: {error}"[:500]
-        log.error("sweep: subscription %s skipped: %s", subscription, run.report.errors[scope])
-        return
-    for index, vault in enumerate(vaults):
+def _sweep_ring(run: _Run, ring: _Ring) -> None:
+    for index, vault in enumerate(ring.vaults):
         try:
-            _sweep_vault(run, vault)
+            items = _items(run, vault)
         except _BudgetSpentError:
-            run.report.unchecked += [v.id for v in vaults[index + 1 :]]
+            run.report.resume_at = (vault.id, "")
+            run.report.unchecked += [vault.id, *ring.left_after(index)]
             raise
+        if items is not None:
+            _check(run, vault, ring.split(vault, items), ring.left_after(index))
+    if ring.head:
+        head, ring.head = ring.head, []
+        _check(run, ring.vaults[0], head, [])
+
+
+def _cursor(runtime: Runtime) -> tuple[str, str]:
+    """Where the last run stopped (vault and item id, lower case), or the beginning."""
+    last = runtime.storage.sweeps.latest() or {}
+    return last.get("NextVault", "").lower(), last.get("NextItem", "").lower()
 
 
 def sweep(runtime: Runtime, *, act: bool) -> SweepReport:
-    """One sweep over every vault of ``SUBSCRIPTION_IDS``; orphans stopped only when ``act``.
+    """One sweep over every vault of ``SUBSCRIPTION_IDS``, from where the last one stopped;
+    orphans stopped only when ``act``.
 
     The run is recorded in the ``sweeps`` table (health and the digest read it).
     """
@@ -238,13 +295,12 @@ def sweep(runtime: Runtime, *, act: bool) -> SweepReport:
     subscriptions = sorted(settings.subscription_ids)
     if not subscriptions:
         report.errors["SUBSCRIPTION_IDS"] = "empty: there is no subscription to sweep"
+    cursor = _cursor(runtime)
     try:
-        for index, subscription in enumerate(subscriptions):
-            try:
-                _sweep_subscription(run, subscription)
-            except _BudgetSpentError:
-                report.unchecked += [f"/subscriptions/{s}" for s in subscriptions[index + 1 :]]
-                break
+        _sweep_ring(run, _Ring.begun_at(_vaults(run, subscriptions), cursor))
+    except _BudgetSpentError:
+        if not any(report.resume_at):  # spent before any vault: begin there again
+            report.resume_at = cursor
     finally:  # whatever ends the run, health and the digest see what it did
         report.calls, report.ended = run.budget.spent, runtime.clock()
         runtime.storage.sweeps.record(

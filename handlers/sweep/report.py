@@ -81,6 +81,7 @@ class SweepReport:
     :ivar unchecked: scopes the budget left unchecked (subscriptions, vaults, or a vault's
         remaining items), for the next run.
     :ivar left_because: what ran out when something was left (calls or time).
+    :ivar resume_at: the vault and item the next run begins with (empty: the beginning).
     """
 
     started: datetime
@@ -95,6 +96,7 @@ class SweepReport:
     calls: int = 0
     ended: datetime | None = None
     left_because: str = ""
+    resume_at: tuple[str, str] = ("", "")
 
     @property
     def stopped(self) -> int:
@@ -133,6 +135,8 @@ class SweepReport:
             "Errors": len(self.errors),
             "Unchecked": len(self.unchecked),
             "ArmCalls": self.calls,
+            "NextVault": self.resume_at[0],
+            "NextItem": self.resume_at[1],
         }
 
     def findings(self) -> str:
