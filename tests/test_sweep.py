@@ -19,7 +19,7 @@ from handlers.core.incident import IncidentStatus
 from handlers.core.model import ProtectedItemRef
 from handlers.pipeline.runtime import Runtime
 from handlers.sweep import report as sweep_report
-from handlers.sweep.orphans import STOP_CALLS, on_timer, sweep
+from handlers.sweep.orphans import STOP_CALLS_BESIDES_VM_LIST, on_timer, sweep
 from sandbox.receivers import Receivers
 from sandbox.simulator import AzureSimulator
 from tests.conftest import FAST_CLIENTS
@@ -137,7 +137,9 @@ def test_live_run_stops_only_the_orphans_through_the_action_once(
     # The action verified again (its own VM GET after the sweep's), within the reserved calls.
     vm_gets = [c for c in estate.sim.calls_to(route="vm_get") if c.path.endswith("/vm-gone")]
     assert len(vm_gets) == 3  # the listing's, this sweep's, the action's
-    assert report.calls - listing.calls <= 2 * STOP_CALLS
+    for orphan in report.orphans:  # the VM list is one page here
+        assert 0 < orphan.stop_calls <= STOP_CALLS_BESIDES_VM_LIST + 1
+    assert report.calls - listing.calls == sum(o.stop_calls for o in report.orphans)
 
     again = sweep(sweeping, act=True)  # next week: the items are stopped, nothing to do
 
@@ -416,3 +418,35 @@ def test_runs_the_budget_cuts_short_go_on_where_the_last_stopped_and_health_says
     digest = compose_for(short.storage, NOW - timedelta(days=1), NOW, dry_run=False)
     assert digest.sweep_left == len(runs[1].unchecked)
     assert "scope(s) unchecked (its budget ran out)" in render.headline(digest)
+
+
+def test_each_stop_stays_within_what_it_reserved_guard_reads_and_pages_included(
+    sweeping: Runtime, estate: Estate
+) -> None:
+    # Multi-User Authorization on in rsv-a (a guard that does not protect the stop: the action
+    # reads the vault and its proxies, then stops), and one VM per page of the VM list.
+    estate.sim.guard_vault(estate.vaults["rsv-a"], f"{VAULT_PREFIX}-guard", protects_stop=False)
+    estate.sim.page_size = 1
+    vm_list_pages = len([v for v in estate.vms if v not in ("vm-gone", "vm-old", "vm-gone-b")])
+    reserved = STOP_CALLS_BESIDES_VM_LIST + vm_list_pages
+
+    report = sweep(sweeping, act=True)
+
+    stops = {o.vm: o.stop_calls for o in report.orphans if o.outcome == sweep_report.STOPPED}
+    # Each all but the spare poll; in rsv-b, whose vault says MUA is Disabled, no proxy read.
+    assert stops == {"vm-gone": reserved - 1, "vm-gone-b": reserved - 2}
+
+
+def test_no_budget_is_exceeded_between_the_pages_of_a_listing(
+    sweeping: Runtime, estate: Estate
+) -> None:
+    estate.sim.page_size = 1  # every listing takes several pages
+    listing = sweep(sweeping, act=False)
+
+    for limit in range(1, listing.calls + 1):
+        limited = Runtime.from_settings(
+            dataclasses.replace(sweeping.settings, sweep_max_arm_calls=limit), FAST_CLIENTS
+        )
+        before = len(estate.sim.calls)
+        report = sweep(limited, act=False)
+        assert len(_calls(estate.sim, before)) == report.calls <= limit

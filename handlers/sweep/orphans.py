@@ -32,7 +32,7 @@ import logging
 from datetime import datetime
 
 from handlers.azure.backup import ItemApi, VaultApi, VmItem, vault_refs, vm_elsewhere, vm_exists
-from handlers.azure.budget import CallBudget
+from handlers.azure.budget import CALLS_SPENT, BudgetSpentError, CallBudget
 from handlers.core.ids import VaultRef, VmRef
 from handlers.core.incident import IncidentStatus
 from handlers.core.model import ProtectedItemRef, Source
@@ -52,18 +52,15 @@ MESSAGE = (
     "Found by the orphan sweep: ARM answers 404 for the VM and no VM of its name lives "
     "elsewhere in the subscription, while its backup item is still protected."
 )
-#: ARM requests a stop may take, reserved before it starts (a stop is never left half-way):
-#: the action's VM GET and VM list, the item GET, the PUT, the operation's polls (two, as in
-#: Azure's recorded stop) and the item GET that ends them: 7, and one poll more to spare.
-STOP_CALLS = 8
+#: ARM requests a stop takes besides the pages of the subscription's VM list, reserved before
+#: it starts (a stop is never left half-way): the action's VM GET, the item GET, the vault GET
+#: (its Multi-User Authorization) and its Resource Guard proxies (one page: a vault has at most
+#: one guard), the PUT, the operation's polls (two in Azure's recorded stop, and one to spare)
+#: and the item GET that ends them.
+STOP_CALLS_BESIDES_VM_LIST = 9
 #: Polls a stop waits for (``AZURE_POLL_SECONDS`` each), reserved in time before it starts.
 STOP_POLLS = 3
-CALLS_SPENT = "the run's ARM call budget is spent"
 TIME_SPENT = "the run's time budget is spent"
-
-
-class _BudgetSpentError(Exception):
-    """The next step costs more than the run has left; says what ran out."""
 
 
 @dataclasses.dataclass
@@ -88,8 +85,7 @@ class _Run:
     def pay(self, calls: int = 1, seconds: float = 0.0) -> None:
         lacking = self.shortfall(calls, seconds)
         if lacking:
-            self.report.left_because = lacking
-            raise _BudgetSpentError(lacking)
+            raise BudgetSpentError(lacking)
 
 
 def _unfinished(runtime: Runtime, job_id: str) -> str:
@@ -107,6 +103,8 @@ def _points(run: _Run, vault: VaultRef, vm: VmRef) -> tuple[int | None, str, str
     item = ProtectedItemRef.from_vault_id(vault.id, vm.resource_group, vm.name)
     try:
         times = ItemApi(run.clients, item).recovery_point_times()
+    except BudgetSpentError:  # a page past the budget: not counted, the orphan still reported
+        return None, "", ""
     except Exception as error:  # counting is a courtesy: the orphan is reported regardless
         run.report.errors[item.vm_id] = f"recovery points not read: {error}"[:500]
         return None, "", ""
@@ -149,7 +147,9 @@ def _examine(run: _Run, vault: VaultRef, item: VmItem) -> None:
     if vm_exists(run.clients, vm):
         return
     run.pay()
+    listed_from = run.budget.spent
     moved_to = vm_elsewhere(run.clients, vm)
+    vm_list_pages = run.budget.spent - listed_from
     if moved_to:
         run.report.moved.append(Moved(vault.id, item.id, vm.id, moved_to))
         return
@@ -166,14 +166,18 @@ def _examine(run: _Run, vault: VaultRef, item: VmItem) -> None:
         newest,
     )
     if run.report.acting:
+        reserved = STOP_CALLS_BESIDES_VM_LIST + vm_list_pages  # the action lists them again
         try:
-            run.pay(STOP_CALLS, STOP_POLLS * run.clients.polling_interval)
-        except _BudgetSpentError as spent:
+            run.pay(reserved, STOP_POLLS * run.clients.polling_interval)
+        except BudgetSpentError as spent:
             run.report.orphans.append(
                 dataclasses.replace(orphan, outcome=f"not stopped yet: {spent}")
             )
             raise
-        orphan = _stop(run, vault, vm, orphan, at)
+        started = run.budget.spent
+        with run.budget.finishing():
+            orphan = _stop(run, vault, vm, orphan, at)
+        orphan = dataclasses.replace(orphan, stop_calls=run.budget.spent - started)
     else:
         known = run.runtime.storage.find_incident(job_id)
         if known is not None:
@@ -191,11 +195,10 @@ def _vaults(run: _Run, subscriptions: list[str]) -> list[VaultRef]:
         scope = f"/subscriptions/{subscription}"
         try:
             run.pay()
-        except _BudgetSpentError:
+            vaults += vault_refs(run.clients, subscription)
+        except BudgetSpentError:  # before the listing or between its pages
             run.report.unchecked += [f"/subscriptions/{s}" for s in subscriptions[index:]]
             raise
-        try:
-            vaults += vault_refs(run.clients, subscription)
         except Exception as error:  # one subscription never stops the others
             run.report.errors[scope] = f"vaults not listed: {error}"[:500]
             log.error("sweep: subscription %s skipped: %s", subscription, run.report.errors[scope])
@@ -204,9 +207,11 @@ def _vaults(run: _Run, subscriptions: list[str]) -> list[VaultRef]:
 
 def _items(run: _Run, vault: VaultRef) -> list[VmItem] | None:
     """The vault's protected VM items in a fixed order, or None when the listing failed."""
-    run.pay()
     try:
+        run.pay()
         items = VaultApi(run.clients, vault).vm_items()
+    except BudgetSpentError:  # before the listing or between its pages
+        raise
     except Exception as error:  # one vault never stops the others
         run.report.errors[vault.id] = f"{type(error).__name__}: {error}"[:500]
         log.error("sweep: vault %s skipped: %s", vault.id, run.report.errors[vault.id])
@@ -253,7 +258,7 @@ def _check(run: _Run, vault: VaultRef, items: list[VmItem], left: list[str]) -> 
     for index, item in enumerate(items):
         try:
             _examine(run, vault, item)
-        except _BudgetSpentError:
+        except BudgetSpentError:
             run.report.resume_at = (vault.id, item.id)
             run.report.unchecked += [f"{vault.id} ({len(items) - index} item(s) left)", *left]
             raise
@@ -265,7 +270,7 @@ def _sweep_ring(run: _Run, ring: _Ring) -> None:
     for index, vault in enumerate(ring.vaults):
         try:
             items = _items(run, vault)
-        except _BudgetSpentError:
+        except BudgetSpentError:
             run.report.resume_at = (vault.id, "")
             run.report.unchecked += [vault.id, *ring.left_after(index)]
             raise
@@ -298,7 +303,8 @@ def sweep(runtime: Runtime, *, act: bool) -> SweepReport:
     cursor = _cursor(runtime)
     try:
         _sweep_ring(run, _Ring.begun_at(_vaults(run, subscriptions), cursor))
-    except _BudgetSpentError:
+    except BudgetSpentError as spent:
+        report.left_because = str(spent)
         if not any(report.resume_at):  # spent before any vault: begin there again
             report.resume_at = cursor
     finally:  # whatever ends the run, health and the digest see what it did

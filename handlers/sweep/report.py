@@ -33,6 +33,7 @@ class Orphan:
         the run's budget was spent).
     :ivar incident: the sweep's incident about the item, made now or by an earlier sweep.
     :ivar outcome: ``listed`` (nothing changed), or what the stop path did.
+    :ivar stop_calls: the ARM requests its stop sent (0: none was started).
     """
 
     vault_id: str
@@ -46,6 +47,7 @@ class Orphan:
     newest_point: str = ""
     incident: str = ""
     outcome: str = "listed"
+    stop_calls: int = 0
 
     @property
     def vault(self) -> str:
