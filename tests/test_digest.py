@@ -29,7 +29,7 @@ from handlers.digest.content import (
     compose,
     waits_for_person,
 )
-from handlers.digest.daily import compose_for, on_timer, send_daily
+from handlers.digest.daily import SETTLE, compose_for, on_timer, send_daily
 from handlers.pipeline.runtime import Runtime
 from handlers.storage.digests import DigestState
 from sandbox.receivers import Receivers
@@ -251,7 +251,9 @@ def test_the_next_day_starts_where_the_last_digest_ended(
     second = send_daily(_at(live, first_day + timedelta(days=1, minutes=3)))
 
     assert first.digest is not None and second.digest is not None
-    assert second.digest.since == first.digest.until == first_day
+    # It ends a few minutes before its run: an incident stamped just before the run but stored
+    # after its query is in the next window, never in none.
+    assert second.digest.since == first.digest.until == first_day - SETTLE
     assert second.day == "2026-12-08"
 
 
@@ -448,8 +450,8 @@ def test_a_channel_that_missed_a_day_gets_that_days_digest_from_the_next_days_ru
     got = _messages(receivers)
     refused, late, today = got["slack"]  # the receiver keeps the one it refused
     assert late["text"] == refused["text"]  # yesterday's digest, its own window
-    assert f"since {(yesterday - timedelta(days=1)):%Y-%m-%d %H:%M}" in late["text"]
-    assert f"since {yesterday:%Y-%m-%d %H:%M}" in today["text"]
+    assert f"since {(yesterday - timedelta(days=1) - SETTLE):%Y-%m-%d %H:%M}" in late["text"]
+    assert f"since {yesterday - SETTLE:%Y-%m-%d %H:%M}" in today["text"]
     assert [len(got["teams"]), len(got["webhook"])] == [2, 2]
     assert live.storage.digests.get("2026-12-07")["State"] == DigestState.SENT  # type: ignore[index]
 
@@ -467,3 +469,28 @@ def test_a_channel_whose_delivery_is_not_recorded_does_not_keep_the_others_from_
 
     assert errors == {}
     assert [len(v) for v in _messages(receivers).values()] == [1, 1, 1]
+
+
+def test_an_orphan_whose_incident_or_ticket_is_listed_is_not_counted_again(live: Runtime) -> None:
+    from handlers.storage.sweeps import SweepRun
+    from tests.world import seed
+
+    now = datetime(2026, 12, 7, 7, tzinfo=UTC)
+    [escalated, awaiting] = seed(live.storage, 2, days=1, now=now)
+    awaiting = dataclasses.replace(awaiting, Status=IncidentStatus.AWAITING_APPROVAL)
+    escalated.log("ticket", "opened", "the owner is told", ref="INC-7")
+    ticket = {"TicketId": "INC-7", "CreatedAt": now, "Rule": "vm-not-found", "VmName": "vm-a"}
+    orphans = [
+        {"Vm": name, "Vault": "rsv", "Outcome": "o", "ItemId": f"item-{name}", "Incident": ref}
+        for name, ref in (("vm-a", escalated.IncidentId), ("vm-b", awaiting.IncidentId),
+                          ("vm-c", ""))
+    ]  # fmt: skip
+    sweep = SweepRun({"StartedAt": now}, orphans, 0)
+
+    digest = compose([escalated, awaiting], [ticket], sweep, now - HISTORY, now, dry_run=False)
+
+    assert [(w.kind, w.ref) for w in digest.waiting] == [
+        ("ticket", "INC-7"),
+        ("incident", awaiting.IncidentId),
+        ("orphan", "item-vm-c"),  # the only one nothing else lists
+    ]

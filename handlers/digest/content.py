@@ -202,12 +202,21 @@ def _waiting_incidents(incidents: Iterable[Incident]) -> list[Wait]:
     ]
 
 
-def _orphans(sweep: SweepRun | None) -> list[Wait]:
+def _orphans(
+    sweep: SweepRun | None, listed: set[str], incidents: Mapping[str, Incident]
+) -> list[Wait]:
     """Orphans the last sweep found and did not stop (``SWEEP_MODE=list``, dry run, or the
-    stop path left protection on: its ticket says why); those it counted without a row of
-    their own are one line with their number."""
+    stop path left protection on: its ticket says why), unless their incident or its ticket is
+    ``listed`` already; those it counted without a row of their own are one line with their
+    number."""
     if not sweep:
         return []
+
+    def known(orphan: Mapping[str, Any]) -> bool:
+        incident = incidents.get(orphan.get("Incident", ""))
+        tickets = {e.ref for e in incident.actions if e.action == "ticket"} if incident else set()
+        return bool(({orphan.get("Incident")} | tickets) & listed)
+
     since = sweep.row["StartedAt"].isoformat()
     listed = [
         Wait(
@@ -219,6 +228,7 @@ def _orphans(sweep: SweepRun | None) -> list[Wait]:
             o["ItemId"],
         )
         for o in sweep.waiting
+        if not known(o)
     ]
     if sweep.unlisted:
         more = f"{sweep.unlisted} more orphaned item(s)"
@@ -270,6 +280,9 @@ def compose(
     history = [i for i in live if _in(failed_at(i), until - HISTORY, until)]
     new = [i for i in live if _in(i.FirstSeen, since, until)]
     tonight = {(i.VaultName, i.resource_name, i.Rule) for i in new}
+    waiting = _tickets(tickets) + _waiting_incidents(incidents)
+    listed = {w.ref for w in waiting}
+    orphans = _orphans(sweep, listed, {i.IncidentId: i for i in incidents})
     return Digest(
         day=until.date().isoformat(),
         since=since,
@@ -277,7 +290,7 @@ def compose(
         dry_run=dry_run,
         failed=_failed(new),
         fixed=_fixed(incidents, since, until),
-        waiting=tuple(_tickets(tickets) + _waiting_incidents(incidents) + _orphans(sweep)),
+        waiting=tuple(waiting + orphans),
         recurring=_recurring(history, tonight),
         retry=retry_rates(history),
         resolution=resolution_by_rule(history),

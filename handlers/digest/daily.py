@@ -31,6 +31,10 @@ log = logging.getLogger("backup_responder.digest")
 
 #: The window of the first digest.
 FIRST_WINDOW = timedelta(days=1)
+#: A window ends this long before its run: an incident is stamped (``FirstSeen``) before it is
+#: stored, so one stamped just before a run's query but stored after it belongs to the next
+#: window, never to none.
+SETTLE = timedelta(minutes=5)
 
 
 class Services(Protocol):
@@ -59,10 +63,10 @@ def day_of(moment: datetime) -> str:
     return moment.date().isoformat()
 
 
-def since_last(storage: Storage, until: datetime) -> datetime:
+def since_last(storage: Storage, now: datetime) -> datetime:
     """Where the next digest starts: where the last one (of an earlier day) ended."""
-    last = storage.digests.before(day_of(until))
-    return last["Until"] if last else until - FIRST_WINDOW
+    last = storage.digests.before(day_of(now))
+    return last["Until"] if last else now - SETTLE - FIRST_WINDOW
 
 
 def compose_for(storage: Storage, since: datetime, until: datetime, *, dry_run: bool) -> Digest:
@@ -129,7 +133,8 @@ def send_daily(services: Services, since: datetime | None = None) -> Sent:
     day = day_of(now)
     lease = timedelta(seconds=services.settings.claim_lease_seconds)
     _catch_up(services, day, now, lease)
-    row = storage.digests.begin(day, since or since_last(storage, now), now, now, lease)
+    until = now - SETTLE
+    row = storage.digests.begin(day, since or since_last(storage, now), until, now, lease)
     if row is None:
         found = storage.digests.get(day) or {}
         log.info("digest of %s: %s already", day, found.get("State", "sent"))
