@@ -218,6 +218,11 @@ param sweepMode string = 'off'
 @description('SWEEP_MAX_ARM_CALLS: most ARM requests one sweep sends (retries and polls count).')
 param sweepMaxArmCalls int = 500
 
+@minValue(1)
+@maxValue(280)
+@description('SWEEP_TIME_BUDGET_SECONDS: how long one sweep starts new steps; below host.json functionTimeout (300 s).')
+param sweepTimeBudgetSeconds int = 240
+
 @description('DIGEST_SCHEDULE: NCRONTAB schedule of send_digest (six fields); daily 07:00 UTC, at most one digest per UTC day.')
 param digestSchedule string = '0 0 7 * * *'
 
@@ -460,6 +465,7 @@ module functionApp 'modules/functionapp.bicep' = {
       sweepSchedule: sweepSchedule
       sweepMode: sweepMode
       sweepMaxArmCalls: string(sweepMaxArmCalls)
+      sweepTimeBudgetSeconds: string(sweepTimeBudgetSeconds)
       digestSchedule: digestSchedule
       digestEnabled: digestEnabled ? 'true' : 'false'
     }

@@ -26,6 +26,7 @@ ticket systems and chat. Everything stops at the end.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -352,13 +353,14 @@ def _sweep(out: TextIO) -> None:
     from handlers.pipeline.runtime import current
 
     function_app.sweep_orphans(None)
-    run = current().storage.sweeps.latest() or {}
+    sweeps = current().storage.sweeps
+    run = sweeps.latest() or {}
     found = json.loads(run.get("Findings") or "{}")
-    for orphan in found.get("orphans", []):
+    for orphan in sweeps.orphans(run) if run else []:
         out.write(
-            f"orphan {orphan['vm']} in {orphan['vault']}: last backup "
-            f"{orphan['last_backup_time'][:16]}, {orphan['recovery_points']} recovery point(s) "
-            f"kept; {orphan['outcome']}\n"
+            f"orphan {orphan['Vm']} in {orphan['Vault']}: last backup "
+            f"{orphan['LastBackupTime'][:16]}, {orphan.get('RecoveryPoints', '?')} recovery "
+            f"point(s) kept; {orphan['Outcome']}\n"
         )
     for moved in found.get("moved", []):
         name = moved["vm_id"].rsplit("/", 1)[-1]
@@ -368,13 +370,16 @@ def _sweep(out: TextIO) -> None:
 
 
 def _digest(out: TextIO) -> None:
-    """The daily timer fired twice (a host restart, say): one digest, to every channel."""
-    import function_app
+    """The daily timer fired twice (a host restart, say): one digest, to every channel. It
+    fires a few minutes after the night's work (a digest's window ends ``SETTLE`` before its
+    run), on a clock moved on by that much."""
+    from handlers.digest.daily import SETTLE, on_timer
     from handlers.pipeline.runtime import current
 
-    function_app.send_digest(None)
-    function_app.send_digest(None)
-    runtime = current()
+    now = current()
+    runtime = dataclasses.replace(now, clock=lambda: now.clock() + SETTLE)
+    on_timer(runtime)
+    on_timer(runtime)
     row = runtime.storage.digests.get(runtime.clock().date().isoformat()) or {}
     out.write(row.get("Text", "(no digest)\n"))
     channels = ", ".join(json.loads(row.get("Channels") or "[]")) or "no channel"

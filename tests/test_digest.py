@@ -29,7 +29,7 @@ from handlers.digest.content import (
     compose,
     waits_for_person,
 )
-from handlers.digest.daily import compose_for, on_timer, send_daily
+from handlers.digest.daily import SETTLE, compose_for, on_timer, send_daily
 from handlers.pipeline.runtime import Runtime
 from handlers.storage.digests import DigestState
 from sandbox.receivers import Receivers
@@ -251,7 +251,9 @@ def test_the_next_day_starts_where_the_last_digest_ended(
     second = send_daily(_at(live, first_day + timedelta(days=1, minutes=3)))
 
     assert first.digest is not None and second.digest is not None
-    assert second.digest.since == first.digest.until == first_day
+    # It ends a few minutes before its run: an incident stamped just before the run but stored
+    # after its query is in the next window, never in none.
+    assert second.digest.since == first.digest.until == first_day - SETTLE
     assert second.day == "2026-12-08"
 
 
@@ -402,3 +404,93 @@ def test_cli_previews_without_sending_and_sends_once(
 
 def _today() -> str:
     return datetime.now(UTC).date().isoformat()
+
+
+# -- a night nobody received is never skipped --------------------------------------------------
+
+
+def _window(body: dict[str, Any]) -> tuple[str, str]:
+    return body["digest"]["since"], body["digest"]["until"]
+
+
+def test_a_digest_whose_run_died_after_its_claim_is_sent_before_the_next_days(
+    live: Runtime, receivers: Receivers
+) -> None:
+    yesterday = datetime(2026, 12, 7, 7, tzinfo=UTC)
+    lease = timedelta(seconds=live.settings.claim_lease_seconds)
+    live.storage.digests.begin(
+        "2026-12-07", yesterday - timedelta(days=1), yesterday, yesterday, lease
+    )  # fmt: skip  (then the instance died)
+    stuck = _channel_check(live, yesterday + timedelta(hours=3))
+    assert stuck.status == health.DEGRADED
+    assert any(d.startswith("digest 2026-12-07: stuck in sending") for d in stuck.details)
+
+    today = send_daily(_at(live, yesterday + timedelta(days=1)))
+
+    got = _messages(receivers)
+    windows = [_window(body) for body in got["webhook"]]
+    assert windows == [
+        ((yesterday - timedelta(days=1)).isoformat(), yesterday.isoformat()),
+        (yesterday.isoformat(), today.digest.until.isoformat()),  # type: ignore[union-attr]
+    ]
+    assert [len(got[c]) for c in CHANNELS] == [2, 2, 2]
+    assert live.storage.digests.get("2026-12-07")["State"] == DigestState.SENT  # type: ignore[index]
+    assert _channel_check(live, yesterday + timedelta(days=1)).status == health.OK
+
+
+def test_a_channel_that_missed_a_day_gets_that_days_digest_from_the_next_days_run(
+    live: Runtime, receivers: Receivers
+) -> None:
+    yesterday = datetime(2026, 12, 7, 7, tzinfo=UTC)
+    receivers.fail("slack", 500)
+    assert send_daily(_at(live, yesterday)).state == DigestState.PARTIAL  # nobody re-sent it
+
+    send_daily(_at(live, yesterday + timedelta(days=1)))
+
+    got = _messages(receivers)
+    refused, late, today = got["slack"]  # the receiver keeps the one it refused
+    assert late["text"] == refused["text"]  # yesterday's digest, its own window
+    assert f"since {(yesterday - timedelta(days=1) - SETTLE):%Y-%m-%d %H:%M}" in late["text"]
+    assert f"since {yesterday - SETTLE:%Y-%m-%d %H:%M}" in today["text"]
+    assert [len(got["teams"]), len(got["webhook"])] == [2, 2]
+    assert live.storage.digests.get("2026-12-07")["State"] == DigestState.SENT  # type: ignore[index]
+
+
+def test_a_channel_whose_delivery_is_not_recorded_does_not_keep_the_others_from_theirs(
+    live: Runtime, receivers: Receivers
+) -> None:
+    def storage_down(channel: str) -> None:
+        raise ConnectionError(f"the digests table is unreachable ({channel})")
+
+    now = datetime(2026, 12, 7, 7, tzinfo=UTC)
+    bodies = render.bodies(Digest("2026-12-07", now - timedelta(days=1), now, False, *[()] * 5))
+
+    errors = live.notifier.post(bodies, on_sent=storage_down)
+
+    assert errors == {}
+    assert [len(v) for v in _messages(receivers).values()] == [1, 1, 1]
+
+
+def test_an_orphan_whose_incident_or_ticket_is_listed_is_not_counted_again(live: Runtime) -> None:
+    from handlers.storage.sweeps import SweepRun
+    from tests.world import seed
+
+    now = datetime(2026, 12, 7, 7, tzinfo=UTC)
+    [escalated, awaiting] = seed(live.storage, 2, days=1, now=now)
+    awaiting = dataclasses.replace(awaiting, Status=IncidentStatus.AWAITING_APPROVAL)
+    escalated.log("ticket", "opened", "the owner is told", ref="INC-7")
+    ticket = {"TicketId": "INC-7", "CreatedAt": now, "Rule": "vm-not-found", "VmName": "vm-a"}
+    orphans = [
+        {"Vm": name, "Vault": "rsv", "Outcome": "o", "ItemId": f"item-{name}", "Incident": ref}
+        for name, ref in (("vm-a", escalated.IncidentId), ("vm-b", awaiting.IncidentId),
+                          ("vm-c", ""))
+    ]  # fmt: skip
+    sweep = SweepRun({"StartedAt": now}, orphans, 0)
+
+    digest = compose([escalated, awaiting], [ticket], sweep, now - HISTORY, now, dry_run=False)
+
+    assert [(w.kind, w.ref) for w in digest.waiting] == [
+        ("ticket", "INC-7"),
+        ("incident", awaiting.IncidentId),
+        ("orphan", "item-vm-c"),  # the only one nothing else lists
+    ]

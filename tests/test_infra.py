@@ -247,6 +247,7 @@ def test_identity_connection_settings() -> None:
         ("sweepSchedule", "SWEEP_SCHEDULE", None),
         ("sweepMode", "SWEEP_MODE", None),
         ("sweepMaxArmCalls", "SWEEP_MAX_ARM_CALLS", None),
+        ("sweepTimeBudgetSeconds", "SWEEP_TIME_BUDGET_SECONDS", None),
         ("digestSchedule", "DIGEST_SCHEDULE", None),
         ("digestEnabled", "DIGEST_ENABLED", {"true": "true", "false": "false"}),
         ("retryLearnFailedNights", "RETRY_LEARN_FAILED_NIGHTS", None),

@@ -19,7 +19,7 @@ from handlers.core.incident import IncidentStatus
 from handlers.core.model import ProtectedItemRef
 from handlers.pipeline.runtime import Runtime
 from handlers.sweep import report as sweep_report
-from handlers.sweep.orphans import STOP_CALLS, on_timer, sweep
+from handlers.sweep.orphans import STOP_CALLS_BESIDES_VM_LIST, on_timer, sweep
 from sandbox.receivers import Receivers
 from sandbox.simulator import AzureSimulator
 from tests.conftest import FAST_CLIENTS
@@ -106,7 +106,7 @@ def test_dry_run_lists_only_orphans_with_their_backups_and_changes_nothing(
     assert list(sweeping.storage.incidents.query()) == []
     row = sweeping.storage.sweeps.latest()
     assert row is not None and (row["Orphans"], row["Moved"], row["Stopped"]) == (2, 1, 0)
-    assert {o["vm"] for o in json.loads(row["Findings"])["orphans"]} == {"vm-gone", "vm-gone-b"}
+    assert {o["Vm"] for o in sweeping.storage.sweeps.orphans(row)} == {"vm-gone", "vm-gone-b"}
 
 
 def test_live_run_stops_only_the_orphans_through_the_action_once(
@@ -137,7 +137,9 @@ def test_live_run_stops_only_the_orphans_through_the_action_once(
     # The action verified again (its own VM GET after the sweep's), within the reserved calls.
     vm_gets = [c for c in estate.sim.calls_to(route="vm_get") if c.path.endswith("/vm-gone")]
     assert len(vm_gets) == 3  # the listing's, this sweep's, the action's
-    assert report.calls - listing.calls <= 2 * STOP_CALLS
+    for orphan in report.orphans:  # the VM list is one page here
+        assert 0 < orphan.stop_calls <= STOP_CALLS_BESIDES_VM_LIST + 1
+    assert report.calls - listing.calls == sum(o.stop_calls for o in report.orphans)
 
     again = sweep(sweeping, act=True)  # next week: the items are stopped, nothing to do
 
@@ -310,3 +312,141 @@ def test_findings_name_the_vault_prefix() -> None:
         "",
     )
     assert (orphan.vault, orphan.vm) == ("rsv-x", "v1")
+
+
+def _orphan_checks(runtime: Runtime) -> tuple[health.Check, Any]:
+    """The health check of the sweep, and the digest's orphans, as they read the last run."""
+    from handlers.digest.daily import compose_for
+
+    queues = (runtime.retry_queue, runtime.poison_queue)
+    report = health.check(runtime.storage, runtime.settings, runtime.dead_letters, queues, NOW)
+    (check,) = [c for c in report.checks if c.name == "orphan sweep"]
+    digest = compose_for(runtime.storage, NOW - timedelta(days=1), NOW, dry_run=True)
+    return check, [w for w in digest.waiting if w.kind == "orphan"]
+
+
+def test_health_and_the_digest_see_every_orphan_of_a_large_first_sweep(
+    sweeping: Runtime, sim: AzureSimulator
+) -> None:
+    vault = sim.add_vault(SUB, VAULT_RG, "rsv-many")["id"]
+    names = [f"vm-deleted-long-ago-{n:03d}" for n in range(40)]
+    for name in names:  # 40 orphans' findings came to about 38,000 characters of JSON
+        sim.delete_vm(_protect(sim, vault, name))
+
+    report = sweep(sweeping, act=False)
+
+    assert len(report.orphans) == 40
+    check, waiting = _orphan_checks(sweeping)
+    assert check.status == health.DEGRADED
+    assert [d.split(" in ")[0] for d in check.details] == names[:20]
+    assert sorted(w.item for w in waiting) == names
+
+
+def test_orphans_counted_without_rows_are_shown_as_a_number_never_as_none(
+    sweeping: Runtime,
+) -> None:
+    sweeping.storage.sweeps.record(NOW, '{"truncated": true}', Orphans=31, Stopped=1)
+
+    check, waiting = _orphan_checks(sweeping)
+
+    assert check.status == health.DEGRADED
+    assert "30 more orphaned item(s) not listed: backup-responder sweep" in check.details
+    assert [(w.item, w.detail) for w in waiting] == [
+        ("30 more orphaned item(s)", "not listed: backup-responder sweep")
+    ]
+
+
+def test_the_run_stops_starting_steps_at_its_time_budget_and_records_itself(
+    sweeping: Runtime, estate: Estate
+) -> None:
+    from sandbox.clock import SimulatedClock
+
+    clock = SimulatedClock()
+    settings = dataclasses.replace(
+        sweeping.settings, arm_reads_per_second=10, arm_read_burst=1, sweep_time_budget_seconds=1
+    )
+    paced = Runtime.from_settings(settings, FAST_CLIENTS, clock.pace())
+
+    report = sweep(paced, act=True)  # a read every 0.1 s: about ten of the estate's reads
+
+    assert report.left_because == "the run's time budget is spent"
+    assert any(estate.vaults["rsv-b"] in scope for scope in report.unchecked)
+    assert 1 <= clock.now() <= 1.2  # it ended at its budget, not a step later
+    row = paced.storage.sweeps.latest()
+    assert row is not None and row["Unchecked"] == len(report.unchecked) > 0
+    assert "time budget" in row["Findings"]
+
+
+def test_the_run_is_recorded_however_it_ends(
+    sweeping: Runtime, estate: Estate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handlers.sweep import orphans
+
+    def cancelled(*_: Any) -> Any:
+        raise KeyboardInterrupt  # what no "except Exception" stops (the host cancelling)
+
+    monkeypatch.setattr(orphans, "vault_refs", cancelled)
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep(sweeping, act=True)
+
+    row = sweeping.storage.sweeps.latest()
+    assert row is not None and row["EndedAt"] >= row["StartedAt"]
+
+
+def test_runs_the_budget_cuts_short_go_on_where_the_last_stopped_and_health_says_so(
+    sweeping: Runtime, estate: Estate
+) -> None:
+    from handlers.digest import render
+    from handlers.digest.daily import compose_for
+
+    # 7 calls: the vault list, rsv-a's items, vm-gone (3) and vm-live (1), then vm-moved's
+    # list cannot be paid for; the same first vault every week, were runs to start over.
+    short = Runtime.from_settings(
+        dataclasses.replace(sweeping.settings, sweep_max_arm_calls=7), FAST_CLIENTS
+    )
+
+    runs = [sweep(short, act=False) for _ in range(2)]
+
+    assert [o.vm for o in runs[0].orphans] == ["vm-gone"]
+    assert [o.vm for o in runs[1].orphans] == ["vm-gone-b"]  # the tail of the estate
+    assert all(r.unchecked for r in runs)
+    assert runs[1].unchecked == [f"{estate.vaults['rsv-a']} (2 item(s) left)"]  # its head, last
+    check, _ = _orphan_checks(short)
+    assert check.status == health.DEGRADED
+    assert check.details[0].startswith("the last 2 sweeps each left work unchecked")
+    digest = compose_for(short.storage, NOW - timedelta(days=1), NOW, dry_run=False)
+    assert digest.sweep_left == len(runs[1].unchecked)
+    assert "scope(s) unchecked (its budget ran out)" in render.headline(digest)
+
+
+def test_each_stop_stays_within_what_it_reserved_guard_reads_and_pages_included(
+    sweeping: Runtime, estate: Estate
+) -> None:
+    # Multi-User Authorization on in rsv-a (a guard that does not protect the stop: the action
+    # reads the vault and its proxies, then stops), and one VM per page of the VM list.
+    estate.sim.guard_vault(estate.vaults["rsv-a"], f"{VAULT_PREFIX}-guard", protects_stop=False)
+    estate.sim.page_size = 1
+    vm_list_pages = len([v for v in estate.vms if v not in ("vm-gone", "vm-old", "vm-gone-b")])
+    reserved = STOP_CALLS_BESIDES_VM_LIST + vm_list_pages
+
+    report = sweep(sweeping, act=True)
+
+    stops = {o.vm: o.stop_calls for o in report.orphans if o.outcome == sweep_report.STOPPED}
+    # Each all but the spare poll; in rsv-b, whose vault says MUA is Disabled, no proxy read.
+    assert stops == {"vm-gone": reserved - 1, "vm-gone-b": reserved - 2}
+
+
+def test_no_budget_is_exceeded_between_the_pages_of_a_listing(
+    sweeping: Runtime, estate: Estate
+) -> None:
+    estate.sim.page_size = 1  # every listing takes several pages
+    listing = sweep(sweeping, act=False)
+
+    for limit in range(1, listing.calls + 1):
+        limited = Runtime.from_settings(
+            dataclasses.replace(sweeping.settings, sweep_max_arm_calls=limit), FAST_CLIENTS
+        )
+        before = len(estate.sim.calls)
+        report = sweep(limited, act=False)
+        assert len(_calls(estate.sim, before)) == report.calls <= limit

@@ -19,11 +19,15 @@ from typing import Any
 
 from handlers.core.settings import Settings
 from handlers.storage import DeadLetterStore, RetryQueue, Storage
+from handlers.storage.digests import CATCH_UP_DAYS, DigestState
 
 OK, DEGRADED, UNHEALTHY = "ok", "degraded", "unhealthy"
 _RANK = {OK: 0, DEGRADED: 1, UNHEALTHY: 2}
 #: A vault failing this many polls in a row is unhealthy (one failure is degraded).
 FAILING_POLLS = 3
+#: Sweeps in a row that left work unchecked before health says so: a first run on a large
+#: estate may; runs that keep doing it take weeks to cover the estate (their budget is short).
+SWEEPS_LEAVING_WORK = 2
 #: Failed sinks and channels are looked for this far back.
 RECENT = timedelta(hours=24)
 #: A vault (or subscription listing) not polled for this many watcher periods is no longer
@@ -182,26 +186,53 @@ def _outbound(storage: Storage, now: datetime) -> Check:
 
 
 def _digest_failures(storage: Storage, now: datetime) -> list[str]:
-    """Channels the digest of today or yesterday (UTC) did not reach."""
-    rows = (storage.digests.get(f"{now - timedelta(days=d):%Y-%m-%d}") for d in (0, 1))
-    return [
+    """Digests of the last days (UTC) some channel has not had: the channels that failed, and
+    a digest left ``sending`` by a run that died (its lease ran out); the next run sends each."""
+    first = f"{now - timedelta(days=CATCH_UP_DAYS):%Y-%m-%d}"
+    rows = storage.digests.undelivered(first, f"{now + timedelta(days=1):%Y-%m-%d}")
+    stuck = [
+        f"digest {row['RowKey']}: stuck in sending since {row['LeaseUntil']:%Y-%m-%d %H:%M} UTC "
+        "(its run died; the next run sends it)"
+        for row in rows
+        if row["State"] == DigestState.SENDING and row["LeaseUntil"] <= now
+    ]
+    return stuck + [
         f"digest {row['RowKey']}: {error}"  # the error names its channel
         for row in rows
-        if row
         for error in json.loads(row.get("Errors") or "{}").values()
     ]
 
 
 def _sweep(storage: Storage, settings: Settings) -> Check:
-    """The last orphan sweep: orphans it found and did not stop wait for a person."""
-    run = storage.sweeps.latest()
-    if run is None:
+    """The last orphan sweep: orphans it found and did not stop wait for a person; sweeps
+    that keep leaving work unchecked need a larger budget."""
+    last = storage.sweeps.last_run()
+    if last is None:
         off = settings.sweep_mode == "off"
         return Check("orphan sweep", OK, "off (SWEEP_MODE=off)" if off else "no sweep ran yet")
+    run = last.row
     found = json.loads(run.get("Findings") or "{}")
-    waiting = [o for o in found.get("orphans", []) if not o.get("stopped")]
+    unlisted = (
+        [f"{last.unlisted} more orphaned item(s) not listed: backup-responder sweep"]
+        if last.unlisted
+        else []
+    )
+    recent = storage.sweeps.recent(SWEEPS_LEAVING_WORK)
+    short = len(recent) == SWEEPS_LEAVING_WORK and all(r.get("Unchecked") for r in recent)
+    left = (
+        [
+            f"the last {SWEEPS_LEAVING_WORK} sweeps each left work unchecked ("
+            f"{found.get('leftBecause') or 'their budget ran out'}): each run goes on where "
+            "the last stopped, but covering the estate takes several; raise "
+            "SWEEP_MAX_ARM_CALLS or SWEEP_TIME_BUDGET_SECONDS, or sweep more often"
+        ]
+        if short
+        else []
+    )
     details = tuple(
-        [f"{o['vm']} in {o['vault']}: {o['outcome']}" for o in waiting]
+        left
+        + [f"{o['Vm']} in {o['Vault']}: {o['Outcome']}" for o in last.waiting]
+        + unlisted
         + [f"{scope}: {error[:200]}" for scope, error in found.get("errors", {}).items()]
     )
     summary = (
@@ -210,7 +241,8 @@ def _sweep(storage: Storage, settings: Settings) -> Check:
         f"alone, {run.get('Errors', 0)} skipped"
         + (", work left for the next run" if run.get("Unchecked") else "")
     )
-    status = DEGRADED if waiting or run.get("Errors") else OK
+    waiting = last.waiting or last.unlisted
+    status = DEGRADED if waiting or short or run.get("Errors") else OK
     return Check("orphan sweep", status, summary, details[:20])
 
 

@@ -191,5 +191,10 @@ class AzureClients:
 
     def counting(self, hook: Callable[[Any], None]) -> AzureClients:
         """New clients with these settings and options whose every request (retries, pages and
-        polls included) is first passed to ``hook`` (see :mod:`handlers.azure.budget`)."""
-        return AzureClients(self.settings, {**self._options, "raw_request_hook": hook})
+        polls included) is first passed to ``hook`` (see :mod:`handlers.azure.budget`), on the
+        same clock and read buckets (a run's pace and time are the process's)."""
+        counted = AzureClients(
+            self.settings, {**self._options, "raw_request_hook": hook}, self.clock
+        )
+        counted._pacers, counted._lock = self._pacers, self._lock
+        return counted

@@ -305,6 +305,10 @@ SPECS: tuple[Spec, ...] = (
     Spec("SWEEP_MAX_ARM_CALLS", "sweep_max_arm_calls", _positive, "500",
          "most ARM requests one sweep sends (retries and polls count); what is left is reported "
          "and waits for the next run"),
+    Spec("SWEEP_TIME_BUDGET_SECONDS", "sweep_time_budget_seconds", _positive, "240",
+         "how long one sweep starts new steps (a stop only when its polls fit too); what is left "
+         "is reported and waits for the next run; below the function timeout (`host.json` "
+         "`functionTimeout`, 300 s) by the time a stop under way and the run's record may take"),
     # Morning digest
     Spec("DIGEST_SCHEDULE", "digest_schedule", _plain, "0 0 7 * * *",
          "NCRONTAB schedule of the morning digest (read by the Functions host): daily 07:00 UTC; "
@@ -377,6 +381,7 @@ class Settings:
     sweep_schedule: str = "0 0 5 * * 1"
     sweep_mode: str = "off"
     sweep_max_arm_calls: int = 500
+    sweep_time_budget_seconds: int = 240
     digest_schedule: str = "0 0 7 * * *"
     digest_enabled: bool = True
     appinsights_connection: str = ""

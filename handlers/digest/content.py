@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -36,6 +35,7 @@ from handlers.core.results import (
     resolution_by_rule,
     retry_rates,
 )
+from handlers.storage.sweeps import SweepRun
 
 #: How far back recurring failures, retry success rates and times to resolution look.
 HISTORY = timedelta(days=7)
@@ -100,6 +100,9 @@ class Digest:
     recurring: tuple[Streak, ...]
     retry: tuple[RuleRate, ...]
     resolution: tuple[RuleResolution, ...] = ()
+    #: Scopes the last orphan sweep left unchecked (its budget ran out), and when it ran.
+    sweep_left: int = 0
+    sweep_at: str = ""
 
     @property
     def failures(self) -> int:
@@ -123,6 +126,7 @@ class Digest:
             "waiting": [asdict(w) for w in self.waiting],
             "recurring": [asdict(s) for s in self.recurring],
             "retrySuccess": [{**asdict(r), "rate": r.rate} for r in self.retry],
+            "sweepLeftUnchecked": self.sweep_left,
             "timeToResolution": [
                 {
                     "rule": r.rule,
@@ -198,24 +202,38 @@ def _waiting_incidents(incidents: Iterable[Incident]) -> list[Wait]:
     ]
 
 
-def _orphans(sweep: Mapping[str, Any] | None) -> list[Wait]:
+def _orphans(
+    sweep: SweepRun | None, listed: set[str], incidents: Mapping[str, Incident]
+) -> list[Wait]:
     """Orphans the last sweep found and did not stop (``SWEEP_MODE=list``, dry run, or the
-    stop path left protection on: its ticket says why)."""
+    stop path left protection on: its ticket says why), unless their incident or its ticket is
+    ``listed`` already; those it counted without a row of their own are one line with their
+    number."""
     if not sweep:
         return []
-    found = json.loads(sweep.get("Findings") or "{}").get("orphans", [])
-    return [
+
+    def known(orphan: Mapping[str, Any]) -> bool:
+        incident = incidents.get(orphan.get("Incident", ""))
+        tickets = {e.ref for e in incident.actions if e.action == "ticket"} if incident else set()
+        return bool(({orphan.get("Incident")} | tickets) & listed)
+
+    since = sweep.row["StartedAt"].isoformat()
+    listed = [
         Wait(
             "orphan",
-            o["vm"],
-            o["vault"],
-            f"VM gone (ARM 404), protection still on ({o['outcome']})",
-            sweep["StartedAt"].isoformat(),
-            o["item_id"],
+            o["Vm"],
+            o["Vault"],
+            f"VM gone (ARM 404), protection still on ({o['Outcome']})",
+            since,
+            o["ItemId"],
         )
-        for o in found
-        if not o.get("stopped")
+        for o in sweep.waiting
+        if not known(o)
     ]
+    if sweep.unlisted:
+        more = f"{sweep.unlisted} more orphaned item(s)"
+        listed.append(Wait("orphan", more, "", "not listed: backup-responder sweep", since, ""))
+    return listed
 
 
 def _night(incident: Incident) -> date:
@@ -244,7 +262,7 @@ def _recurring(history: list[Incident], tonight: set[tuple[str, str, str]]) -> t
 def compose(
     incidents: Iterable[Incident],
     tickets: Iterable[Mapping[str, Any]],
-    sweep: Mapping[str, Any] | None,
+    sweep: SweepRun | None,
     since: datetime,
     until: datetime,
     *,
@@ -255,13 +273,16 @@ def compose(
     :param incidents: every incident changed since ``min(since, until - HISTORY)`` (more do no
         harm: each part selects its own).
     :param tickets: the open ticket rows.
-    :param sweep: the last sweep's row, if any.
+    :param sweep: the last sweep run, if any.
     """
     incidents = list(incidents)
     live = [i for i in incidents if i.Status != IncidentStatus.REJECTED]
     history = [i for i in live if _in(failed_at(i), until - HISTORY, until)]
     new = [i for i in live if _in(i.FirstSeen, since, until)]
     tonight = {(i.VaultName, i.resource_name, i.Rule) for i in new}
+    waiting = _tickets(tickets) + _waiting_incidents(incidents)
+    listed = {w.ref for w in waiting}
+    orphans = _orphans(sweep, listed, {i.IncidentId: i for i in incidents})
     return Digest(
         day=until.date().isoformat(),
         since=since,
@@ -269,8 +290,10 @@ def compose(
         dry_run=dry_run,
         failed=_failed(new),
         fixed=_fixed(incidents, since, until),
-        waiting=tuple(_tickets(tickets) + _waiting_incidents(incidents) + _orphans(sweep)),
+        waiting=tuple(waiting + orphans),
         recurring=_recurring(history, tonight),
         retry=retry_rates(history),
         resolution=resolution_by_rule(history),
+        sweep_left=sweep.row.get("Unchecked", 0) if sweep else 0,
+        sweep_at=sweep.row["StartedAt"].isoformat() if sweep else "",
     )

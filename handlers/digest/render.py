@@ -34,15 +34,20 @@ def _time(moment: datetime | str) -> str:
 def headline(digest: Digest) -> str:
     """The first line; for a quiet night, the whole message."""
     since = f"since {_time(digest.since)} UTC"
-    dry = " (dry run: nothing was changed in Azure)" if digest.dry_run else ""
+    notes = " (dry run: nothing was changed in Azure)" if digest.dry_run else ""
+    if digest.sweep_left:
+        notes += (
+            f" The orphan sweep of {_time(digest.sweep_at)} UTC left {digest.sweep_left} "
+            "scope(s) unchecked (its budget ran out): the next run goes on from there."
+        )
     if digest.quiet:
         waiting = (
             f" {len(digest.waiting)} item(s) still wait for a person."
             if digest.waiting
             else " Nothing waits for a person."
         )
-        return f"Quiet night: no backup failed and nothing needed fixing {since}.{waiting}{dry}"
-    return f"Backup digest {digest.day}, {since}{dry}"
+        return f"Quiet night: no backup failed and nothing needed fixing {since}.{waiting}{notes}"
+    return f"Backup digest {digest.day}, {since}{notes}"
 
 
 def _top(lines: list[str]) -> tuple[str, ...]:

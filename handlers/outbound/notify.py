@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ import requests
 from handlers.core.incident import Incident
 from handlers.core.settings import Settings, SettingsError
 from handlers.outbound.http import SinkError, send, session
+
+log = logging.getLogger("backup_responder.notify")
 
 OUTCOMES = (
     "incident_opened",
@@ -249,6 +252,12 @@ class Notifier:
             except SinkError as error:
                 errors[name] = str(error)
                 continue
+            except Exception as error:  # one channel never keeps the others from their message
+                errors[name] = f"{name}: {type(error).__name__}: {error}"
+                continue
             if on_sent:
-                on_sent(name)
+                try:
+                    on_sent(name)
+                except Exception:  # it took the message: the others still get theirs
+                    log.exception("%s took the message, but that was not recorded", name)
         return errors

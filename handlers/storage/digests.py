@@ -4,7 +4,9 @@ PartitionKey ``digest``; RowKey the UTC day (``YYYY-MM-DD``). The row is the dig
 and its record: inserted if absent with state ``sending`` and a lease (so two runs of the same
 day send one digest), each channel noted as soon as it took the message (a run that takes over
 after a crash sends only what is missing), then ``sent`` (or ``partial`` when a channel
-failed: a later run of the same day sends to that channel only).
+failed). A later run sends an unfinished digest to the channels it is missing: the same day's,
+or a later day's run before its own digest (up to :data:`CATCH_UP_DAYS` back), so the next
+window, which starts where the last digest ended, never skips a night nobody received.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from handlers.storage.etag import guarded_update
 from handlers.storage.tables import DIGESTS, TableSet
 
 PARTITION = "digest"
+#: How many days back a digest that did not reach every channel is finished by a later run
+#: (and shown by health until it is).
+CATCH_UP_DAYS = 7
 #: Longest digest text kept on a row.
 MAX_TEXT = 30_000
 
@@ -60,7 +65,14 @@ class DigestStore:
             self._table.create_entity(row)
             return row
         except ResourceExistsError:
-            pass
+            return self.take(day, now, lease)
+
+    def take(self, day: str, now: datetime, lease: timedelta) -> dict[str, Any] | None:
+        """Take over the digest of ``day`` (its window kept) unless it was sent or another run
+        holds a live lease; returns its row, or None.
+
+        :raises handlers.storage.errors.ContentionError: the row kept changing.
+        """
         taken: list[dict[str, Any]] = []
 
         def take(found: dict[str, Any]) -> bool:
@@ -97,6 +109,28 @@ class DigestStore:
             return dict(self._table.get_entity(PARTITION, day))
         except ResourceNotFoundError:
             return None
+
+    def undelivered(self, first_day: str, before_day: str) -> list[dict[str, Any]]:
+        """The digests of ``[first_day, before_day)`` not sent to every channel yet
+        (``partial``, or ``sending``: being sent, or left so by a run that died), oldest first;
+        none when the table does not exist yet."""
+        try:
+            rows = [
+                dict(row)
+                for row in self._table.query_entities(
+                    "PartitionKey eq @pk and RowKey ge @first and RowKey lt @day "
+                    "and State ne @sent",
+                    parameters={
+                        "pk": PARTITION,
+                        "first": first_day,
+                        "day": before_day,
+                        "sent": DigestState.SENT,
+                    },
+                )
+            ]
+        except ResourceNotFoundError:
+            return []
+        return sorted(rows, key=lambda row: row["RowKey"])
 
     def before(self, day: str) -> dict[str, Any] | None:
         """The newest digest of a day before ``day`` (None before the first one, or when the

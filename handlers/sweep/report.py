@@ -33,6 +33,7 @@ class Orphan:
         the run's budget was spent).
     :ivar incident: the sweep's incident about the item, made now or by an earlier sweep.
     :ivar outcome: ``listed`` (nothing changed), or what the stop path did.
+    :ivar stop_calls: the ARM requests its stop sent (0: none was started).
     """
 
     vault_id: str
@@ -46,6 +47,7 @@ class Orphan:
     newest_point: str = ""
     incident: str = ""
     outcome: str = "listed"
+    stop_calls: int = 0
 
     @property
     def vault(self) -> str:
@@ -80,6 +82,8 @@ class SweepReport:
     :ivar errors: scope (subscription, vault or item id) → why it could not be swept.
     :ivar unchecked: scopes the budget left unchecked (subscriptions, vaults, or a vault's
         remaining items), for the next run.
+    :ivar left_because: what ran out when something was left (calls or time).
+    :ivar resume_at: the vault and item the next run begins with (empty: the beginning).
     """
 
     started: datetime
@@ -93,6 +97,8 @@ class SweepReport:
     checked: int = 0
     calls: int = 0
     ended: datetime | None = None
+    left_because: str = ""
+    resume_at: tuple[str, str] = ("", "")
 
     @property
     def stopped(self) -> int:
@@ -115,6 +121,7 @@ class SweepReport:
             "moved": [asdict(m) for m in self.moved],
             "errors": self.errors,
             "unchecked": self.unchecked,
+            "leftBecause": self.left_because,
         }
 
     def counts(self) -> dict[str, Any]:
@@ -130,10 +137,34 @@ class SweepReport:
             "Errors": len(self.errors),
             "Unchecked": len(self.unchecked),
             "ArmCalls": self.calls,
+            "NextVault": self.resume_at[0],
+            "NextItem": self.resume_at[1],
         }
 
     def findings(self) -> str:
-        return json.dumps(self.as_json(), ensure_ascii=False)
+        """The run's row's findings: everything but the orphans, which are rows of their own
+        (:meth:`orphan_rows`), so no number of them is ever cut."""
+        found = self.as_json()
+        del found["orphans"]
+        return json.dumps(found, ensure_ascii=False)
+
+    def orphan_rows(self) -> list[dict[str, Any]]:
+        """One table row per orphan: what health, the digest and the demo show of it."""
+        return [
+            {
+                "Vault": o.vault,
+                "Vm": o.vm,
+                "ItemId": o.item_id,
+                "ProtectionState": o.protection_state,
+                "LastBackupTime": o.last_backup_time,
+                "LastBackupStatus": o.last_backup_status,
+                **({"RecoveryPoints": o.recovery_points} if o.recovery_points is not None else {}),
+                "Outcome": o.outcome,
+                "Stopped": o.outcome == STOPPED,
+                "Incident": o.incident,
+            }
+            for o in self.orphans
+        ]
 
 
 #: Columns of ``sweep``'s table.
@@ -183,5 +214,5 @@ def footer(report: SweepReport) -> list[str]:
     ]
     lines += [f"moved, left alone: {_vm_name(m.vm_id)} → {m.moved_to}" for m in report.moved]
     lines += [f"skipped: {scope}: {error}" for scope, error in report.errors.items()]
-    lines += [f"not checked (ARM call budget spent): {scope}" for scope in report.unchecked]
+    lines += [f"not checked ({report.left_because}): {scope}" for scope in report.unchecked]
     return lines

@@ -308,6 +308,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           value: settings.sweepMaxArmCalls
         }
         {
+          name: 'SWEEP_TIME_BUDGET_SECONDS'
+          value: settings.sweepTimeBudgetSeconds
+        }
+        {
           name: 'DIGEST_SCHEDULE'
           value: settings.digestSchedule
         }
