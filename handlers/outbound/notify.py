@@ -253,7 +253,9 @@ class Notifier:
                 errors[name] = str(error)
                 continue
             except Exception as error:  # one channel never keeps the others from their message
-                errors[name] = f"{name}: {type(error).__name__}: {error}"
+                # The type only: an unexpected error's text may carry the channel's secret URL.
+                errors[name] = f"{name}: {type(error).__name__}"
+                log.exception("%s: the message could not be sent", name)
                 continue
             if on_sent:
                 try:
