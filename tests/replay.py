@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -260,3 +260,7 @@ class Payloads:
         """The 200 body of a file: a specification example's, or the file itself."""
         document = self.payload(name)
         return document["responses"]["200"]["body"] if "responses" in document else document
+
+    def readers(self) -> tuple[Callable[..., Any], ...]:
+        """``payload, body_file, recorded, published, body_of``, for a module to name."""
+        return self.payload, self.body_file, self.recorded, self.published, self.body_of

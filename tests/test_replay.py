@@ -173,14 +173,7 @@ REPLAYED = frozenset(
 )
 
 
-_files = Payloads(REPLAYED)
-payload, body_file, recorded, published, body_of = (
-    _files.payload,
-    _files.body_file,
-    _files.recorded,
-    _files.published,
-    _files.body_of,
-)
+payload, body_file, recorded, published, body_of = Payloads(REPLAYED).readers()
 
 
 def _item_parameters(item: ProtectedItemRef) -> dict[str, str]:

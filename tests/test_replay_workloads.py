@@ -167,14 +167,7 @@ REPLAYED = frozenset(
     }
 )
 
-_files = Payloads(REPLAYED)
-payload, body_file, recorded, published, body_of = (
-    _files.payload,
-    _files.body_file,
-    _files.recorded,
-    _files.published,
-    _files.body_of,
-)
+payload, body_file, recorded, published, body_of = Payloads(REPLAYED).readers()
 
 # The workload each job says it is (its ``jobType``, and for a database its ``workloadType``).
 _JOB_WORKLOADS = {
