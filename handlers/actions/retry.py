@@ -255,18 +255,12 @@ def _settled(
 
 def _before_its_day(ctx: ActionContext, message: RetryMessage) -> bool:
     """A message put off to a UTC day that has not begun (clocks differ, the sandbox shortens
-    delays) waits for it again; early a second time, it waits the whole time whatever
-    ``QUEUE_DELAY_SCALE`` says (no scale brings the next day sooner: it would only spin)."""
+    delays) waits for it again."""
     now = ctx.now()
     if not message.day or day_key(now) >= message.day:
         return False
     why = f"Azure's daily limit: not before {_day(message.day)} UTC"
-    early_before = any(
-        (a.action, a.state, a.attempt) == (NAME, "deferred", message.attempt)
-        and a.detail.startswith(why)
-        for a in ctx.incident().actions
-    )
-    _later(ctx, message, day_start(message.day) - now, why, unscaled=early_before)
+    _wait_until(ctx, message, day_start(message.day), now, why)
     return True
 
 
@@ -331,6 +325,26 @@ def _later(
     _send(ctx, again, delay, state="deferred", detail=detail, unscaled=unscaled)
 
 
+def _wait_until(
+    ctx: ActionContext,
+    message: RetryMessage,
+    moment: datetime,
+    now: datetime,
+    why: str,
+    *,
+    slot: str = "",
+) -> None:
+    """Send the attempt's next message at ``moment`` (a UTC day, a reserved start slot).
+    Early a second time for the same moment, it waits the whole time whatever
+    ``QUEUE_DELAY_SCALE`` says: no scale brings a moment sooner, a shortened wait only spins."""
+    early_before = any(
+        (a.action, a.state, a.attempt) == (NAME, "deferred", message.attempt)
+        and a.detail.startswith(why)
+        for a in ctx.incident().actions
+    )
+    _later(ctx, message, moment - now, why, slot=slot, unscaled=early_before)
+
+
 def _slot_held(ctx: ActionContext, message: RetryMessage, now: datetime) -> bool | None:
     """Whether the message holds a start slot of the current window (True), holds none that
     can be used now (False: none, or its window has passed), or came before its window
@@ -344,7 +358,7 @@ def _slot_held(ctx: ActionContext, message: RetryMessage, now: datetime) -> bool
     if reserved < current:
         return False  # a late delivery: its slot is gone with its window; take a new one
     why = f"start slot reserved in the window at {reserved:%H:%M} UTC"
-    _later(ctx, message, reserved - now, why, slot=message.slot)
+    _wait_until(ctx, message, reserved, now, why, slot=message.slot)
     return None
 
 
